@@ -1,0 +1,22 @@
+// Generates the Prisma client and compiles src/ to dist/. Runs on `npm install` (prepare) and `npm run build`.
+// Every Prisma CLI command first tries to fetch a native schema engine; `prisma generate` never uses it, so
+// pointing PRISMA_SCHEMA_ENGINE_BINARY at an existing file lets it run offline.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const env = { ...process.env };
+if (!env.PRISMA_SCHEMA_ENGINE_BINARY) env.PRISMA_SCHEMA_ENGINE_BINARY = process.execPath;
+env.PRISMA_HIDE_UPDATE_MESSAGE = '1';
+
+function run(args) {
+  const r = spawnSync(process.execPath, args, { cwd: root, env, stdio: 'inherit' });
+  if (r.status !== 0) process.exit(r.status ?? 1);
+}
+
+run([join(root, 'node_modules/prisma/build/index.js'), 'generate', '--no-hints']);
+if (existsSync(join(root, 'node_modules/typescript/bin/tsc'))) {
+  run([join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json']);
+}

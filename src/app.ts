@@ -1,0 +1,71 @@
+// buildApp(deps): one Fastify instance with its plugins and every route, registered explicitly here so the whole
+// attack surface reads in one file. It never listens; src/main.ts does.
+import formbody from '@fastify/formbody';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { Config } from './config.ts';
+import type { AppContext } from './context.ts';
+import type { Database } from './db/database.ts';
+import { type Clock, systemClock } from './lib/clock.ts';
+import { randomToken } from './lib/crypto.ts';
+import { loggerOptions } from './logger.ts';
+import { OAuthError } from './oauth/errors.ts';
+import { healthRoutes } from './routes/health.ts';
+
+export interface AppDeps {
+  config: Config;
+  db: Database;
+  clock?: Clock;
+  /** A pino logger instance or options; defaults to JSON logs at config.logLevel. */
+  logger?: FastifyServerOptions['loggerInstance'];
+}
+
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const { config } = deps;
+  const ctx: AppContext = { config, db: deps.db, clock: deps.clock ?? systemClock };
+
+  const app = Fastify({
+    ...(deps.logger ? { loggerInstance: deps.logger } : { logger: loggerOptions(config.logLevel) }),
+    trustProxy: config.trustProxy,
+    genReqId: () => randomToken(9),
+    requestIdHeader: false,
+    bodyLimit: 64 * 1024,
+    routerOptions: { ignoreTrailingSlash: false, maxParamLength: 200 },
+    forceCloseConnections: false,
+  }) as unknown as FastifyInstance;
+
+  await app.register(formbody);
+
+  app.addHook('onSend', async (req, reply) => {
+    reply.header('x-request-id', req.id);
+    reply.header('x-content-type-options', 'nosniff');
+    reply.header('referrer-policy', 'no-referrer');
+  });
+
+  app.setErrorHandler((err, req, reply) => {
+    if (err instanceof OAuthError) {
+      if (err.status >= 500) req.log.error({ err }, 'oauth error');
+      return reply.code(err.status).headers({ ...err.headers, 'cache-control': 'no-store' }).send(err.toJSON());
+    }
+    const status = (err as { statusCode?: number }).statusCode;
+    if (status && status >= 400 && status < 500) {
+      // Fastify's own validation and parsing errors (bad JSON, body too large, unsupported media type).
+      return reply
+        .code(status)
+        .header('cache-control', 'no-store')
+        .send({ error: 'invalid_request', error_description: 'the request could not be read' });
+    }
+    req.log.error({ err }, 'unhandled error');
+    return reply
+      .code(500)
+      .header('cache-control', 'no-store')
+      .send({ error: 'server_error', error_description: 'an internal error occurred' });
+  });
+
+  app.setNotFoundHandler((_req, reply) => {
+    reply.code(404).header('cache-control', 'no-store').send({ error: 'not_found' });
+  });
+
+  healthRoutes(app, ctx);
+
+  return app;
+}

@@ -1,0 +1,94 @@
+// The one way the process reaches its database: Postgres through @prisma/adapter-pg when DATABASE_URL is set,
+// otherwise embedded PGlite under DATA_DIR (see embedded.ts for how a second process is kept out).
+import pg from 'pg';
+import { PrismaPg } from '@prisma/adapter-pg';
+import { PrismaClient } from '../generated/prisma/client.ts';
+import type { Logger } from 'pino';
+
+/** A single connection for raw SQL: migrations and advisory locks. */
+export interface SqlConnection {
+  query<R = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<R[]>;
+  /** Runs a multi-statement script (no parameters). */
+  exec(script: string): Promise<void>;
+}
+
+export interface Database {
+  readonly kind: 'postgres' | 'pglite';
+  readonly prisma: PrismaClient;
+  /** Runs `fn` on one dedicated connection, released afterwards. */
+  withConnection<T>(fn: (c: SqlConnection) => Promise<T>): Promise<T>;
+  /** Resolves when the database answers a trivial query within `timeoutMs`; rejects otherwise. */
+  ping(timeoutMs?: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface PostgresOptions {
+  url: string;
+  logger?: Logger | undefined;
+  poolSize?: number;
+}
+
+export function openPostgres({ url, logger, poolSize = 10 }: PostgresOptions): Database {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: poolSize,
+    connectionTimeoutMillis: 5000,
+    idleTimeoutMillis: 30_000,
+    // Kept short so a readiness probe fails fast instead of hanging on a dead socket.
+    query_timeout: 30_000,
+  });
+  // An idle client whose connection dies emits here; without a listener the process would crash.
+  pool.on('error', (err) => logger?.warn({ err: { message: err.message } }, 'database connection lost'));
+  const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
+  let closed = false;
+
+  return {
+    kind: 'postgres',
+    prisma,
+    async withConnection(fn) {
+      const client = await pool.connect();
+      let broken: Error | undefined;
+      try {
+        return await fn({
+          async query(sql, params) {
+            const r = await client.query(sql, params as unknown[] | undefined);
+            return r.rows;
+          },
+          async exec(script) {
+            await client.query(script);
+          },
+        });
+      } catch (err) {
+        broken = err as Error;
+        throw err;
+      } finally {
+        // A connection that failed mid-transaction or holds session state is not reused.
+        client.release(broken);
+      }
+    },
+    async ping(timeoutMs = 2000) {
+      const client = await withTimeout(pool.connect(), timeoutMs, 'database did not accept a connection');
+      try {
+        await withTimeout(client.query('SELECT 1'), timeoutMs, 'database did not answer');
+        client.release();
+      } catch (err) {
+        client.release(err as Error);
+        throw err;
+      }
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await prisma.$disconnect();
+      await pool.end();
+    },
+  };
+}
+
+export function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}

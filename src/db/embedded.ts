@@ -1,0 +1,119 @@
+// Embedded PostgreSQL (PGlite) under DATA_DIR. PGlite does not guard its directory, and two processes writing one
+// directory silently lose one side's writes, so exactly one process may open it:
+// - the opener takes DATA_DIR/latchkey.lock (created exclusively, holding its pid); a live holder makes any other
+//   opener fail at once with a message; a lock left by a dead process is taken over;
+// - the server then serves its database to local commands over a Unix socket, DATA_DIR/.s.PGSQL.5432, which
+//   `pg` reaches with host=DATA_DIR. The CLI goes through that socket whenever a server is running.
+import { mkdir, open, readFile, rm, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
+import type { Logger } from 'pino';
+import type { Database } from './database.ts';
+import { pgliteDatabase } from './pglite.ts';
+
+export const LOCK_FILE = 'latchkey.lock';
+export const SOCKET_PORT = 5432;
+export const SOCKET_FILE = `.s.PGSQL.${SOCKET_PORT}`;
+
+export class DataDirInUseError extends Error {
+  constructor(
+    readonly dataDir: string,
+    readonly pid: number,
+  ) {
+    super(
+      `the embedded database in ${dataDir} is in use by process ${pid}. ` +
+        'Stop that process first; the latchkey CLI reaches a running server through its socket.',
+    );
+    this.name = 'DataDirInUseError';
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Takes the data directory's lock or throws DataDirInUseError. Returns the release function. */
+export async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
+  await mkdir(dataDir, { recursive: true });
+  const path = join(dataDir, LOCK_FILE);
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      const fh = await open(path, 'wx', 0o600);
+      await fh.writeFile(`${process.pid}\n`);
+      await fh.close();
+      let released = false;
+      return async () => {
+        if (released) return;
+        released = true;
+        await rm(path, { force: true });
+      };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const holder = Number.parseInt(await readFile(path, 'utf8').catch(() => ''), 10);
+      if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && isAlive(holder)) {
+        throw new DataDirInUseError(dataDir, holder);
+      }
+      // The holder is gone (or the file is unreadable): a stale lock from a crash. Take it over.
+      await rm(path, { force: true });
+    }
+  }
+  throw new Error(`could not take the lock ${path}`);
+}
+
+export interface EmbeddedOptions {
+  dataDir: string;
+  logger?: Logger | undefined;
+}
+
+export interface EmbeddedDatabase extends Database {
+  /** Serves this database to local commands over DATA_DIR/.s.PGSQL.5432. */
+  serveSocket(): Promise<void>;
+}
+
+export async function openEmbedded({ dataDir, logger }: EmbeddedOptions): Promise<EmbeddedDatabase> {
+  const dir = resolve(dataDir);
+  const release = await lockDataDir(dir);
+  let socketServer: PGLiteSocketServer | undefined;
+  let pglite: PGlite;
+  try {
+    pglite = await PGlite.create(join(dir, 'pgdata'));
+  } catch (err) {
+    await release();
+    throw err;
+  }
+  const socketPath = join(dir, SOCKET_FILE);
+  const db = pgliteDatabase(pglite, async () => {
+    await socketServer?.stop();
+    await rm(socketPath, { force: true });
+    if (!pglite.closed) await pglite.close();
+    await release();
+  });
+  return {
+    ...db,
+    kind: db.kind,
+    prisma: db.prisma,
+    async serveSocket() {
+      // A socket file left by a crashed server would make listen() fail; we hold the lock, so it is ours to remove.
+      await rm(socketPath, { force: true });
+      socketServer = new PGLiteSocketServer({ db: pglite, path: socketPath, maxConnections: 16 });
+      await socketServer.start();
+      logger?.info({ socket: socketPath }, 'embedded database open to local commands');
+    },
+  };
+}
+
+/** True when a server holding `dataDir` is serving its socket. */
+export async function socketAvailable(dataDir: string): Promise<boolean> {
+  try {
+    const s = await stat(join(resolve(dataDir), SOCKET_FILE));
+    return s.isSocket();
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,49 @@
+// Random secrets, their at-rest hashes, and constant-time comparison.
+// Tokens, codes, secrets and session ids carry 256 bits and are stored only as SHA-256 (DESIGN: Security).
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import argon2 from 'argon2';
+
+/** A random URL-safe secret of `bytes` bytes (default 32 = 256 bits). */
+export function randomToken(bytes = 32, prefix = ''): string {
+  return prefix + randomBytes(bytes).toString('base64url');
+}
+
+/** SHA-256 of a secret, hex-encoded: the only form in which secrets are stored. */
+export function hashSecret(secret: string): string {
+  return createHash('sha256').update(secret, 'utf8').digest('hex');
+}
+
+/** Compares two strings in time independent of where they differ. */
+export function constantTimeEqual(a: string, b: string): boolean {
+  const ha = createHash('sha256').update(a, 'utf8').digest();
+  const hb = createHash('sha256').update(b, 'utf8').digest();
+  return timingSafeEqual(ha, hb) && a.length === b.length;
+}
+
+/** Checks a presented secret against a stored SHA-256 hash, in constant time. */
+export function verifySecret(presented: string, storedHash: string): boolean {
+  return constantTimeEqual(hashSecret(presented), storedHash);
+}
+
+// argon2id, OWASP's second recommended profile (19 MiB, t=2, p=1).
+const ARGON2_OPTIONS = { type: argon2.argon2id, memoryCost: 19456, timeCost: 2, parallelism: 1 } as const;
+
+export function hashPassword(password: string): Promise<string> {
+  return argon2.hash(password, ARGON2_OPTIONS);
+}
+
+// Verifying against this hash when an email is unknown keeps the response time the same.
+let dummyHash: Promise<string> | undefined;
+
+export async function verifyPassword(password: string, hash: string | null | undefined): Promise<boolean> {
+  if (!hash) {
+    dummyHash ??= hashPassword(randomToken());
+    await argon2.verify(await dummyHash, password).catch(() => false);
+    return false;
+  }
+  try {
+    return await argon2.verify(hash, password);
+  } catch {
+    return false;
+  }
+}

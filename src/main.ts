@@ -1,0 +1,81 @@
+// Process entry: config → database → migrations → listen. SIGTERM/SIGINT: stop accepting, finish in-flight
+// requests, close the database, exit 0.
+import pino from 'pino';
+import { buildApp } from './app.ts';
+import { ConfigError, loadConfig } from './config.ts';
+import { MigrationError, migrate } from './db/migrate.ts';
+import { openDatabase } from './db/open.ts';
+import { DataDirInUseError } from './db/embedded.ts';
+import { loggerOptions } from './logger.ts';
+
+async function main(): Promise<void> {
+  let config: ReturnType<typeof loadConfig>;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`latchkey: invalid configuration: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const logger = pino(loggerOptions(config.logLevel));
+
+  let db: Awaited<ReturnType<typeof openDatabase>>;
+  try {
+    db = await openDatabase(config, logger);
+  } catch (err) {
+    if (err instanceof DataDirInUseError) {
+      logger.fatal(err.message);
+      process.exit(1);
+    }
+    throw err;
+  }
+
+  try {
+    const result = await migrate(db, {
+      onApplied: (name) => logger.info({ migration: name }, 'migration applied'),
+      onChecksumMismatch: (name) =>
+        logger.warn({ migration: name }, 'an applied migration was modified after it was applied'),
+    });
+    logger.info({ applied: result.applied.length, total: result.applied.length + result.alreadyApplied.length }, 'database migrated');
+  } catch (err) {
+    logger.fatal({ migration: err instanceof MigrationError ? err.migration : undefined }, (err as Error).message);
+    await db.close().catch(() => {});
+    process.exit(1);
+  }
+
+  const app = await buildApp({ config, db, logger });
+  await db.serveSocket?.();
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    const force = setTimeout(() => {
+      logger.error('shutdown timed out; exiting');
+      process.exit(1);
+    }, config.shutdownTimeout * 1000);
+    force.unref();
+    try {
+      await app.close(); // stops accepting, waits for in-flight requests
+      await db.close();
+      logger.info('stopped');
+      process.exit(0);
+    } catch (err) {
+      logger.error({ err }, 'error during shutdown');
+      process.exit(1);
+    }
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+
+  await app.listen({ port: config.port, host: config.host });
+  logger.info({ issuer: config.issuer, database: db.kind }, 'latchkey is ready');
+}
+
+main().catch((err) => {
+  process.stderr.write(`latchkey: failed to start: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,22 @@
+// GET /healthz: the process is up. GET /readyz: the database answers (503 otherwise), checked on every call
+// so a database that comes back is seen without a restart.
+import type { FastifyInstance } from 'fastify';
+import type { AppContext } from '../context.ts';
+
+export function healthRoutes(app: FastifyInstance, ctx: AppContext): void {
+  app.get('/healthz', { logLevel: 'warn' }, async (_req, reply) => {
+    reply.header('cache-control', 'no-store');
+    return { status: 'ok' };
+  });
+
+  app.get('/readyz', { logLevel: 'warn' }, async (req, reply) => {
+    reply.header('cache-control', 'no-store');
+    try {
+      await ctx.db.ping(2000);
+      return { status: 'ready', database: ctx.db.kind };
+    } catch (err) {
+      req.log.warn({ err: { message: (err as Error).message } }, 'readiness check failed');
+      return reply.code(503).send({ status: 'unavailable', database: ctx.db.kind });
+    }
+  });
+}
