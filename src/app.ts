@@ -44,7 +44,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.setErrorHandler((err, req, reply) => {
     if (err instanceof OAuthError) {
       if (err.status >= 500) req.log.error({ err }, 'oauth error');
-      return reply.code(err.status).headers({ ...err.headers, 'cache-control': 'no-store' }).send(err.toJSON());
+      return reply
+        .code(err.status)
+        .headers({ ...err.headers, 'cache-control': 'no-store' })
+        .send(err.toJSON());
     }
     const status = (err as { statusCode?: number }).statusCode;
     if (status && status >= 400 && status < 500) {

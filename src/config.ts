@@ -150,7 +150,10 @@ export function loadConfig(env: Env = process.env): Config {
 
   const databaseUrl = str(env, 'DATABASE_URL');
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
-    throw new ConfigError('DATABASE_URL', 'must be a postgres:// or postgresql:// URL (unset it for the embedded database)');
+    throw new ConfigError(
+      'DATABASE_URL',
+      'must be a postgres:// or postgresql:// URL (unset it for the embedded database)',
+    );
   }
 
   const logLevel = (str(env, 'LOG_LEVEL') ?? 'info').toLowerCase();
@@ -160,7 +163,8 @@ export function loadConfig(env: Env = process.env): Config {
 
   const scopes = list(env, 'SCOPES') ?? ['mcp'];
   for (const s of scopes) {
-    if (!SCOPE_TOKEN.test(s)) throw new ConfigError('SCOPES', `"${s}" is not a valid scope name (RFC 6749 §3.3)`);
+    if (!SCOPE_TOKEN.test(s))
+      throw new ConfigError('SCOPES', `"${s}" is not a valid scope name (RFC 6749 §3.3)`);
   }
   let scopeDescriptions: Record<string, string> = { ...DEFAULT_SCOPE_DESCRIPTIONS };
   const rawDescriptions = str(env, 'SCOPE_DESCRIPTIONS');
@@ -175,7 +179,8 @@ export function loadConfig(env: Env = process.env): Config {
       throw new ConfigError('SCOPE_DESCRIPTIONS', 'must be a JSON object of scope name to description');
     }
     for (const [k, v] of Object.entries(parsed)) {
-      if (typeof v !== 'string') throw new ConfigError('SCOPE_DESCRIPTIONS', `the description of "${k}" must be a string`);
+      if (typeof v !== 'string')
+        throw new ConfigError('SCOPE_DESCRIPTIONS', `the description of "${k}" must be a string`);
     }
     scopeDescriptions = { ...scopeDescriptions, ...(parsed as Record<string, string>) };
   }

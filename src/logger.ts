@@ -27,7 +27,14 @@ const SECRET_KEYS = [
 
 export const REDACT_PATHS = [
   ...SECRET_KEYS.flatMap((k) => [`req.headers["${k}"]`, `res.headers["${k}"]`, `headers["${k}"]`]),
-  ...SECRET_KEYS.flatMap((k) => [`${k}`, `*.${k}`, `body.${k}`, `req.body.${k}`, `query.${k}`, `req.query.${k}`]),
+  ...SECRET_KEYS.flatMap((k) => [
+    `${k}`,
+    `*.${k}`,
+    `body.${k}`,
+    `req.body.${k}`,
+    `query.${k}`,
+    `req.query.${k}`,
+  ]),
 ];
 
 export function loggerOptions(level: LogLevel): LoggerOptions {

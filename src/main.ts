@@ -3,9 +3,9 @@
 import pino from 'pino';
 import { buildApp } from './app.ts';
 import { ConfigError, loadConfig } from './config.ts';
+import { DataDirInUseError } from './db/embedded.ts';
 import { MigrationError, migrate } from './db/migrate.ts';
 import { openDatabase } from './db/open.ts';
-import { DataDirInUseError } from './db/embedded.ts';
 import { loggerOptions } from './logger.ts';
 
 async function main(): Promise<void> {
@@ -38,9 +38,15 @@ async function main(): Promise<void> {
       onChecksumMismatch: (name) =>
         logger.warn({ migration: name }, 'an applied migration was modified after it was applied'),
     });
-    logger.info({ applied: result.applied.length, total: result.applied.length + result.alreadyApplied.length }, 'database migrated');
+    logger.info(
+      { applied: result.applied.length, total: result.applied.length + result.alreadyApplied.length },
+      'database migrated',
+    );
   } catch (err) {
-    logger.fatal({ migration: err instanceof MigrationError ? err.migration : undefined }, (err as Error).message);
+    logger.fatal(
+      { migration: err instanceof MigrationError ? err.migration : undefined },
+      (err as Error).message,
+    );
     await db.close().catch(() => {});
     process.exit(1);
   }

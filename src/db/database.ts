@@ -1,9 +1,10 @@
 // The one way the process reaches its database: Postgres through @prisma/adapter-pg when DATABASE_URL is set,
 // otherwise embedded PGlite under DATA_DIR (see embedded.ts for how a second process is kept out).
-import pg from 'pg';
+
 import { PrismaPg } from '@prisma/adapter-pg';
-import { PrismaClient } from '../generated/prisma/client.ts';
+import pg from 'pg';
 import type { Logger } from 'pino';
+import { PrismaClient } from '../generated/prisma/client.ts';
 
 /** A single connection for raw SQL: migrations and advisory locks. */
 export interface SqlConnection {

@@ -27,7 +27,9 @@ export class MigrationError extends Error {
     readonly migration: string,
     cause: unknown,
   ) {
-    super(`migration ${migration} failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    super(`migration ${migration} failed: ${cause instanceof Error ? cause.message : String(cause)}`, {
+      cause,
+    });
     this.name = 'MigrationError';
   }
 }
@@ -46,7 +48,10 @@ const CREATE_MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS "_prisma_migrations"
 /** Reads every `<name>/migration.sql` under `dir`, in name order (Prisma's timestamp prefixes sort by time). */
 export async function loadMigrations(dir: string = MIGRATIONS_DIR): Promise<Migration[]> {
   const entries = await readdir(dir, { withFileTypes: true });
-  const names = entries.filter((e) => e.isDirectory()).map((e) => e.name).sort();
+  const names = entries
+    .filter((e) => e.isDirectory())
+    .map((e) => e.name)
+    .sort();
   const migrations: Migration[] = [];
   for (const name of names) {
     const sql = await readFile(join(dir, name, 'migration.sql'), 'utf8');
@@ -94,7 +99,9 @@ async function applyPending(
   if (failed) {
     throw new MigrationError(
       failed.migration_name,
-      new Error('it is recorded as started but not finished; resolve it (prisma migrate resolve) before starting'),
+      new Error(
+        'it is recorded as started but not finished; resolve it (prisma migrate resolve) before starting',
+      ),
     );
   }
   const applied = new Map(rows.filter((r) => r.finished_at !== null).map((r) => [r.migration_name, r]));

@@ -1,0 +1,56 @@
+// Users: people who sign in on Latchkey's pages. Emails are stored lower-cased and unique.
+import type { PrismaClient, User } from '../generated/prisma/client.ts';
+import { hashPassword } from '../lib/crypto.ts';
+
+export class EmailTakenError extends Error {
+  constructor(readonly email: string) {
+    super(`a user with the email ${email} already exists`);
+    this.name = 'EmailTakenError';
+  }
+}
+
+export function normalizeEmail(email: string): string {
+  return email.trim().toLowerCase();
+}
+
+const EMAIL = /^[^\s@]+@[^\s@]+$/;
+
+export function isValidEmail(email: string): boolean {
+  return EMAIL.test(email) && email.length <= 254;
+}
+
+export interface NewUser {
+  email: string;
+  name?: string | undefined;
+  password?: string | undefined;
+}
+
+export function userStore(prisma: PrismaClient) {
+  return {
+    async create({ email, name, password }: NewUser): Promise<User> {
+      const normalized = normalizeEmail(email);
+      if (!isValidEmail(normalized)) throw new Error(`"${email}" is not an email address`);
+      const passwordHash = password === undefined ? null : await hashPassword(password);
+      try {
+        return await prisma.user.create({ data: { email: normalized, name: name ?? null, passwordHash } });
+      } catch (err) {
+        if ((err as { code?: string }).code === 'P2002') throw new EmailTakenError(normalized);
+        throw err;
+      }
+    },
+
+    findByEmail(email: string): Promise<User | null> {
+      return prisma.user.findUnique({ where: { email: normalizeEmail(email) } });
+    },
+
+    findById(id: string): Promise<User | null> {
+      return prisma.user.findUnique({ where: { id } });
+    },
+
+    list(): Promise<User[]> {
+      return prisma.user.findMany({ orderBy: { createdAt: 'asc' } });
+    },
+  };
+}
+
+export type UserStore = ReturnType<typeof userStore>;

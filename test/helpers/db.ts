@@ -1,0 +1,88 @@
+// Fresh, migrated databases for tests: an in-memory PGlite, and a new database on the local Postgres server
+// (created per call, dropped afterwards). Storage tests run once per kind via `forEachDatabase`.
+import { randomBytes } from 'node:crypto';
+import { describe } from 'node:test';
+import { PGlite } from '@electric-sql/pglite';
+import pg from 'pg';
+import { type Database, openPostgres } from '../../src/db/database.ts';
+import { migrate } from '../../src/db/migrate.ts';
+import { pgliteDatabase } from '../../src/db/pglite.ts';
+
+export type DbKind = 'pglite' | 'postgres';
+
+export const DB_KINDS: DbKind[] = (process.env.LATCHKEY_TEST_DB ?? 'pglite,postgres')
+  .split(',')
+  .map((s) => s.trim())
+  .filter((s): s is DbKind => s === 'pglite' || s === 'postgres');
+
+/** The maintenance database on the local server; new test databases are created through it. */
+export const POSTGRES_ADMIN_URL =
+  process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+export interface TestDatabase {
+  kind: DbKind;
+  db: Database;
+  /** The connection string, for Postgres (undefined for PGlite). */
+  url: string | undefined;
+  /** Closes the connection and drops the database. */
+  cleanup(): Promise<void>;
+}
+
+/** Creates an empty database on the local Postgres server and returns its URL and a drop function. */
+export async function createPostgresDatabase(): Promise<{
+  url: string;
+  name: string;
+  drop(): Promise<void>;
+}> {
+  const name = `latchkey_test_${process.pid}_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: POSTGRES_ADMIN_URL });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE "${name}"`);
+  await admin.end();
+  const url = new URL(POSTGRES_ADMIN_URL);
+  url.pathname = `/${name}`;
+  return {
+    url: url.href,
+    name,
+    async drop() {
+      const c = new pg.Client({ connectionString: POSTGRES_ADMIN_URL });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+      await c.end();
+    },
+  };
+}
+
+/** An empty (unmigrated) database of the given kind. */
+export async function emptyDatabase(kind: DbKind): Promise<TestDatabase> {
+  if (kind === 'pglite') {
+    const pglite = await PGlite.create();
+    const db = pgliteDatabase(pglite);
+    return { kind, db, url: undefined, cleanup: () => db.close() };
+  }
+  const created = await createPostgresDatabase();
+  const db = openPostgres({ url: created.url, poolSize: 20 });
+  return {
+    kind,
+    db,
+    url: created.url,
+    async cleanup() {
+      await db.close();
+      await created.drop();
+    },
+  };
+}
+
+/** A fresh database of the given kind with every migration applied. */
+export async function migratedDatabase(kind: DbKind): Promise<TestDatabase> {
+  const t = await emptyDatabase(kind);
+  await migrate(t.db);
+  return t;
+}
+
+/** Declares the suite once per database kind: `forEachDatabase('tokens', (kind) => { ... })`. */
+export function forEachDatabase(name: string, fn: (kind: DbKind) => void): void {
+  for (const kind of DB_KINDS) {
+    describe(`${name} [${kind}]`, () => fn(kind));
+  }
+}
