@@ -17,6 +17,12 @@ function collect(path, out) {
   return out;
 }
 
+// Tests start the built server exactly as `npm start` and the container do, so build first.
+if (process.env.LATCHKEY_SKIP_BUILD !== '1') {
+  const b = spawnSync(process.execPath, [join(root, 'scripts/prepare.mjs')], { cwd: root, stdio: 'inherit' });
+  if (b.status !== 0) process.exit(b.status ?? 1);
+}
+
 const targets = process.argv.slice(2);
 const files = (targets.length ? targets : ['test']).flatMap((t) => collect(join(root, t), []));
 if (files.length === 0) {

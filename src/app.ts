@@ -8,8 +8,10 @@ import type { Database } from './db/database.ts';
 import { type Clock, systemClock } from './lib/clock.ts';
 import { randomToken } from './lib/crypto.ts';
 import { loggerOptions } from './logger.ts';
+import { createClientResolver } from './oauth/clients.ts';
 import { OAuthError } from './oauth/errors.ts';
 import { healthRoutes } from './routes/health.ts';
+import { createStores } from './store/index.ts';
 
 export interface AppDeps {
   config: Config;
@@ -21,7 +23,14 @@ export interface AppDeps {
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { config } = deps;
-  const ctx: AppContext = { config, db: deps.db, clock: deps.clock ?? systemClock };
+  const stores = createStores(deps.db.prisma);
+  const ctx: AppContext = {
+    config,
+    db: deps.db,
+    clock: deps.clock ?? systemClock,
+    stores,
+    clients: createClientResolver(stores),
+  };
 
   const app = Fastify({
     ...(deps.logger ? { loggerInstance: deps.logger } : { logger: loggerOptions(config.logLevel) }),

@@ -2,9 +2,14 @@
 import type { Config } from './config.ts';
 import type { Database } from './db/database.ts';
 import type { Clock } from './lib/clock.ts';
+import type { ClientResolver } from './oauth/clients.ts';
+import type { Stores } from './store/index.ts';
 
 export interface AppContext {
   readonly config: Config;
   readonly db: Database;
   readonly clock: Clock;
+  readonly stores: Stores;
+  /** Finds the client behind a client_id: registered ones in the database, CIMD URLs fetched and cached. */
+  readonly clients: ClientResolver;
 }

@@ -1,0 +1,17 @@
+// The stores: the only code that touches Prisma. Routes and services receive them through the AppContext.
+import type { PrismaClient } from '../generated/prisma/client.ts';
+import { clientStore } from './clients.ts';
+import { rateLimitStore } from './rate-limits.ts';
+import { resourceServerStore } from './resource-servers.ts';
+import { userStore } from './users.ts';
+
+export function createStores(prisma: PrismaClient) {
+  return {
+    users: userStore(prisma),
+    clients: clientStore(prisma),
+    resourceServers: resourceServerStore(prisma),
+    rateLimits: rateLimitStore(prisma),
+  };
+}
+
+export type Stores = ReturnType<typeof createStores>;

@@ -1,0 +1,45 @@
+// Fixed-window counters in the database, so a limit holds across every instance behind a load balancer.
+import type { PrismaClient } from '../generated/prisma/client.ts';
+
+export interface RateLimitResult {
+  allowed: boolean;
+  hits: number;
+  resetAt: Date;
+}
+
+export function rateLimitStore(prisma: PrismaClient) {
+  return {
+    /**
+     * Counts one hit against `key` in a window of `windowSeconds` and says whether it is within `limit`.
+     * One atomic upsert: a window that has ended restarts at 1.
+     */
+    async hit(key: string, limit: number, windowSeconds: number, now: Date): Promise<RateLimitResult> {
+      const resetAt = new Date(now.getTime() + windowSeconds * 1000);
+      const rows = await prisma.$queryRaw<{ hits: number; reset_at: Date }[]>`
+        INSERT INTO rate_limits (key, hits, reset_at) VALUES (${key}, 1, ${resetAt})
+        ON CONFLICT (key) DO UPDATE SET
+          hits = CASE WHEN rate_limits.reset_at <= ${now} THEN 1 ELSE rate_limits.hits + 1 END,
+          reset_at = CASE WHEN rate_limits.reset_at <= ${now} THEN ${resetAt} ELSE rate_limits.reset_at END
+        RETURNING hits, reset_at`;
+      const row = rows[0]!;
+      return { allowed: row.hits <= limit, hits: row.hits, resetAt: new Date(row.reset_at) };
+    },
+
+    /** Current count without adding a hit. */
+    async peek(key: string, now: Date): Promise<number> {
+      const row = await prisma.rateLimit.findUnique({ where: { key } });
+      return row && row.resetAt > now ? row.hits : 0;
+    },
+
+    async reset(key: string): Promise<void> {
+      await prisma.rateLimit.deleteMany({ where: { key } });
+    },
+
+    async sweep(now: Date): Promise<number> {
+      const r = await prisma.rateLimit.deleteMany({ where: { resetAt: { lte: now } } });
+      return r.count;
+    },
+  };
+}
+
+export type RateLimitStore = ReturnType<typeof rateLimitStore>;

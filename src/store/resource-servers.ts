@@ -1,0 +1,46 @@
+// Resource servers: the audiences tokens are bound to (RFC 8707) and the callers of /introspect (RFC 7662 §2.1).
+import type { PrismaClient, ResourceServer } from '../generated/prisma/client.ts';
+
+export interface NewResourceServer {
+  uri: string;
+  name: string;
+  clientId: string;
+  secretHash: string;
+}
+
+export function resourceServerStore(prisma: PrismaClient) {
+  return {
+    create(r: NewResourceServer): Promise<ResourceServer> {
+      return prisma.resourceServer.create({ data: r });
+    },
+    /** Creates or updates by URI (declarative configuration at start). */
+    upsert(r: NewResourceServer): Promise<ResourceServer> {
+      return prisma.resourceServer.upsert({ where: { uri: r.uri }, create: r, update: r });
+    },
+    findByUri(uri: string): Promise<ResourceServer | null> {
+      return prisma.resourceServer.findUnique({ where: { uri } });
+    },
+    findByClientId(clientId: string): Promise<ResourceServer | null> {
+      return prisma.resourceServer.findUnique({ where: { clientId } });
+    },
+    list(): Promise<ResourceServer[]> {
+      return prisma.resourceServer.findMany({ orderBy: { createdAt: 'asc' } });
+    },
+    count(): Promise<number> {
+      return prisma.resourceServer.count();
+    },
+    async rotateSecret(uri: string, secretHash: string, at: Date): Promise<ResourceServer | null> {
+      const r = await prisma.resourceServer.updateMany({
+        where: { uri },
+        data: { secretHash, secretRotatedAt: at },
+      });
+      return r.count ? prisma.resourceServer.findUnique({ where: { uri } }) : null;
+    },
+    async delete(uri: string): Promise<boolean> {
+      const r = await prisma.resourceServer.deleteMany({ where: { uri } });
+      return r.count > 0;
+    },
+  };
+}
+
+export type ResourceServerStore = ReturnType<typeof resourceServerStore>;
