@@ -1,5 +1,6 @@
 // buildApp(deps): one Fastify instance with its plugins and every route, registered explicitly here so the whole
 // attack surface reads in one file. It never listens; src/main.ts does.
+import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Config } from './config.ts';
@@ -10,8 +11,16 @@ import { randomToken } from './lib/crypto.ts';
 import { loggerOptions } from './logger.ts';
 import { createClientResolver } from './oauth/clients.ts';
 import { OAuthError } from './oauth/errors.ts';
+import { authorizeRoutes } from './routes/authorize.ts';
 import { healthRoutes } from './routes/health.ts';
+import { introspectRoutes } from './routes/introspect.ts';
+import { loginRoutes } from './routes/login.ts';
+import { metadataRoutes } from './routes/metadata.ts';
+import { registerRoutes } from './routes/register.ts';
+import { revokeRoutes } from './routes/revoke.ts';
+import { tokenRoutes } from './routes/token.ts';
 import { createStores } from './store/index.ts';
+import { registerViews } from './web/views.ts';
 
 export interface AppDeps {
   config: Config;
@@ -29,7 +38,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     db: deps.db,
     clock: deps.clock ?? systemClock,
     stores,
-    clients: createClientResolver(stores),
+    clients: createClientResolver(stores, { config, clock: deps.clock ?? systemClock }),
   };
 
   const app = Fastify({
@@ -43,6 +52,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   }) as unknown as FastifyInstance;
 
   await app.register(formbody);
+  await app.register(cookie);
+  await registerViews(app, ctx);
 
   app.addHook('onSend', async (req, reply) => {
     reply.header('x-request-id', req.id);
@@ -77,7 +88,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     reply.code(404).header('cache-control', 'no-store').send({ error: 'not_found' });
   });
 
+  // Every route, in one place.
   healthRoutes(app, ctx);
+  registerRoutes(app, ctx);
+  metadataRoutes(app, ctx);
+  loginRoutes(app, ctx);
+  authorizeRoutes(app, ctx);
+  tokenRoutes(app, ctx);
+  revokeRoutes(app, ctx);
+  introspectRoutes(app, ctx);
 
   return app;
 }

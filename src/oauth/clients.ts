@@ -1,21 +1,55 @@
 // Client lookup: turns a client_id into a client, or an invalid_client error that says why.
 // Registered clients (dynamic and operator) are read from the database. URL client_ids are Client ID Metadata
 // Documents (draft-ietf-oauth-client-id-metadata-document), fetched and cached by the CIMD module.
+import { type Config, loadConfig } from '../config.ts';
 import type { Client } from '../generated/prisma/client.ts';
+import { type Clock, systemClock } from '../lib/clock.ts';
 import type { Stores } from '../store/index.ts';
+import {
+  type CimdFetchOptions,
+  cimdClientIdProblem,
+  createCimdCache,
+  looksLikeUrlClientId,
+  type WarnLogger,
+} from './cimd.ts';
 import { OAuthError } from './errors.ts';
 
 export interface ClientResolver {
-  /** The client for `clientId`; throws OAuthError('invalid_client') when there is none or it is unusable. */
-  resolve(clientId: string): Promise<Client>;
+  /**
+   * The client for `clientId`; throws OAuthError('invalid_client') when there is none or it is unusable.
+   * `log` (e.g. the request's logger) receives warnings about CIMD fetches.
+   */
+  resolve(clientId: string, log?: WarnLogger): Promise<Client>;
 }
 
-export function createClientResolver(stores: Stores): ClientResolver {
+export interface ClientResolverOptions {
+  /** Defaults to the operator defaults (loadConfig({})): no loopback documents, no host allow-list. */
+  config?: Pick<Config, 'cimdAllowLoopback' | 'cimdAllowedHosts' | 'allowedRedirectUriPatterns' | 'scopes'>;
+  clock?: Clock;
+  /** Resolver, transport, limits and trusted CAs for CIMD fetches (tests). */
+  cimd?: Omit<CimdFetchOptions, 'allowLoopback' | 'allowedHosts'> & { staleIfError?: number };
+  log?: WarnLogger;
+}
+
+export function createClientResolver(stores: Stores, options: ClientResolverOptions = {}): ClientResolver {
+  const config = options.config ?? loadConfig({});
+  const cimd = createCimdCache({
+    ...options.cimd,
+    store: stores.clients,
+    clock: options.clock ?? systemClock,
+    config,
+    log: options.log,
+  });
   return {
-    async resolve(clientId) {
+    async resolve(clientId, log) {
       const client = await stores.clients.findByClientId(clientId);
-      if (!client) throw new OAuthError('invalid_client', 'unknown client_id');
-      return client;
+      // A registered client wins even when its client_id looks like a URL (an operator may choose one).
+      if (client && client.kind !== 'CIMD') return client;
+      if (client) return cimd.resolve(clientId, client, log);
+      if (!looksLikeUrlClientId(clientId)) throw new OAuthError('invalid_client', 'unknown client_id');
+      const problem = cimdClientIdProblem(clientId, { allowLoopback: config.cimdAllowLoopback });
+      if (problem) throw new OAuthError('invalid_client', problem);
+      return cimd.resolve(clientId, null, log);
     },
   };
 }

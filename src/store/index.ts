@@ -1,8 +1,10 @@
 // The stores: the only code that touches Prisma. Routes and services receive them through the AppContext.
 import type { PrismaClient } from '../generated/prisma/client.ts';
 import { clientStore } from './clients.ts';
+import { grantStore } from './grants.ts';
 import { rateLimitStore } from './rate-limits.ts';
 import { resourceServerStore } from './resource-servers.ts';
+import { sessionStore } from './sessions.ts';
 import { userStore } from './users.ts';
 
 export function createStores(prisma: PrismaClient) {
@@ -11,6 +13,8 @@ export function createStores(prisma: PrismaClient) {
     clients: clientStore(prisma),
     resourceServers: resourceServerStore(prisma),
     rateLimits: rateLimitStore(prisma),
+    sessions: sessionStore(prisma),
+    grants: grantStore(prisma),
   };
 }
 

@@ -1,0 +1,26 @@
+// `latchkey migrate`: applies pending migrations (src/db/migrate.ts) and says what it did.
+import { migrate } from '../db/migrate.ts';
+import { type Command, println } from './command.ts';
+
+export const migrateCommand: Command = {
+  name: ['migrate'],
+  summary: 'Apply pending database migrations',
+  description:
+    'The server also applies them when it starts. With an embedded database that a server is running on,\n' +
+    'the migrations run inside that server, through its socket.',
+  async run(ctx) {
+    const { db, where } = await ctx.database({ requireMigrated: false });
+    const result = await migrate(db, {
+      onApplied: (name) => println(ctx.io.stdout, `applied ${name}`),
+      onChecksumMismatch: (name) =>
+        println(ctx.io.stderr, `warning: ${name} was changed after it was applied; it is not applied again`),
+    });
+    const total = result.applied.length + result.alreadyApplied.length;
+    println(
+      ctx.io.stdout,
+      result.applied.length === 0
+        ? `nothing to apply: all ${total} migrations were already applied (${where})`
+        : `applied ${result.applied.length} of ${total} migrations (${where})`,
+    );
+  },
+};

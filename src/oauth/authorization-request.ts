@@ -1,0 +1,162 @@
+// Validation of an authorization request (RFC 6749 §4.1.1, OAuth 2.1 §4.1.1, RFC 7636, RFC 8707, RFC 9207),
+// as a pipeline of named checks. Until the client and its redirect URI are known good, a problem is shown on
+// Latchkey's own error page and never redirected (RFC 6749 §4.1.2.1); after that, it goes back to the client.
+import type { Client, ResourceServer } from '../generated/prisma/client.ts';
+import type { AppContext } from '../context.ts';
+import type { Params } from '../lib/params.ts';
+import { OAuthError } from './errors.ts';
+import { isValidS256Challenge } from './pkce.ts';
+import { matchRedirectUri } from './redirect-uri.ts';
+import { resolveResource } from './resources.ts';
+import { resolveRequestedScopes } from './scopes.ts';
+
+/** Parameters carried from the consent page back to POST /authorize. */
+export const AUTHORIZATION_PARAMS = [
+  'client_id',
+  'redirect_uri',
+  'response_type',
+  'code_challenge',
+  'code_challenge_method',
+  'state',
+  'scope',
+  'resource',
+  'prompt',
+] as const;
+
+const PROMPTS = new Set(['none', 'login', 'consent', 'select_account']);
+
+export interface AuthorizationRequest {
+  client: Client;
+  redirectUri: string;
+  state: string | undefined;
+  codeChallenge: string;
+  scopes: string[];
+  resource: ResourceServer;
+  /** The resource parameter as sent (null when omitted and the single resource server was chosen). */
+  requestedResource: string | null;
+  prompt: Set<string>;
+  /** The request's own parameters, to carry through the consent form. */
+  params: { name: string; value: string }[];
+}
+
+/** An authorization error: rendered as a page when `redirectUri` is undefined, else sent back to the client. */
+export class AuthorizationError extends Error {
+  constructor(
+    readonly error: OAuthError,
+    readonly redirectUri?: string,
+    readonly state?: string,
+  ) {
+    super(error.message);
+    this.name = 'AuthorizationError';
+  }
+}
+
+async function checkClient(ctx: AppContext, params: Params): Promise<Client> {
+  const clientId = params.get('client_id');
+  if (!clientId) throw new AuthorizationError(new OAuthError('invalid_request', 'client_id is required'));
+  try {
+    return await ctx.clients.resolve(clientId);
+  } catch (err) {
+    if (err instanceof OAuthError) throw new AuthorizationError(new OAuthError('invalid_request', err.description));
+    throw err;
+  }
+}
+
+function checkRedirectUri(client: Client, params: Params): string {
+  const requested = params.get('redirect_uri');
+  if (requested === undefined) {
+    // RFC 6749 §3.1.2.3: may be omitted only when exactly one is registered.
+    if (client.redirectUris.length === 1) return client.redirectUris[0]!;
+    throw new AuthorizationError(new OAuthError('invalid_request', 'redirect_uri is required'));
+  }
+  if (!matchRedirectUri(requested, client.redirectUris)) {
+    throw new AuthorizationError(new OAuthError('invalid_request', 'redirect_uri is not registered for this client'));
+  }
+  return requested;
+}
+
+function checkResponseType(params: Params): void {
+  const rt = params.get('response_type');
+  if (rt === undefined) throw new OAuthError('invalid_request', 'response_type is required');
+  if (rt !== 'code') throw new OAuthError('unsupported_response_type', 'only response_type=code is supported');
+}
+
+function checkPkce(params: Params): string {
+  const challenge = params.get('code_challenge');
+  const method = params.get('code_challenge_method');
+  if (challenge === undefined) throw new OAuthError('invalid_request', 'code_challenge is required (PKCE)');
+  if (method !== 'S256') {
+    throw new OAuthError('invalid_request', 'code_challenge_method must be S256');
+  }
+  if (!isValidS256Challenge(challenge)) throw new OAuthError('invalid_request', 'code_challenge is malformed');
+  return challenge;
+}
+
+function checkPrompt(params: Params): Set<string> {
+  const prompt = new Set((params.get('prompt') ?? '').split(' ').filter(Boolean));
+  for (const p of prompt) {
+    if (!PROMPTS.has(p)) throw new OAuthError('invalid_request', `unsupported prompt value: ${p}`);
+  }
+  if (prompt.has('none') && prompt.size > 1) {
+    throw new OAuthError('invalid_request', 'prompt=none cannot be combined with other values');
+  }
+  return prompt;
+}
+
+export async function validateAuthorizationRequest(ctx: AppContext, params: Params): Promise<AuthorizationRequest> {
+  // The client and redirect URI are checked first; repeated values of them mean neither can be trusted.
+  for (const name of ['client_id', 'redirect_uri']) {
+    if (params.all(name).length > 1) {
+      throw new AuthorizationError(new OAuthError('invalid_request', `${name} must not be repeated`));
+    }
+  }
+  const client = await checkClient(ctx, params);
+  const redirectUri = checkRedirectUri(client, params);
+  const rawState = params.toRecord().state;
+  const state = typeof rawState === 'string' && rawState !== '' ? rawState : undefined;
+
+  try {
+    const duplicate = params.firstDuplicate();
+    if (duplicate) throw new OAuthError('invalid_request', `${duplicate} must not be repeated`);
+    if (!client.responseTypes.includes('code') && client.responseTypes.length > 0) {
+      throw new OAuthError('unauthorized_client', 'this client may not use the authorization code flow');
+    }
+    checkResponseType(params);
+    const codeChallenge = checkPkce(params);
+    const scopes = resolveRequestedScopes(params.get('scope'), ctx.config.scopes);
+    const requestedResources = params.all('resource');
+    const resource = await resolveResource(requestedResources, ctx.stores.resourceServers);
+    const prompt = checkPrompt(params);
+    const paramsOut: { name: string; value: string }[] = [];
+    for (const name of AUTHORIZATION_PARAMS) {
+      const v = params.get(name);
+      if (v !== undefined) paramsOut.push({ name, value: v });
+    }
+    return {
+      client,
+      redirectUri,
+      state,
+      codeChallenge,
+      scopes,
+      resource,
+      requestedResource: requestedResources[0] ?? null,
+      prompt,
+      params: paramsOut,
+    };
+  } catch (err) {
+    if (err instanceof OAuthError) throw new AuthorizationError(err, redirectUri, state);
+    throw err;
+  }
+}
+
+/** The client's redirect URI with response parameters added (RFC 6749 §4.1.2) and `iss` (RFC 9207 §2). */
+export function authorizationResponseUrl(
+  redirectUri: string,
+  issuer: string,
+  values: Record<string, string | undefined>,
+): string {
+  const url = new URL(redirectUri);
+  for (const [k, v] of Object.entries(values)) if (v !== undefined) url.searchParams.set(k, v);
+  url.searchParams.set('iss', issuer);
+  return url.href;
+}

@@ -1,0 +1,73 @@
+// Client authentication at the token and revocation endpoints (RFC 6749 §2.3, §3.2.1; OAuth 2.1 §2.4):
+// `none` (public: client_id only), `client_secret_post`, `client_secret_basic`, as the client registered.
+// Any failure is 401 invalid_client, with a Basic challenge when the client tried Basic (RFC 6749 §5.2).
+import type { FastifyRequest } from 'fastify';
+import type { AppContext } from '../context.ts';
+import type { Client } from '../generated/prisma/client.ts';
+import { verifySecret } from '../lib/crypto.ts';
+import type { Params } from '../lib/params.ts';
+import { OAuthError } from './errors.ts';
+
+export interface BasicCredentials {
+  id: string;
+  secret: string;
+}
+
+/** Parses `Authorization: Basic`; ids and secrets are form-urlencoded inside it (RFC 6749 §2.3.1). */
+export function parseBasicAuth(header: string | undefined): BasicCredentials | undefined | 'malformed' {
+  if (!header) return undefined;
+  const [scheme, value] = header.split(' ', 2);
+  if (scheme?.toLowerCase() !== 'basic') return undefined;
+  if (!value) return 'malformed';
+  const decoded = Buffer.from(value, 'base64').toString('utf8');
+  const i = decoded.indexOf(':');
+  if (i < 0) return 'malformed';
+  try {
+    const unescape = (s: string) => decodeURIComponent(s.replace(/\+/g, ' '));
+    return { id: unescape(decoded.slice(0, i)), secret: unescape(decoded.slice(i + 1)) };
+  } catch {
+    return 'malformed';
+  }
+}
+
+function invalidClient(description: string, basic: boolean): OAuthError {
+  return new OAuthError('invalid_client', description, {
+    status: 401,
+    headers: basic ? { 'www-authenticate': 'Basic realm="latchkey", charset="UTF-8"' } : {},
+  });
+}
+
+export async function authenticateClient(ctx: AppContext, req: FastifyRequest, params: Params): Promise<Client> {
+  const basic = parseBasicAuth(req.headers.authorization);
+  if (basic === 'malformed') throw invalidClient('malformed Basic authorization header', true);
+  const bodyId = params.get('client_id');
+  const bodySecret = params.get('client_secret');
+  if (basic && bodySecret !== undefined) {
+    throw new OAuthError('invalid_request', 'use only one client authentication method');
+  }
+  if (basic && bodyId !== undefined && bodyId !== basic.id) {
+    throw new OAuthError('invalid_request', 'client_id does not match the authorization header');
+  }
+  const clientId = basic?.id ?? bodyId;
+  if (!clientId) throw invalidClient('client authentication is required', false);
+
+  let client: Client;
+  try {
+    client = await ctx.clients.resolve(clientId);
+  } catch (err) {
+    if (err instanceof OAuthError) throw invalidClient(err.description, basic !== undefined);
+    throw err;
+  }
+
+  const used = basic ? 'client_secret_basic' : bodySecret !== undefined ? 'client_secret_post' : 'none';
+  if (used !== client.tokenEndpointAuthMethod) {
+    throw invalidClient(`this client must authenticate with ${client.tokenEndpointAuthMethod}`, basic !== undefined);
+  }
+  if (used !== 'none') {
+    const secret = basic ? basic.secret : (bodySecret as string);
+    if (!client.secretHash || !verifySecret(secret, client.secretHash)) {
+      throw invalidClient('client authentication failed', basic !== undefined);
+    }
+  }
+  return client;
+}

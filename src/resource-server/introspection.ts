@@ -1,0 +1,214 @@
+// Verifies bearer tokens by asking the authorization server's introspection endpoint (RFC 7662), with a short,
+// bounded cache of positive answers. Negative answers are never cached, and a failed call is an error for the
+// caller to turn into 503, never an "active" and never cached.
+import { type KitClock, type ReadonlyTokenCache, TokenCache } from './cache.ts';
+
+export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post';
+
+export interface IntrospectionVerifierOptions {
+  /** Absolute URL of the authorization server's introspection endpoint, e.g. `https://auth.example.com/introspect`. */
+  introspectionEndpoint: string;
+  /** This resource server's credentials, as printed by `latchkey resource add` (RFC 7662 §2.1). */
+  clientId: string;
+  clientSecret: string;
+  /** How the credentials are sent (RFC 6749 §2.3.1). Default `client_secret_basic`. */
+  authMethod?: ClientAuthMethod;
+  /** How long a positive answer is reused, capped by the token's `exp`. Default 30; 0 disables the cache. */
+  cacheTtlSeconds?: number;
+  /** Upper bound on cached answers; the least recently used goes first. Default 10 000. */
+  maxCacheEntries?: number;
+  /** Time allowed for one introspection call. Default 5 000. */
+  timeoutMs?: number;
+  fetch?: typeof fetch;
+  clock?: KitClock;
+}
+
+/** An active token as the authorization server described it (RFC 7662 §2.2), in camelCase. */
+export interface ActiveToken {
+  active: true;
+  scopes: string[];
+  clientId: string;
+  sub: string;
+  username?: string;
+  aud: string | string[];
+  /** Seconds since the epoch. */
+  exp: number;
+  iat: number;
+  iss: string;
+}
+
+export type IntrospectionResult = { active: false } | ActiveToken;
+
+/** Anything that can say whether a bearer token is live; the verifier below, or a test double. */
+export interface TokenVerifier {
+  verify(token: string): Promise<IntrospectionResult>;
+}
+
+export interface IntrospectionVerifier extends TokenVerifier {
+  /** Forgets every cached answer. */
+  clear(): void;
+  /** The cache, for inspection: its size and its (hashed) keys. */
+  readonly cache: ReadonlyTokenCache;
+}
+
+/** The introspection call failed: unreachable, timed out, non-200, or an answer that is not RFC 7662. */
+export class IntrospectionError extends Error {
+  override readonly name = 'IntrospectionError';
+  constructor(
+    message: string,
+    readonly status?: number,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}
+
+const systemClock: KitClock = { now: () => new Date() };
+const INACTIVE: IntrospectionResult = Object.freeze({ active: false });
+
+export function createIntrospectionVerifier(options: IntrospectionVerifierOptions): IntrospectionVerifier {
+  const endpoint = checkEndpoint(options.introspectionEndpoint);
+  if (!options.clientId) throw new TypeError('clientId is required');
+  if (!options.clientSecret) throw new TypeError('clientSecret is required');
+  const authMethod = options.authMethod ?? 'client_secret_basic';
+  if (authMethod !== 'client_secret_basic' && authMethod !== 'client_secret_post') {
+    throw new TypeError(`authMethod must be client_secret_basic or client_secret_post, not ${String(authMethod)}`);
+  }
+  const ttlMs = nonNegative(options.cacheTtlSeconds ?? 30, 'cacheTtlSeconds') * 1000;
+  const maxEntries = nonNegative(options.maxCacheEntries ?? 10_000, 'maxCacheEntries');
+  const timeoutMs = options.timeoutMs ?? 5_000;
+  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new TypeError('timeoutMs must be a positive number');
+  const doFetch = options.fetch ?? fetch;
+  const clock = options.clock ?? systemClock;
+  const cache = new TokenCache<ActiveToken>(maxEntries, clock);
+  // Concurrent requests with one token share one call instead of stampeding the authorization server.
+  const inflight = new Map<string, Promise<IntrospectionResult>>();
+
+  async function introspect(token: string): Promise<IntrospectionResult> {
+    // RFC 7662 §2.1: form-encoded `token`, with the optional `token_type_hint`.
+    const body = new URLSearchParams({ token, token_type_hint: 'access_token' });
+    const headers: Record<string, string> = {
+      'content-type': 'application/x-www-form-urlencoded',
+      accept: 'application/json',
+    };
+    if (authMethod === 'client_secret_basic') {
+      // RFC 6749 §2.3.1: each part is form-encoded before Base64.
+      const basic = `${formEncode(options.clientId)}:${formEncode(options.clientSecret)}`;
+      headers.authorization = `Basic ${Buffer.from(basic, 'utf8').toString('base64')}`;
+    } else {
+      body.set('client_id', options.clientId);
+      body.set('client_secret', options.clientSecret);
+    }
+    let response: Response;
+    try {
+      response = await doFetch(endpoint, {
+        method: 'POST',
+        headers,
+        body,
+        redirect: 'error',
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+    } catch (err) {
+      throw new IntrospectionError('introspection endpoint unreachable', undefined, { cause: err });
+    }
+    if (response.status !== 200) {
+      await response.body?.cancel();
+      throw new IntrospectionError(`introspection endpoint answered ${response.status}`, response.status);
+    }
+    let json: unknown;
+    try {
+      json = await response.json();
+    } catch (err) {
+      throw new IntrospectionError('introspection response is not JSON', 200, { cause: err });
+    }
+    return parseIntrospectionResponse(json);
+  }
+
+  async function verify(token: string): Promise<IntrospectionResult> {
+    const key = TokenCache.keyOf(token);
+    const hit = cache.get(key);
+    if (hit) return hit;
+    const pending = inflight.get(key);
+    if (pending) return pending;
+    const call = introspect(token).finally(() => inflight.delete(key));
+    inflight.set(key, call);
+    const result = await call;
+    if (result.active) {
+      // Never reuse an answer past the token's own expiry (RFC 7662 §4: caching trades freshness for load).
+      const untilExp = result.exp * 1000 - clock.now().getTime();
+      cache.set(key, result, Math.min(ttlMs, untilExp));
+    }
+    return result;
+  }
+
+  return { verify, clear: () => cache.clear(), cache };
+}
+
+/** Reads an RFC 7662 §2.2 response. Anything that is not a well-formed answer is an IntrospectionError. */
+export function parseIntrospectionResponse(json: unknown): IntrospectionResult {
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    throw new IntrospectionError('introspection response is not a JSON object', 200);
+  }
+  const r = json as Record<string, unknown>;
+  if (typeof r.active !== 'boolean') throw new IntrospectionError('introspection response lacks "active"', 200);
+  if (!r.active) return INACTIVE;
+  const aud = r.aud;
+  const audOk = typeof aud === 'string' || (Array.isArray(aud) && aud.every((a) => typeof a === 'string'));
+  if (!audOk) throw malformed('aud');
+  if (r.scope !== undefined && typeof r.scope !== 'string') throw malformed('scope');
+  if (r.username !== undefined && typeof r.username !== 'string') throw malformed('username');
+  const token: ActiveToken = {
+    active: true,
+    // RFC 7662 §2.2: space-separated, as in RFC 6749 §3.3.
+    scopes: typeof r.scope === 'string' ? r.scope.split(' ').filter(Boolean) : [],
+    clientId: requireString(r, 'client_id'),
+    sub: requireString(r, 'sub'),
+    aud: aud as string | string[],
+    exp: requireNumber(r, 'exp'),
+    iat: requireNumber(r, 'iat'),
+    iss: requireString(r, 'iss'),
+  };
+  if (typeof r.username === 'string') token.username = r.username;
+  // Cached answers are shared between requests; nobody may change one.
+  Object.freeze(token.scopes);
+  if (Array.isArray(token.aud)) Object.freeze(token.aud);
+  return Object.freeze(token);
+}
+
+function requireString(r: Record<string, unknown>, name: string): string {
+  const v = r[name];
+  if (typeof v !== 'string' || v === '') throw malformed(name);
+  return v;
+}
+
+function requireNumber(r: Record<string, unknown>, name: string): number {
+  const v = r[name];
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw malformed(name);
+  return v;
+}
+
+function malformed(name: string): IntrospectionError {
+  return new IntrospectionError(`introspection response has a missing or malformed "${name}"`, 200);
+}
+
+function formEncode(value: string): string {
+  return new URLSearchParams({ v: value }).toString().slice(2);
+}
+
+function checkEndpoint(value: string): URL {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new TypeError(`introspectionEndpoint must be an absolute URL: ${value}`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    throw new TypeError(`introspectionEndpoint must be an http(s) URL: ${value}`);
+  }
+  return url;
+}
+
+function nonNegative(value: number, name: string): number {
+  if (!Number.isFinite(value) || value < 0) throw new TypeError(`${name} must be a non-negative number`);
+  return value;
+}

@@ -1,0 +1,197 @@
+// GET /authorize: validates the request, then sends the person to sign in, shows the consent page, or — when an
+// earlier approval covers the request and prompt≠consent — goes straight back to the client with a code.
+// POST /authorize: records the decision from the consent page (CSRF-checked) and answers the client.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { AppContext } from '../context.ts';
+import { Params } from '../lib/params.ts';
+import {
+  type AuthorizationRequest,
+  AuthorizationError,
+  authorizationResponseUrl,
+  validateAuthorizationRequest,
+} from '../oauth/authorization-request.ts';
+import { OAuthError } from '../oauth/errors.ts';
+import { isLoopbackHost } from '../oauth/redirect-uri.ts';
+import { isSubset } from '../oauth/scopes.ts';
+import { checkCsrf, csrfToken, currentSession, type LiveSession } from '../web/session.ts';
+import { renderPage } from '../web/views.ts';
+
+function hostOf(uri: string): string {
+  try {
+    return new URL(uri).host;
+  } catch {
+    return uri;
+  }
+}
+
+function originOf(uri: string): string {
+  return new URL(uri).origin;
+}
+
+/** Sends an authorization response: 302 after a GET, 303 after a POST (a 307 would re-POST the form). */
+function redirectToClient(
+  ctx: AppContext,
+  reply: FastifyReply,
+  method: string,
+  redirectUri: string,
+  values: Record<string, string | undefined>,
+): FastifyReply {
+  reply.header('cache-control', 'no-store');
+  return reply.redirect(authorizationResponseUrl(redirectUri, ctx.config.issuer, values), method === 'POST' ? 303 : 302);
+}
+
+async function answerError(
+  ctx: AppContext,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  err: AuthorizationError,
+): Promise<FastifyReply> {
+  if (err.redirectUri === undefined) {
+    return renderPage(
+      ctx,
+      reply,
+      'error',
+      { heading: 'This sign-in request is not valid', message: err.error.description, code: err.error.code },
+      { status: 400 },
+    );
+  }
+  return redirectToClient(ctx, reply, req.method, err.redirectUri, {
+    error: err.error.code,
+    error_description: err.error.description,
+    state: err.state,
+  });
+}
+
+async function issueCode(
+  ctx: AppContext,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  ar: AuthorizationRequest,
+  session: LiveSession,
+): Promise<FastifyReply> {
+  const now = ctx.clock.now();
+  const code = await ctx.stores.grants.createAuthorizationCode(
+    {
+      userId: session.userId,
+      clientId: ar.client.id,
+      resourceServerId: ar.resource.id,
+      redirectUri: ar.redirectUri,
+      requestedResource: ar.requestedResource,
+      codeChallenge: ar.codeChallenge,
+      scopes: ar.scopes,
+    },
+    ctx.config.codeTtl,
+    now,
+  );
+  await ctx.stores.clients.touch(ar.client.id, now);
+  return redirectToClient(ctx, reply, req.method, ar.redirectUri, { code, state: ar.state });
+}
+
+function loginRedirect(req: FastifyRequest, reply: FastifyReply): FastifyReply {
+  // Come back to this very request after signing in, minus prompt=login (already satisfied by then).
+  const url = new URL(req.url, 'http://latchkey.invalid');
+  const prompt = (url.searchParams.get('prompt') ?? '').split(' ').filter((p) => p && p !== 'login');
+  if (prompt.length) url.searchParams.set('prompt', prompt.join(' '));
+  else url.searchParams.delete('prompt');
+  return reply.redirect(`/login?return_to=${encodeURIComponent(`/authorize${url.search}`)}`, 302);
+}
+
+function describeScopes(ctx: AppContext, scopes: string[]) {
+  return scopes.map((name) => ({ name, description: ctx.config.scopeDescriptions[name] ?? name }));
+}
+
+async function showConsent(
+  ctx: AppContext,
+  reply: FastifyReply,
+  ar: AuthorizationRequest,
+  session: { session: LiveSession; token: string },
+): Promise<FastifyReply> {
+  const isCimd = ar.client.kind === 'CIMD';
+  return renderPage(
+    ctx,
+    reply,
+    'consent',
+    {
+      clientName: ar.client.name,
+      clientIdHost: isCimd ? hostOf(ar.client.clientId) : undefined,
+      redirectHost: hostOf(ar.redirectUri),
+      loopbackOnly: ar.client.redirectUris.every((u) => {
+        try {
+          return isLoopbackHost(new URL(u).hostname);
+        } catch {
+          return false;
+        }
+      }),
+      userEmail: session.session.user.email,
+      resourceName: ar.resource.name,
+      resourceUri: ar.resource.uri,
+      scopes: describeScopes(ctx, ar.scopes),
+      params: ar.params,
+      csrfToken: csrfToken(session.token, 'consent'),
+      logoutToken: csrfToken(session.token, 'logout'),
+    },
+    { formTargets: [originOf(ar.redirectUri)] },
+  );
+}
+
+export function authorizeRoutes(app: FastifyInstance, ctx: AppContext): void {
+  app.get('/authorize', async (req, reply) => {
+    let ar: AuthorizationRequest;
+    try {
+      ar = await validateAuthorizationRequest(ctx, Params.from(req.query));
+    } catch (err) {
+      if (err instanceof AuthorizationError) return answerError(ctx, req, reply, err);
+      throw err;
+    }
+    const session = await currentSession(ctx, req);
+    if (!session || ar.prompt.has('login')) {
+      if (ar.prompt.has('none')) {
+        return answerError(ctx, req, reply, new AuthorizationError(new OAuthError('login_required', 'the user is not signed in'), ar.redirectUri, ar.state));
+      }
+      return loginRedirect(req, reply);
+    }
+    const consent = await ctx.stores.grants.findConsent(session.session.userId, ar.client.id, ar.resource.id);
+    const covered = consent !== null && isSubset(ar.scopes, consent.scopes);
+    if (covered && !ar.prompt.has('consent')) return issueCode(ctx, req, reply, ar, session.session);
+    if (ar.prompt.has('none')) {
+      return answerError(ctx, req, reply, new AuthorizationError(new OAuthError('consent_required', 'the user has not approved this client'), ar.redirectUri, ar.state));
+    }
+    return showConsent(ctx, reply, ar, session);
+  });
+
+  app.post('/authorize', async (req, reply) => {
+    const body = Params.from(req.body);
+    let ar: AuthorizationRequest;
+    try {
+      ar = await validateAuthorizationRequest(ctx, body);
+    } catch (err) {
+      if (err instanceof AuthorizationError) return answerError(ctx, req, reply, err);
+      throw err;
+    }
+    const session = await currentSession(ctx, req);
+    if (!session) {
+      // The session ended while the page was open: sign in again and come back to a fresh consent page.
+      const query = new URLSearchParams(ar.params.map((p): [string, string] => [p.name, p.value])).toString();
+      return reply.redirect(`/login?return_to=${encodeURIComponent(`/authorize?${query}`)}`, 303);
+    }
+    if (!checkCsrf(session.token, 'consent', body.toRecord().csrf_token)) {
+      return renderPage(
+        ctx,
+        reply,
+        'error',
+        { heading: 'This form has expired', message: 'Go back to the app and start again.', code: 'invalid_request' },
+        { status: 403 },
+      );
+    }
+    const decision = body.toRecord().decision;
+    if (decision !== 'approve') {
+      return redirectToClient(ctx, reply, 'POST', ar.redirectUri, {
+        error: 'access_denied',
+        error_description: 'the user denied the request',
+        state: ar.state,
+      });
+    }
+    await ctx.stores.grants.saveConsent(session.session.userId, ar.client.id, ar.resource.id, ar.scopes);
+    return issueCode(ctx, req, reply, ar, session.session);
+  });
+}

@@ -1,0 +1,75 @@
+// POST /introspect (RFC 7662). The caller must authenticate as a registered resource server (§2.1), with
+// client_secret_basic or client_secret_post. A token is active only for the resource server it is bound to
+// (RFC 8707 audience); everything else — unknown, expired, revoked, refresh tokens, another audience — is
+// `{"active": false}` and nothing more (§2.2).
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { AppContext } from '../context.ts';
+import type { ResourceServer } from '../generated/prisma/client.ts';
+import { verifySecret } from '../lib/crypto.ts';
+import type { Params } from '../lib/params.ts';
+import { parseBasicAuth } from '../oauth/client-auth.ts';
+import { OAuthError, invalidRequest } from '../oauth/errors.ts';
+import { formatScope } from '../oauth/scopes.ts';
+import { TOKEN_PREFIX } from '../store/grants.ts';
+import { readForm } from './token.ts';
+
+function unauthorized(description: string): OAuthError {
+  return new OAuthError('invalid_client', description, {
+    status: 401,
+    headers: { 'www-authenticate': 'Basic realm="latchkey-introspection", charset="UTF-8"' },
+  });
+}
+
+export async function authenticateResourceServer(
+  ctx: AppContext,
+  req: FastifyRequest,
+  params: Params,
+): Promise<ResourceServer> {
+  const basic = parseBasicAuth(req.headers.authorization);
+  if (basic === 'malformed') throw unauthorized('malformed Basic authorization header');
+  const bodySecret = params.get('client_secret');
+  if (basic && bodySecret !== undefined) throw invalidRequest('use only one client authentication method');
+  const id = basic?.id ?? params.get('client_id');
+  const secret = basic?.secret ?? bodySecret;
+  if (!id || secret === undefined) throw unauthorized('resource server authentication is required');
+  const rs = await ctx.stores.resourceServers.findByClientId(id);
+  if (!rs || !verifySecret(secret, rs.secretHash)) throw unauthorized('resource server authentication failed');
+  return rs;
+}
+
+const INACTIVE = Object.freeze({ active: false });
+
+export function introspectRoutes(app: FastifyInstance, ctx: AppContext): void {
+  app.post('/introspect', async (req, reply) => {
+    reply.header('cache-control', 'no-store');
+    const params = readForm(req);
+    const caller = await authenticateResourceServer(ctx, req, params);
+    const token = params.require('token');
+    // token_type_hint is only a hint (§2.1); refresh tokens are never active to a resource server.
+    if (!token.startsWith(TOKEN_PREFIX.access)) return INACTIVE;
+    const at = await ctx.stores.grants.findAccessToken(token);
+    const now = ctx.clock.now();
+    if (
+      !at ||
+      at.revokedAt ||
+      at.grant.revokedAt ||
+      at.expiresAt <= now ||
+      at.grant.user.disabled ||
+      at.grant.resourceServerId !== caller.id
+    ) {
+      return INACTIVE;
+    }
+    return {
+      active: true,
+      scope: formatScope(at.scopes),
+      client_id: at.grant.client.clientId,
+      sub: at.grant.userId,
+      username: at.grant.user.email,
+      aud: at.grant.resourceServer.uri,
+      iss: ctx.config.issuer,
+      exp: Math.floor(at.expiresAt.getTime() / 1000),
+      iat: Math.floor(at.createdAt.getTime() / 1000),
+      token_type: 'Bearer',
+    };
+  });
+}

@@ -1,0 +1,26 @@
+// POST /revoke (RFC 7009). The client authenticates as at the token endpoint. Revoking a refresh token revokes
+// its whole grant; revoking an access token revokes that token. Unknown tokens, and tokens of other clients,
+// answer 200 and change nothing (§2.2), so the endpoint reveals nothing about tokens it did not issue to you.
+import type { FastifyInstance } from 'fastify';
+import type { AppContext } from '../context.ts';
+import { authenticateClient } from '../oauth/client-auth.ts';
+import { TOKEN_PREFIX } from '../store/grants.ts';
+import { readForm } from './token.ts';
+
+export function revokeRoutes(app: FastifyInstance, ctx: AppContext): void {
+  app.post('/revoke', async (req, reply) => {
+    reply.header('cache-control', 'no-store');
+    const params = readForm(req);
+    const client = await authenticateClient(ctx, req, params);
+    const token = params.require('token');
+    const now = ctx.clock.now();
+    if (token.startsWith(TOKEN_PREFIX.refresh)) {
+      const rt = await ctx.stores.grants.findRefreshToken(token);
+      if (rt && rt.grant.clientId === client.id) await ctx.stores.grants.revokeGrant(rt.grantId, 'client', now);
+    } else if (token.startsWith(TOKEN_PREFIX.access)) {
+      const at = await ctx.stores.grants.findAccessToken(token);
+      if (at && at.grant.clientId === client.id) await ctx.stores.grants.revokeAccessToken(at.id, now);
+    }
+    return reply.code(200).send();
+  });
+}

@@ -1,0 +1,113 @@
+// A real Latchkey listener on 127.0.0.1 over a fresh migrated database, for end-to-end tests.
+import { createServer } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../../src/app.ts';
+import { type Config, loadConfig } from '../../src/config.ts';
+import { type Clock, ManualClock } from '../../src/lib/clock.ts';
+import { hashSecret, randomToken } from '../../src/lib/crypto.ts';
+import { createStores, type Stores } from '../../src/store/index.ts';
+import { type DbKind, type TestDatabase, migratedDatabase } from './db.ts';
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.unref();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export interface TestServer {
+  url: string;
+  app: FastifyInstance;
+  config: Config;
+  clock: ManualClock;
+  stores: Stores;
+  database: TestDatabase;
+  close(): Promise<void>;
+}
+
+export interface TestServerOptions {
+  env?: Record<string, string>;
+  clock?: Clock;
+  /** Reuse a database (e.g. two instances on one Postgres); it is not cleaned up by close(). */
+  database?: TestDatabase;
+}
+
+export async function startServer(kind: DbKind, options: TestServerOptions = {}): Promise<TestServer> {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const config = loadConfig({ ISSUER: url, PORT: String(port), LOG_LEVEL: 'silent', ...options.env });
+  const database = options.database ?? (await migratedDatabase(kind));
+  const clock = options.clock instanceof ManualClock ? options.clock : new ManualClock();
+  const app = await buildApp({ config, db: database.db, clock: options.clock ?? clock });
+  await app.listen({ port, host: '127.0.0.1' });
+  return {
+    url,
+    app,
+    config,
+    clock,
+    stores: createStores(database.db.prisma),
+    database,
+    async close() {
+      await app.close();
+      if (!options.database) await database.cleanup();
+    },
+  };
+}
+
+export const TEST_PASSWORD = 'correct horse battery staple';
+
+/** Creates a user, returning its email. */
+export async function addUser(stores: Stores, email = `user-${randomToken(4).toLowerCase()}@example.com`): Promise<string> {
+  await stores.users.create({ email, name: 'Test User', password: TEST_PASSWORD });
+  return email;
+}
+
+export interface TestResourceServer {
+  uri: string;
+  clientId: string;
+  clientSecret: string;
+}
+
+export async function addResourceServer(stores: Stores, uri: string, name = 'Test MCP server'): Promise<TestResourceServer> {
+  const clientId = `rs_${randomToken(12)}`;
+  const clientSecret = randomToken(32);
+  await stores.resourceServers.create({ uri, name, clientId, secretHash: hashSecret(clientSecret) });
+  return { uri, clientId, clientSecret };
+}
+
+export interface TestClient {
+  clientId: string;
+  clientSecret: string | undefined;
+  redirectUri: string;
+}
+
+export async function addClient(
+  stores: Stores,
+  options: {
+    redirectUris?: string[];
+    authMethod?: 'none' | 'client_secret_post' | 'client_secret_basic';
+    grantTypes?: string[];
+    name?: string;
+  } = {},
+): Promise<TestClient> {
+  const redirectUris = options.redirectUris ?? ['http://127.0.0.1:9/callback'];
+  const authMethod = options.authMethod ?? 'none';
+  const clientId = randomToken(16);
+  const clientSecret = authMethod === 'none' ? undefined : randomToken(32);
+  await stores.clients.create({
+    clientId,
+    kind: 'OPERATOR',
+    name: options.name ?? 'Test App',
+    redirectUris,
+    grantTypes: options.grantTypes ?? ['authorization_code', 'refresh_token'],
+    responseTypes: ['code'],
+    tokenEndpointAuthMethod: authMethod,
+    secretHash: clientSecret ? hashSecret(clientSecret) : null,
+  });
+  return { clientId, clientSecret, redirectUri: redirectUris[0]! };
+}
