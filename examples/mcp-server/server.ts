@@ -1,8 +1,9 @@
 // An MCP server (official SDK, streamable HTTP over Express) protected by Latchkey's resource-server kit.
 // `createMcpApp` builds the app and never listens; running this file directly reads the environment and listens.
 // In your own project, import the kit from 'latchkey/resource-server' instead of the relative path below.
-import type { Server } from 'node:http';
+
 import { realpathSync } from 'node:fs';
+import type { Server } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
@@ -115,7 +116,10 @@ export function createMcpApp(options: McpAppOptions): McpApp {
   // The token is checked before the body is read.
   app.post(mcpPath, requireAuth, express.json({ limit: '1mb' }), async (req: Request, res: Response) => {
     const server = buildMcpServer();
-    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+    const transport = new StreamableHTTPServerTransport({
+      sessionIdGenerator: undefined,
+      enableJsonResponse: true,
+    });
     res.on('close', () => {
       void transport.close();
       void server.close();
@@ -126,7 +130,9 @@ export function createMcpApp(options: McpAppOptions): McpApp {
     } catch (err) {
       log(`MCP request failed: ${err instanceof Error ? err.message : String(err)}`);
       if (!res.headersSent) {
-        res.status(500).json({ jsonrpc: '2.0', error: { code: -32603, message: 'Internal error' }, id: null });
+        res
+          .status(500)
+          .json({ jsonrpc: '2.0', error: { code: -32603, message: 'Internal error' }, id: null });
       }
     }
   });
@@ -185,12 +191,14 @@ export function loadMcpServerConfig(env: NodeJS.ProcessEnv): McpServerConfig {
   };
   const required = (name: string) => {
     const v = get(name);
-    if (v === undefined) throw new ConfigError(name, 'is required (from `latchkey resource add <MCP_PUBLIC_URL>`)');
+    if (v === undefined)
+      throw new ConfigError(name, 'is required (from `latchkey resource add <MCP_PUBLIC_URL>`)');
     return v;
   };
   const portText = get('PORT') ?? '3001';
   const port = Number(portText);
-  if (!/^\d+$/.test(portText) || port > 65535) throw new ConfigError('PORT', `must be a port number, got "${portText}"`);
+  if (!/^\d+$/.test(portText) || port > 65535)
+    throw new ConfigError('PORT', `must be a port number, got "${portText}"`);
   const issuer = url('LATCHKEY_ISSUER', 'http://localhost:3000').replace(/\/$/, '');
   const authMethod = get('INTROSPECTION_AUTH_METHOD') ?? 'client_secret_basic';
   if (authMethod !== 'client_secret_basic' && authMethod !== 'client_secret_post') {
@@ -234,7 +242,9 @@ async function main(): Promise<void> {
   const { app } = createMcpApp(config.app);
   const server: Server = app.listen(config.port, config.host, () => {
     console.error(`MCP server for ${config.app.publicUrl} listening on ${config.host}:${config.port}`);
-    console.error(`protected resource metadata names ${config.app.issuer}; introspecting at ${config.app.introspectionUrl}`);
+    console.error(
+      `protected resource metadata names ${config.app.issuer}; introspecting at ${config.app.introspectionUrl}`,
+    );
   });
   server.on('error', (err) => {
     console.error(`cannot listen: ${err.message}`);

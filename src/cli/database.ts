@@ -29,7 +29,11 @@ export function openSocketClient(dataDir: string): Database {
 
 export async function openCliDatabase(config: Config): Promise<CliDatabase> {
   if (config.databaseUrl) {
-    return { db: openPostgres({ url: config.databaseUrl, poolSize: 2 }), route: 'postgres', where: describeUrl(config.databaseUrl) };
+    return {
+      db: openPostgres({ url: config.databaseUrl, poolSize: 2 }),
+      route: 'postgres',
+      where: describeUrl(config.databaseUrl),
+    };
   }
   const dir = resolve(config.dataDir);
   if (await socketAvailable(dir)) {
@@ -43,7 +47,11 @@ export async function openCliDatabase(config: Config): Promise<CliDatabase> {
       await db.close().catch(() => {});
     }
   }
-  return { db: await openEmbedded({ dataDir: dir }), route: 'direct', where: `the embedded database in ${dir}` };
+  return {
+    db: await openEmbedded({ dataDir: dir }),
+    route: 'direct',
+    where: `the embedded database in ${dir}`,
+  };
 }
 
 /** Names of migrations in prisma/migrations that the database has not applied. */

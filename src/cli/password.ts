@@ -8,7 +8,9 @@ export const MIN_PASSWORD_LENGTH = 8;
 export async function readPasswordFromStdin(stdin: NodeJS.ReadStream): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of stdin) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
-  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  return Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
 }
 
 /** Refuses a password that is empty or shorter than MIN_PASSWORD_LENGTH characters. */
@@ -20,7 +22,10 @@ export function checkNewPassword(password: string): void {
 }
 
 /** Asks for a new password twice at the terminal, without echo, and returns it when both entries match. */
-export async function promptNewPassword(stdin: NodeJS.ReadStream, out: NodeJS.WritableStream): Promise<string> {
+export async function promptNewPassword(
+  stdin: NodeJS.ReadStream,
+  out: NodeJS.WritableStream,
+): Promise<string> {
   const first = await promptHidden('Password: ', stdin, out);
   checkNewPassword(first);
   const second = await promptHidden('Repeat password: ', stdin, out);
@@ -29,7 +34,11 @@ export async function promptNewPassword(stdin: NodeJS.ReadStream, out: NodeJS.Wr
 }
 
 /** Reads one line from a terminal in raw mode, echoing nothing. Ctrl-C or Ctrl-D on an empty line cancels. */
-export function promptHidden(prompt: string, stdin: NodeJS.ReadStream, out: NodeJS.WritableStream): Promise<string> {
+export function promptHidden(
+  prompt: string,
+  stdin: NodeJS.ReadStream,
+  out: NodeJS.WritableStream,
+): Promise<string> {
   return new Promise((resolve, reject) => {
     let value = '';
     const finish = () => {

@@ -26,7 +26,9 @@ export const userAddCommand: Command = {
       password = await readPasswordFromStdin(ctx.io.stdin);
       checkNewPassword(password);
     } else if (!ctx.io.stdin.isTTY) {
-      throw new UsageError('no terminal to ask for the password: give --password-stdin and write it to standard input');
+      throw new UsageError(
+        'no terminal to ask for the password: give --password-stdin and write it to standard input',
+      );
     }
 
     const { db } = await ctx.database();
@@ -55,7 +57,12 @@ export const userListCommand: Command = {
       println(ctx.io.stdout, 'no users');
       return;
     }
-    const rows = users.map((u) => [u.email, u.name ?? '-', u.disabled ? 'yes' : 'no', formatTime(u.createdAt)]);
+    const rows = users.map((u) => [
+      u.email,
+      u.name ?? '-',
+      u.disabled ? 'yes' : 'no',
+      formatTime(u.createdAt),
+    ]);
     println(ctx.io.stdout, formatTable(['EMAIL', 'NAME', 'DISABLED', 'CREATED'], rows));
   },
 };

@@ -1,8 +1,9 @@
 // Validation of an authorization request (RFC 6749 §4.1.1, OAuth 2.1 §4.1.1, RFC 7636, RFC 8707, RFC 9207),
 // as a pipeline of named checks. Until the client and its redirect URI are known good, a problem is shown on
 // Latchkey's own error page and never redirected (RFC 6749 §4.1.2.1); after that, it goes back to the client.
-import type { Client, ResourceServer } from '../generated/prisma/client.ts';
+
 import type { AppContext } from '../context.ts';
+import type { Client, ResourceServer } from '../generated/prisma/client.ts';
 import type { Params } from '../lib/params.ts';
 import { OAuthError } from './errors.ts';
 import { isValidS256Challenge } from './pkce.ts';
@@ -57,7 +58,8 @@ async function checkClient(ctx: AppContext, params: Params): Promise<Client> {
   try {
     return await ctx.clients.resolve(clientId);
   } catch (err) {
-    if (err instanceof OAuthError) throw new AuthorizationError(new OAuthError('invalid_request', err.description));
+    if (err instanceof OAuthError)
+      throw new AuthorizationError(new OAuthError('invalid_request', err.description));
     throw err;
   }
 }
@@ -70,7 +72,9 @@ function checkRedirectUri(client: Client, params: Params): string {
     throw new AuthorizationError(new OAuthError('invalid_request', 'redirect_uri is required'));
   }
   if (!matchRedirectUri(requested, client.redirectUris)) {
-    throw new AuthorizationError(new OAuthError('invalid_request', 'redirect_uri is not registered for this client'));
+    throw new AuthorizationError(
+      new OAuthError('invalid_request', 'redirect_uri is not registered for this client'),
+    );
   }
   return requested;
 }
@@ -78,7 +82,8 @@ function checkRedirectUri(client: Client, params: Params): string {
 function checkResponseType(params: Params): void {
   const rt = params.get('response_type');
   if (rt === undefined) throw new OAuthError('invalid_request', 'response_type is required');
-  if (rt !== 'code') throw new OAuthError('unsupported_response_type', 'only response_type=code is supported');
+  if (rt !== 'code')
+    throw new OAuthError('unsupported_response_type', 'only response_type=code is supported');
 }
 
 function checkPkce(params: Params): string {
@@ -88,7 +93,8 @@ function checkPkce(params: Params): string {
   if (method !== 'S256') {
     throw new OAuthError('invalid_request', 'code_challenge_method must be S256');
   }
-  if (!isValidS256Challenge(challenge)) throw new OAuthError('invalid_request', 'code_challenge is malformed');
+  if (!isValidS256Challenge(challenge))
+    throw new OAuthError('invalid_request', 'code_challenge is malformed');
   return challenge;
 }
 
@@ -103,7 +109,10 @@ function checkPrompt(params: Params): Set<string> {
   return prompt;
 }
 
-export async function validateAuthorizationRequest(ctx: AppContext, params: Params): Promise<AuthorizationRequest> {
+export async function validateAuthorizationRequest(
+  ctx: AppContext,
+  params: Params,
+): Promise<AuthorizationRequest> {
   // The client and redirect URI are checked first; repeated values of them mean neither can be trusted.
   for (const name of ['client_id', 'redirect_uri']) {
     if (params.all(name).length > 1) {

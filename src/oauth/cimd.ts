@@ -60,10 +60,14 @@ export function looksLikeUrlClientId(id: string): boolean {
 }
 
 /** Why `id` may not be used as a CIMD client_id (§3), or undefined when it may. */
-export function cimdClientIdProblem(id: string, options: { allowLoopback?: boolean } = {}): string | undefined {
+export function cimdClientIdProblem(
+  id: string,
+  options: { allowLoopback?: boolean } = {},
+): string | undefined {
   if (id.length > MAX_CLIENT_ID_LENGTH) return 'client_id URL is too long';
   // The URL parser drops or rewrites these, which would make the URL fetched differ from the client_id.
-  if (/[\s\\\p{Cc}]/u.test(id)) return 'client_id URL must not contain whitespace, control characters or backslashes';
+  if (/[\s\\\p{Cc}]/u.test(id))
+    return 'client_id URL must not contain whitespace, control characters or backslashes';
   let url: URL;
   try {
     url = new URL(id);
@@ -291,7 +295,10 @@ async function resolveHost(url: URL, options: CimdFetchOptions): Promise<Resolve
       });
     }
     if (addresses.length === 0) {
-      throw new CimdError('client_id host could not be resolved', { staleUsable: true, detail: 'no addresses' });
+      throw new CimdError('client_id host could not be resolved', {
+        staleUsable: true,
+        detail: 'no addresses',
+      });
     }
   }
   // Refuse when any address is special-use: such a name is misconfigured at best, and an attack at worst.
@@ -394,7 +401,11 @@ function send(
           clearTimeout(timer);
           let document: unknown;
           try {
-            document = JSON.parse(Buffer.concat(chunks).toString('utf8').replace(/^\uFEFF/, ''));
+            document = JSON.parse(
+              Buffer.concat(chunks)
+                .toString('utf8')
+                .replace(/^\uFEFF/, ''),
+            );
           } catch {
             return reject(new CimdError('the document is not valid JSON'));
           }
@@ -406,7 +417,9 @@ function send(
       socket.once('connect', () => {
         // Defence in depth: the peer must be one of the vetted addresses.
         if (!vetted.has(canonicalAddress(socket.remoteAddress ?? ''))) {
-          fail(new CimdError('client_id host resolves to a special-use address', { detail: 'peer mismatch' }));
+          fail(
+            new CimdError('client_id host resolves to a special-use address', { detail: 'peer mismatch' }),
+          );
         }
       });
     });
@@ -529,7 +542,11 @@ export function createCimdCache(options: CimdCacheOptions): CimdCache {
   // Concurrent requests for one client_id share one fetch.
   const inFlight = new Map<string, Promise<Client>>();
 
-  async function refresh(clientId: string, cached: Client | null, log: WarnLogger | undefined): Promise<Client> {
+  async function refresh(
+    clientId: string,
+    cached: Client | null,
+    log: WarnLogger | undefined,
+  ): Promise<Client> {
     const now = clock.now();
     try {
       const fetched = await fetchCimdDocument(clientId, now, fetchOptions);
@@ -565,7 +582,10 @@ export function createCimdCache(options: CimdCacheOptions): CimdCache {
         );
         return cached!;
       }
-      log?.warn({ clientId, host, reason: err.description, detail: err.detail }, 'client metadata document refused');
+      log?.warn(
+        { clientId, host, reason: err.description, detail: err.detail },
+        'client metadata document refused',
+      );
       throw err;
     }
   }

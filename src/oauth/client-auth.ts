@@ -23,8 +23,8 @@ export function parseBasicAuth(header: string | undefined): BasicCredentials | u
   const i = decoded.indexOf(':');
   if (i < 0) return 'malformed';
   try {
-    const unescape = (s: string) => decodeURIComponent(s.replace(/\+/g, ' '));
-    return { id: unescape(decoded.slice(0, i)), secret: unescape(decoded.slice(i + 1)) };
+    const formDecode = (s: string) => decodeURIComponent(s.replace(/\+/g, ' '));
+    return { id: formDecode(decoded.slice(0, i)), secret: formDecode(decoded.slice(i + 1)) };
   } catch {
     return 'malformed';
   }
@@ -37,7 +37,11 @@ function invalidClient(description: string, basic: boolean): OAuthError {
   });
 }
 
-export async function authenticateClient(ctx: AppContext, req: FastifyRequest, params: Params): Promise<Client> {
+export async function authenticateClient(
+  ctx: AppContext,
+  req: FastifyRequest,
+  params: Params,
+): Promise<Client> {
   const basic = parseBasicAuth(req.headers.authorization);
   if (basic === 'malformed') throw invalidClient('malformed Basic authorization header', true);
   const bodyId = params.get('client_id');
@@ -61,7 +65,10 @@ export async function authenticateClient(ctx: AppContext, req: FastifyRequest, p
 
   const used = basic ? 'client_secret_basic' : bodySecret !== undefined ? 'client_secret_post' : 'none';
   if (used !== client.tokenEndpointAuthMethod) {
-    throw invalidClient(`this client must authenticate with ${client.tokenEndpointAuthMethod}`, basic !== undefined);
+    throw invalidClient(
+      `this client must authenticate with ${client.tokenEndpointAuthMethod}`,
+      basic !== undefined,
+    );
   }
   if (used !== 'none') {
     const secret = basic ? basic.secret : (bodySecret as string);

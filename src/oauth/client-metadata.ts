@@ -129,7 +129,9 @@ function checkResponseTypes(value: unknown, grantTypes: readonly GrantType[]): R
   }
   // RFC 7591 §2.1: the authorization_code grant type goes with the code response type, both ways.
   if (grantTypes.includes('authorization_code') !== list.includes('code')) {
-    throw invalidMetadata('grant_types and response_types are inconsistent: authorization_code requires code');
+    throw invalidMetadata(
+      'grant_types and response_types are inconsistent: authorization_code requires code',
+    );
   }
   return [...new Set(list)];
 }

@@ -37,7 +37,9 @@ export async function resolveResource(
     const all = await store.list();
     if (all.length === 1) return all[0]!;
     throw invalidTarget(
-      all.length === 0 ? 'no resource server is registered' : 'resource is required when several are registered',
+      all.length === 0
+        ? 'no resource server is registered'
+        : 'resource is required when several are registered',
     );
   }
   const canonical = normalizeResource(requested[0]!);

@@ -14,7 +14,10 @@ export function formatScope(scopes: readonly string[]): string {
  * The scopes to grant for a request: the requested ones, all of which must be supported, or, when none are
  * requested, every supported scope (Claude asks for every advertised scope when the resource names none).
  */
-export function resolveRequestedScopes(requested: string | undefined, supported: readonly string[]): string[] {
+export function resolveRequestedScopes(
+  requested: string | undefined,
+  supported: readonly string[],
+): string[] {
   const asked = parseScope(requested);
   if (asked.length === 0) return [...supported];
   const unknown = asked.filter((s) => !supported.includes(s));

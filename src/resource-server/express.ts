@@ -33,7 +33,13 @@ export function expressMetadataMiddleware(metadata: ProtectedResourceMetadata): 
     if (!paths.has(pathname)) return next();
     if (req.method === 'OPTIONS') return send(res, 204, METADATA_PREFLIGHT_HEADERS);
     if (req.method !== 'GET' && req.method !== 'HEAD') return next();
-    send(res, 200, { ...METADATA_HEADERS, 'content-type': 'application/json; charset=utf-8' }, json, req.method);
+    send(
+      res,
+      200,
+      { ...METADATA_HEADERS, 'content-type': 'application/json; charset=utf-8' },
+      json,
+      req.method,
+    );
   };
 }
 
@@ -47,7 +53,12 @@ export function expressAuthMiddleware(protection: ResourceProtection): LatchkeyM
         return next();
       }
       const { status, headers, body } = result.challenge;
-      send(res, status, { ...headers, 'content-type': 'application/json; charset=utf-8' }, JSON.stringify(body));
+      send(
+        res,
+        status,
+        { ...headers, 'content-type': 'application/json; charset=utf-8' },
+        JSON.stringify(body),
+      );
     }, next);
   };
 }

@@ -21,7 +21,10 @@ declare module 'fastify' {
   }
 }
 
-export type LatchkeyHook = (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply | undefined>;
+export type LatchkeyHook = (
+  request: FastifyRequest,
+  reply: FastifyReply,
+) => Promise<FastifyReply | undefined>;
 
 export interface LatchkeyFastifyOptions {
   protection: ResourceProtection;
@@ -43,7 +46,10 @@ export function createFastifyHook(protection: ResourceProtection): LatchkeyHook 
 }
 
 /** GET (HEAD) and CORS preflight routes for the metadata at both well-known locations (RFC 9728 §3). */
-export function registerProtectedResourceMetadata(app: FastifyInstance, metadata: ProtectedResourceMetadata): void {
+export function registerProtectedResourceMetadata(
+  app: FastifyInstance,
+  metadata: ProtectedResourceMetadata,
+): void {
   for (const url of protectedResourceMetadataPaths(metadata.resource)) {
     app.get(url, async (_request, reply) => reply.headers(METADATA_HEADERS).send(metadata));
     app.options(url, async (_request, reply) => reply.code(204).headers(METADATA_PREFLIGHT_HEADERS).send());
@@ -53,7 +59,9 @@ export function registerProtectedResourceMetadata(app: FastifyInstance, metadata
 async function latchkeyPlugin(app: FastifyInstance, options: LatchkeyFastifyOptions): Promise<void> {
   const { protection, metadata } = options;
   if (normalizeResource(protection.resource) !== normalizeResource(metadata.resource)) {
-    throw new TypeError(`metadata.resource ${metadata.resource} differs from the protected ${protection.resource}`);
+    throw new TypeError(
+      `metadata.resource ${metadata.resource} differs from the protected ${protection.resource}`,
+    );
   }
   app.decorateRequest('latchkeyAuth', null);
   app.decorate('latchkeyProtect', createFastifyHook(protection));

@@ -2,10 +2,10 @@
 // (RFC 7662), bind their audience (RFC 8707), challenge per RFC 6750 §3, and publish RFC 9728 metadata.
 export type { KitClock, ReadonlyTokenCache } from './cache.ts';
 export {
-  type LatchkeyRequest,
-  type LatchkeyMiddleware,
   expressAuthMiddleware,
   expressMetadataMiddleware,
+  type LatchkeyMiddleware,
+  type LatchkeyRequest,
   type NextFunction,
   toAuthInfo,
 } from './express.ts';

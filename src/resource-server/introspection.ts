@@ -72,12 +72,15 @@ export function createIntrospectionVerifier(options: IntrospectionVerifierOption
   if (!options.clientSecret) throw new TypeError('clientSecret is required');
   const authMethod = options.authMethod ?? 'client_secret_basic';
   if (authMethod !== 'client_secret_basic' && authMethod !== 'client_secret_post') {
-    throw new TypeError(`authMethod must be client_secret_basic or client_secret_post, not ${String(authMethod)}`);
+    throw new TypeError(
+      `authMethod must be client_secret_basic or client_secret_post, not ${String(authMethod)}`,
+    );
   }
   const ttlMs = nonNegative(options.cacheTtlSeconds ?? 30, 'cacheTtlSeconds') * 1000;
   const maxEntries = nonNegative(options.maxCacheEntries ?? 10_000, 'maxCacheEntries');
   const timeoutMs = options.timeoutMs ?? 5_000;
-  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new TypeError('timeoutMs must be a positive number');
+  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0)
+    throw new TypeError('timeoutMs must be a positive number');
   const doFetch = options.fetch ?? fetch;
   const clock = options.clock ?? systemClock;
   const cache = new TokenCache<ActiveToken>(maxEntries, clock);
@@ -150,7 +153,8 @@ export function parseIntrospectionResponse(json: unknown): IntrospectionResult {
     throw new IntrospectionError('introspection response is not a JSON object', 200);
   }
   const r = json as Record<string, unknown>;
-  if (typeof r.active !== 'boolean') throw new IntrospectionError('introspection response lacks "active"', 200);
+  if (typeof r.active !== 'boolean')
+    throw new IntrospectionError('introspection response lacks "active"', 200);
   if (!r.active) return INACTIVE;
   const aud = r.aud;
   const audOk = typeof aud === 'string' || (Array.isArray(aud) && aud.every((a) => typeof a === 'string'));

@@ -25,7 +25,9 @@ export interface ProtectedResourceMetadata {
   resource_documentation?: string;
 }
 
-export function createProtectedResourceMetadata(options: ProtectedResourceMetadataOptions): ProtectedResourceMetadata {
+export function createProtectedResourceMetadata(
+  options: ProtectedResourceMetadataOptions,
+): ProtectedResourceMetadata {
   const resource = requireResource(options.resource, 'resource');
   if (!URL.canParse(options.issuer)) throw new TypeError(`issuer must be an absolute URL: ${options.issuer}`);
   const doc: ProtectedResourceMetadata = {
@@ -46,7 +48,9 @@ export function createProtectedResourceMetadata(options: ProtectedResourceMetada
  */
 export function protectedResourceMetadataPaths(resource: string): string[] {
   const { pathname } = new URL(requireResource(resource, 'resource'));
-  return pathname === '/' ? [PROTECTED_RESOURCE_WELL_KNOWN] : [PROTECTED_RESOURCE_WELL_KNOWN + pathname, PROTECTED_RESOURCE_WELL_KNOWN];
+  return pathname === '/'
+    ? [PROTECTED_RESOURCE_WELL_KNOWN]
+    : [PROTECTED_RESOURCE_WELL_KNOWN + pathname, PROTECTED_RESOURCE_WELL_KNOWN];
 }
 
 /** The absolute, path-suffixed metadata URL for a resource (RFC 9728 §3.1), for `resource_metadata`. */

@@ -81,7 +81,7 @@ export function protectResource(options: ProtectResourceOptions): ResourceProtec
   async function authenticate(header: string | undefined): Promise<AuthenticationResult> {
     const value = header?.trim() ?? '';
     const scheme = SCHEME.exec(value)?.[1];
-    if (!scheme || scheme.toLowerCase() !== 'bearer') {
+    if (scheme?.toLowerCase() !== 'bearer') {
       // RFC 6750 §3.1: a request without (bearer) credentials gets a challenge with no error code.
       return refuse(challenge(401, { error_description: 'a bearer token is required' }));
     }
@@ -106,11 +106,15 @@ export function protectResource(options: ProtectResourceOptions): ResourceProtec
     }
     if (!audienceIncludes(result.aud, resource)) {
       // MCP authorization: a server MUST reject tokens not issued for it, never pass them on.
-      return refuse(challenge(401, { error: 'invalid_token', error_description: 'token is not for this resource' }));
+      return refuse(
+        challenge(401, { error: 'invalid_token', error_description: 'token is not for this resource' }),
+      );
     }
     const missing = requiredScopes.filter((s) => !result.scopes.includes(s));
     if (missing.length > 0) {
-      return refuse(challenge(403, { error: 'insufficient_scope', error_description: 'token lacks a required scope' }));
+      return refuse(
+        challenge(403, { error: 'insufficient_scope', error_description: 'token lacks a required scope' }),
+      );
     }
     const auth: LatchkeyAuth = {
       token,

@@ -5,8 +5,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../context.ts';
 import { Params } from '../lib/params.ts';
 import {
-  type AuthorizationRequest,
   AuthorizationError,
+  type AuthorizationRequest,
   authorizationResponseUrl,
   validateAuthorizationRequest,
 } from '../oauth/authorization-request.ts';
@@ -37,7 +37,10 @@ function redirectToClient(
   values: Record<string, string | undefined>,
 ): FastifyReply {
   reply.header('cache-control', 'no-store');
-  return reply.redirect(authorizationResponseUrl(redirectUri, ctx.config.issuer, values), method === 'POST' ? 303 : 302);
+  return reply.redirect(
+    authorizationResponseUrl(redirectUri, ctx.config.issuer, values),
+    method === 'POST' ? 303 : 302,
+  );
 }
 
 async function answerError(
@@ -146,7 +149,16 @@ export function authorizeRoutes(app: FastifyInstance, ctx: AppContext): void {
     const session = await currentSession(ctx, req);
     if (!session || ar.prompt.has('login')) {
       if (ar.prompt.has('none')) {
-        return answerError(ctx, req, reply, new AuthorizationError(new OAuthError('login_required', 'the user is not signed in'), ar.redirectUri, ar.state));
+        return answerError(
+          ctx,
+          req,
+          reply,
+          new AuthorizationError(
+            new OAuthError('login_required', 'the user is not signed in'),
+            ar.redirectUri,
+            ar.state,
+          ),
+        );
       }
       return loginRedirect(req, reply);
     }
@@ -154,7 +166,16 @@ export function authorizeRoutes(app: FastifyInstance, ctx: AppContext): void {
     const covered = consent !== null && isSubset(ar.scopes, consent.scopes);
     if (covered && !ar.prompt.has('consent')) return issueCode(ctx, req, reply, ar, session.session);
     if (ar.prompt.has('none')) {
-      return answerError(ctx, req, reply, new AuthorizationError(new OAuthError('consent_required', 'the user has not approved this client'), ar.redirectUri, ar.state));
+      return answerError(
+        ctx,
+        req,
+        reply,
+        new AuthorizationError(
+          new OAuthError('consent_required', 'the user has not approved this client'),
+          ar.redirectUri,
+          ar.state,
+        ),
+      );
     }
     return showConsent(ctx, reply, ar, session);
   });
@@ -179,7 +200,11 @@ export function authorizeRoutes(app: FastifyInstance, ctx: AppContext): void {
         ctx,
         reply,
         'error',
-        { heading: 'This form has expired', message: 'Go back to the app and start again.', code: 'invalid_request' },
+        {
+          heading: 'This form has expired',
+          message: 'Go back to the app and start again.',
+          code: 'invalid_request',
+        },
         { status: 403 },
       );
     }

@@ -8,7 +8,7 @@ import type { ResourceServer } from '../generated/prisma/client.ts';
 import { verifySecret } from '../lib/crypto.ts';
 import type { Params } from '../lib/params.ts';
 import { parseBasicAuth } from '../oauth/client-auth.ts';
-import { OAuthError, invalidRequest } from '../oauth/errors.ts';
+import { invalidRequest, OAuthError } from '../oauth/errors.ts';
 import { formatScope } from '../oauth/scopes.ts';
 import { TOKEN_PREFIX } from '../store/grants.ts';
 import { readForm } from './token.ts';
@@ -33,7 +33,8 @@ export async function authenticateResourceServer(
   const secret = basic?.secret ?? bodySecret;
   if (!id || secret === undefined) throw unauthorized('resource server authentication is required');
   const rs = await ctx.stores.resourceServers.findByClientId(id);
-  if (!rs || !verifySecret(secret, rs.secretHash)) throw unauthorized('resource server authentication failed');
+  if (!rs || !verifySecret(secret, rs.secretHash))
+    throw unauthorized('resource server authentication failed');
   return rs;
 }
 

@@ -95,7 +95,11 @@ export function loginRoutes(app: FastifyInstance, ctx: AppContext): void {
       });
     }
     if (!email || !password) {
-      return loginPage(ctx, req, reply, returnTo, { error: 'Enter your email and password.', email, status: 400 });
+      return loginPage(ctx, req, reply, returnTo, {
+        error: 'Enter your email and password.',
+        email,
+        status: 400,
+      });
     }
 
     const now = ctx.clock.now();
@@ -106,7 +110,10 @@ export function loginRoutes(app: FastifyInstance, ctx: AppContext): void {
       ctx.stores.rateLimits.hit(`login:address:${req.ip}`, config.loginMaxAttemptsPerAddress, window, now),
     ]);
     if (!perAccount.allowed || !perAddress.allowed) {
-      const resetAt = Math.max(perAccount.allowed ? 0 : perAccount.resetAt.getTime(), perAddress.allowed ? 0 : perAddress.resetAt.getTime());
+      const resetAt = Math.max(
+        perAccount.allowed ? 0 : perAccount.resetAt.getTime(),
+        perAddress.allowed ? 0 : perAddress.resetAt.getTime(),
+      );
       const minutes = Math.max(1, Math.ceil((resetAt - now.getTime()) / 60_000));
       req.log.warn({ throttled: perAccount.allowed ? 'address' : 'account' }, 'sign-in throttled');
       reply.header('retry-after', String(Math.ceil((resetAt - now.getTime()) / 1000)));
@@ -121,7 +128,11 @@ export function loginRoutes(app: FastifyInstance, ctx: AppContext): void {
     const ok = await verifyPassword(password, user?.passwordHash);
     if (!user || !ok || user.disabled) {
       req.log.info('sign-in failed');
-      return loginPage(ctx, req, reply, returnTo, { error: 'Email or password is incorrect.', email, status: 401 });
+      return loginPage(ctx, req, reply, returnTo, {
+        error: 'Email or password is incorrect.',
+        email,
+        status: 401,
+      });
     }
     await ctx.stores.rateLimits.reset(accountKey);
     await startSession(ctx, req, reply, user.id);
@@ -141,6 +152,9 @@ export function loginRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.post('/logout', async (req, reply) => {
     const token = req.cookies[cookieNames(config.issuer).session];
     if (token && checkCsrf(token, 'logout', field(req.body, 'csrf_token'))) await endSession(ctx, req, reply);
-    return renderPage(ctx, reply, 'message', { heading: 'You are signed out', message: 'You can close this window.' });
+    return renderPage(ctx, reply, 'message', {
+      heading: 'You are signed out',
+      message: 'You can close this window.',
+    });
   });
 }

@@ -34,7 +34,11 @@ export function metadataRoutes(app: FastifyInstance, ctx: AppContext): void {
     '/.well-known/oauth-authorization-server',
     '/.well-known/openid-configuration',
     ...(path
-      ? [`/.well-known/oauth-authorization-server${path}`, `/.well-known/openid-configuration${path}`, `${path}/.well-known/openid-configuration`]
+      ? [
+          `/.well-known/oauth-authorization-server${path}`,
+          `/.well-known/openid-configuration${path}`,
+          `${path}/.well-known/openid-configuration`,
+        ]
       : []),
   ];
   for (const url of new Set(locations)) {

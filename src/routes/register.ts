@@ -52,10 +52,14 @@ async function checkRateLimit(ctx: AppContext, req: FastifyRequest): Promise<voi
   if (r.allowed) return;
   const retryAfter = Math.max(1, Math.ceil((r.resetAt.getTime() - now.getTime()) / 1000));
   req.log.warn({ remoteAddress: req.ip }, 'registration rate limit reached');
-  throw new OAuthError('temporarily_unavailable', 'too many registrations from this address; try again later', {
-    status: 429,
-    headers: { 'retry-after': String(retryAfter) },
-  });
+  throw new OAuthError(
+    'temporarily_unavailable',
+    'too many registrations from this address; try again later',
+    {
+      status: 429,
+      headers: { 'retry-after': String(retryAfter) },
+    },
+  );
 }
 
 async function registerClient(ctx: AppContext, req: FastifyRequest, reply: FastifyReply) {
@@ -98,7 +102,12 @@ async function registerClient(ctx: AppContext, req: FastifyRequest, reply: Fasti
 }
 
 /** RFC 7591 §3.2.1: client_id, client_id_issued_at, the secret when issued, and every registered field. */
-function registrationResponse(clientId: string, issuedAt: Date, m: ClientMetadata, secret: string | undefined) {
+function registrationResponse(
+  clientId: string,
+  issuedAt: Date,
+  m: ClientMetadata,
+  secret: string | undefined,
+) {
   return {
     client_id: clientId,
     client_id_issued_at: Math.floor(issuedAt.getTime() / 1000),

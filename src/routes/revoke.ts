@@ -16,7 +16,8 @@ export function revokeRoutes(app: FastifyInstance, ctx: AppContext): void {
     const now = ctx.clock.now();
     if (token.startsWith(TOKEN_PREFIX.refresh)) {
       const rt = await ctx.stores.grants.findRefreshToken(token);
-      if (rt && rt.grant.clientId === client.id) await ctx.stores.grants.revokeGrant(rt.grantId, 'client', now);
+      if (rt && rt.grant.clientId === client.id)
+        await ctx.stores.grants.revokeGrant(rt.grantId, 'client', now);
     } else if (token.startsWith(TOKEN_PREFIX.access)) {
       const at = await ctx.stores.grants.findAccessToken(token);
       if (at && at.grant.clientId === client.id) await ctx.stores.grants.revokeAccessToken(at.id, now);

@@ -5,7 +5,7 @@ import type { AppContext } from '../context.ts';
 import type { Client } from '../generated/prisma/client.ts';
 import { Params } from '../lib/params.ts';
 import { authenticateClient } from '../oauth/client-auth.ts';
-import { OAuthError, invalidGrant, invalidRequest } from '../oauth/errors.ts';
+import { invalidGrant, invalidRequest, OAuthError } from '../oauth/errors.ts';
 import { verifyPkce } from '../oauth/pkce.ts';
 import { resolveResource } from '../oauth/resources.ts';
 import { formatScope, isSubset, parseScope } from '../oauth/scopes.ts';
@@ -58,14 +58,16 @@ async function exchangeAuthorizationCode(ctx: AppContext, client: Client, params
   const result = await ctx.stores.grants.exchangeAuthorizationCode(
     code,
     (row) => {
-      if (row.clientId !== client.id) return { reason: 'authorization code was issued to another client', error: 'invalid_grant' };
+      if (row.clientId !== client.id)
+        return { reason: 'authorization code was issued to another client', error: 'invalid_grant' };
       if (redirectUri !== undefined && redirectUri !== row.redirectUri) {
         return { reason: 'redirect_uri does not match the authorization request', error: 'invalid_grant' };
       }
       if (resourceId !== undefined && resourceId !== row.resourceServerId) {
         return { reason: 'resource does not match the authorization request', error: 'invalid_target' };
       }
-      if (!verifyPkce(verifier, row.codeChallenge)) return { reason: 'code_verifier does not match the code_challenge', error: 'invalid_grant' };
+      if (!verifyPkce(verifier, row.codeChallenge))
+        return { reason: 'code_verifier does not match the code_challenge', error: 'invalid_grant' };
       return undefined;
     },
     lifetimes(ctx, client),
@@ -92,12 +94,14 @@ async function refresh(ctx: AppContext, client: Client, params: Params) {
   const result = await ctx.stores.grants.rotateRefreshToken(
     token,
     (rt) => {
-      if (rt.grant.clientId !== client.id) return { reason: 'refresh token was issued to another client', error: 'invalid_grant' };
+      if (rt.grant.clientId !== client.id)
+        return { reason: 'refresh token was issued to another client', error: 'invalid_grant' };
       if (resourceId !== undefined && resourceId !== rt.grant.resourceServerId) {
         return { reason: 'resource does not match the grant', error: 'invalid_target' };
       }
       // RFC 6749 §6: a refresh may narrow the scope, never widen it.
-      if (!isSubset(requestedScopes, rt.scopes)) return { reason: 'scope exceeds the original grant', error: 'invalid_scope' };
+      if (!isSubset(requestedScopes, rt.scopes))
+        return { reason: 'scope exceeds the original grant', error: 'invalid_scope' };
       return undefined;
     },
     (rt) => (requestedScopes.length ? rt.scopes.filter((s) => requestedScopes.includes(s)) : rt.scopes),
@@ -129,7 +133,10 @@ export function tokenRoutes(app: FastifyInstance, ctx: AppContext): void {
     if (!client.grantTypes.includes(grantType)) {
       throw new OAuthError('unauthorized_client', `this client may not use grant_type ${grantType}`);
     }
-    const tokens = grantType === 'authorization_code' ? await exchangeAuthorizationCode(ctx, client, params) : await refresh(ctx, client, params);
+    const tokens =
+      grantType === 'authorization_code'
+        ? await exchangeAuthorizationCode(ctx, client, params)
+        : await refresh(ctx, client, params);
     return send(reply, tokens);
   });
 }

@@ -19,7 +19,13 @@ type Tx = Parameters<Parameters<PrismaClient['$transaction']>[0]>[0];
 
 export const TOKEN_PREFIX = { code: 'lk_code_', access: 'lk_at_', refresh: 'lk_rt_' } as const;
 
-export type RevokeReason = 'user' | 'client' | 'operator' | 'code_replay' | 'refresh_replay' | 'invalid_exchange';
+export type RevokeReason =
+  | 'user'
+  | 'client'
+  | 'operator'
+  | 'code_replay'
+  | 'refresh_replay'
+  | 'invalid_exchange';
 
 export interface NewAuthorizationCode {
   userId: string;
@@ -104,7 +110,10 @@ async function mintTokens(
 }
 
 async function revokeGrantTx(tx: Tx, grantId: string, reason: RevokeReason, now: Date): Promise<void> {
-  await tx.grant.updateMany({ where: { id: grantId, revokedAt: null }, data: { revokedAt: now, revokedReason: reason } });
+  await tx.grant.updateMany({
+    where: { id: grantId, revokedAt: null },
+    data: { revokedAt: now, revokedReason: reason },
+  });
   await tx.accessToken.updateMany({ where: { grantId, revokedAt: null }, data: { revokedAt: now } });
   await tx.refreshToken.updateMany({ where: { grantId, revokedAt: null }, data: { revokedAt: now } });
 }
@@ -118,7 +127,12 @@ export function grantStore(prisma: PrismaClient) {
     },
 
     /** Remembers an approval; a later approval of other scopes widens the remembered set. */
-    async saveConsent(userId: string, clientId: string, resourceServerId: string, scopes: string[]): Promise<void> {
+    async saveConsent(
+      userId: string,
+      clientId: string,
+      resourceServerId: string,
+      scopes: string[],
+    ): Promise<void> {
       await prisma.$transaction(async (tx) => {
         const key = { userId_clientId_resourceServerId: { userId, clientId, resourceServerId } };
         const existing = await tx.consent.findUnique({ where: key });
@@ -171,7 +185,9 @@ export function grantStore(prisma: PrismaClient) {
      */
     async exchangeAuthorizationCode(
       code: string,
-      check: (code: CodeWithGrant) => { reason: string; error: 'invalid_grant' | 'invalid_target' } | undefined,
+      check: (
+        code: CodeWithGrant,
+      ) => { reason: string; error: 'invalid_grant' | 'invalid_target' } | undefined,
       life: TokenLifetimes,
       now: Date,
     ): Promise<ExchangeResult> {
@@ -187,10 +203,16 @@ export function grantStore(prisma: PrismaClient) {
           await revokeGrantTx(tx, row.grantId, 'code_replay', now);
           return { kind: 'replayed' };
         }
-        const problem = row.expiresAt <= now ? { reason: 'authorization code expired', error: 'invalid_grant' as const } : check(row);
+        const problem =
+          row.expiresAt <= now
+            ? { reason: 'authorization code expired', error: 'invalid_grant' as const }
+            : check(row);
         if (problem || row.grant.revokedAt) {
           await revokeGrantTx(tx, row.grantId, 'invalid_exchange', now);
-          return { kind: 'rejected', ...(problem ?? { reason: 'grant was revoked', error: 'invalid_grant' as const }) };
+          return {
+            kind: 'rejected',
+            ...(problem ?? { reason: 'grant was revoked', error: 'invalid_grant' as const }),
+          };
         }
         const tokens = await mintTokens(tx, row.grant, row.scopes, row.scopes, null, life, now);
         return { kind: 'issued', tokens, grant: row.grant };
@@ -204,7 +226,9 @@ export function grantStore(prisma: PrismaClient) {
      */
     async rotateRefreshToken(
       refreshToken: string,
-      check: (rt: RefreshWithGrant) => { reason: string; error: 'invalid_grant' | 'invalid_target' | 'invalid_scope' } | undefined,
+      check: (
+        rt: RefreshWithGrant,
+      ) => { reason: string; error: 'invalid_grant' | 'invalid_target' | 'invalid_scope' } | undefined,
       accessScopes: (rt: RefreshWithGrant) => string[],
       life: TokenLifetimes,
       reuseWindow: number,
@@ -216,9 +240,14 @@ export function grantStore(prisma: PrismaClient) {
         if (!rt) return { kind: 'unknown' };
         const problem = check(rt);
         if (problem) return { kind: 'rejected', ...problem };
-        if (rt.revokedAt || rt.grant.revokedAt) return { kind: 'rejected', reason: 'refresh token was revoked', error: 'invalid_grant' };
-        if (rt.expiresAt <= now) return { kind: 'rejected', reason: 'refresh token expired', error: 'invalid_grant' };
-        const claimed = await tx.refreshToken.updateMany({ where: { id: rt.id, rotatedAt: null }, data: { rotatedAt: now } });
+        if (rt.revokedAt || rt.grant.revokedAt)
+          return { kind: 'rejected', reason: 'refresh token was revoked', error: 'invalid_grant' };
+        if (rt.expiresAt <= now)
+          return { kind: 'rejected', reason: 'refresh token expired', error: 'invalid_grant' };
+        const claimed = await tx.refreshToken.updateMany({
+          where: { id: rt.id, rotatedAt: null },
+          data: { rotatedAt: now },
+        });
         if (claimed.count === 0) {
           // Already rotated: by a concurrent request (within the window) or a replay (after it).
           const current = await tx.refreshToken.findUnique({ where: { id: rt.id } });
@@ -246,7 +275,10 @@ export function grantStore(prisma: PrismaClient) {
     },
 
     findRefreshToken(token: string): Promise<RefreshWithGrant | null> {
-      return prisma.refreshToken.findUnique({ where: { tokenHash: hashSecret(token) }, include: { grant: true } });
+      return prisma.refreshToken.findUnique({
+        where: { tokenHash: hashSecret(token) },
+        include: { grant: true },
+      });
     },
 
     async revokeAccessToken(id: string, now: Date): Promise<void> {

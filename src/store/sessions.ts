@@ -32,8 +32,15 @@ export function sessionStore(prisma: PrismaClient) {
     },
 
     /** The live session and its (enabled) user for a cookie value, sliding the idle expiry; null otherwise. */
-    async findLive(token: string, now: Date, life: SessionLifetimes): Promise<(Session & { user: User }) | null> {
-      const s = await prisma.session.findUnique({ where: { tokenHash: hashSecret(token) }, include: { user: true } });
+    async findLive(
+      token: string,
+      now: Date,
+      life: SessionLifetimes,
+    ): Promise<(Session & { user: User }) | null> {
+      const s = await prisma.session.findUnique({
+        where: { tokenHash: hashSecret(token) },
+        include: { user: true },
+      });
       if (!s || s.revokedAt || s.expiresAt <= now || s.idleExpiresAt <= now || s.user.disabled) return null;
       if (now.getTime() - s.lastSeenAt.getTime() > TOUCH_INTERVAL_MS) {
         const idle = addSeconds(now, life.idleTtl);
@@ -44,12 +51,17 @@ export function sessionStore(prisma: PrismaClient) {
     },
 
     async revoke(token: string, now: Date): Promise<void> {
-      await prisma.session.updateMany({ where: { tokenHash: hashSecret(token), revokedAt: null }, data: { revokedAt: now } });
+      await prisma.session.updateMany({
+        where: { tokenHash: hashSecret(token), revokedAt: null },
+        data: { revokedAt: now },
+      });
     },
 
     async sweep(now: Date): Promise<number> {
       const r = await prisma.session.deleteMany({
-        where: { OR: [{ expiresAt: { lte: now } }, { idleExpiresAt: { lte: now } }, { revokedAt: { not: null } }] },
+        where: {
+          OR: [{ expiresAt: { lte: now } }, { idleExpiresAt: { lte: now } }, { revokedAt: { not: null } }],
+        },
       });
       return r.count;
     },

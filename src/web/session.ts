@@ -38,15 +38,28 @@ function lifetimes(ctx: AppContext) {
 
 export type LiveSession = Session & { user: User };
 
-export async function currentSession(ctx: AppContext, req: FastifyRequest): Promise<{ session: LiveSession; token: string } | null> {
+export async function currentSession(
+  ctx: AppContext,
+  req: FastifyRequest,
+): Promise<{ session: LiveSession; token: string } | null> {
   const token = req.cookies[cookieNames(ctx.config.issuer).session];
   if (!token || token.length > 100) return null;
   const session = await ctx.stores.sessions.findLive(token, ctx.clock.now(), lifetimes(ctx));
   return session ? { session, token } : null;
 }
 
-export async function startSession(ctx: AppContext, req: FastifyRequest, reply: FastifyReply, userId: string): Promise<void> {
-  const token = await ctx.stores.sessions.create(userId, ctx.clock.now(), lifetimes(ctx), req.headers['user-agent']);
+export async function startSession(
+  ctx: AppContext,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  userId: string,
+): Promise<void> {
+  const token = await ctx.stores.sessions.create(
+    userId,
+    ctx.clock.now(),
+    lifetimes(ctx),
+    req.headers['user-agent'],
+  );
   reply.setCookie(cookieNames(ctx.config.issuer).session, token, cookieOptions(ctx, ctx.config.sessionTtl));
 }
 
@@ -72,7 +85,11 @@ export function csrfToken(secret: string, purpose: 'login' | 'consent' | 'logout
   return hashSecret(`latchkey-csrf:${purpose}:${secret}`);
 }
 
-export function checkCsrf(secret: string | undefined, purpose: 'login' | 'consent' | 'logout', presented: unknown): boolean {
+export function checkCsrf(
+  secret: string | undefined,
+  purpose: 'login' | 'consent' | 'logout',
+  presented: unknown,
+): boolean {
   if (!secret || typeof presented !== 'string') return false;
   return constantTimeEqual(csrfToken(secret, purpose), presented);
 }

@@ -7,13 +7,14 @@ import * as oauth from 'oauth4webapi';
 import { FormBrowser } from '../helpers/browser.ts';
 import { forEachDatabase } from '../helpers/db.ts';
 import {
-  TEST_PASSWORD,
-  type TestResourceServer,
-  type TestServer,
   addClient,
   addResourceServer,
   addUser,
+  introspect,
   startServer,
+  TEST_PASSWORD,
+  type TestResourceServer,
+  type TestServer,
 } from '../helpers/server.ts';
 
 const insecure = { [oauth.allowInsecureRequests]: true } as const;
@@ -29,19 +30,33 @@ forEachDatabase('oauth4webapi completes the authorization code flow', (kind) => 
     email = await addUser(server.stores);
     rs = await addResourceServer(server.stores, 'https://mcp.example.com/mcp');
     const issuer = new URL(server.url);
-    as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { algorithm: 'oauth2', ...insecure }));
+    as = await oauth.processDiscoveryResponse(
+      issuer,
+      await oauth.discoveryRequest(issuer, { algorithm: 'oauth2', ...insecure }),
+    );
   });
   after(() => server.close());
 
   const cases = [
     ['public client (none)', 'none', () => oauth.None()],
-    ['confidential client (client_secret_post)', 'client_secret_post', (s: string) => oauth.ClientSecretPost(s)],
-    ['confidential client (client_secret_basic)', 'client_secret_basic', (s: string) => oauth.ClientSecretBasic(s)],
+    [
+      'confidential client (client_secret_post)',
+      'client_secret_post',
+      (s: string) => oauth.ClientSecretPost(s),
+    ],
+    [
+      'confidential client (client_secret_basic)',
+      'client_secret_basic',
+      (s: string) => oauth.ClientSecretBasic(s),
+    ],
   ] as const;
 
   for (const [name, method, auth] of cases) {
     it(`${name}: authorize, exchange the code, refresh, and introspect (RFC 6749 §4.1, §6; RFC 9207)`, async () => {
-      const registered = await addClient(server.stores, { authMethod: method, redirectUris: ['http://127.0.0.1:8976/callback'] });
+      const registered = await addClient(server.stores, {
+        authMethod: method,
+        redirectUris: ['http://127.0.0.1:8976/callback'],
+      });
       const client: oauth.Client = { client_id: registered.clientId };
       const clientAuth = auth(registered.clientSecret ?? '');
       const verifier = oauth.generateRandomCodeVerifier();
@@ -64,10 +79,18 @@ forEachDatabase('oauth4webapi completes the authorization code flow', (kind) => 
       assert.equal(callback.searchParams.get('iss'), server.url);
 
       const params = oauth.validateAuthResponse(as, client, callback, state);
-      const response = await oauth.authorizationCodeGrantRequest(as, client, clientAuth, params, registered.redirectUri, verifier, {
-        additionalParameters: { resource: rs.uri },
-        ...insecure,
-      });
+      const response = await oauth.authorizationCodeGrantRequest(
+        as,
+        client,
+        clientAuth,
+        params,
+        registered.redirectUri,
+        verifier,
+        {
+          additionalParameters: { resource: rs.uri },
+          ...insecure,
+        },
+      );
       assert.equal(response.headers.get('cache-control'), 'no-store');
       const tokens = await oauth.processAuthorizationCodeResponse(as, client, response);
       assert.equal(tokens.token_type, 'bearer');
@@ -92,16 +115,3 @@ forEachDatabase('oauth4webapi completes the authorization code flow', (kind) => 
     });
   }
 });
-
-export async function introspect(issuer: string, rs: TestResourceServer, token: string): Promise<Record<string, unknown>> {
-  const res = await fetch(`${issuer}/introspect`, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/x-www-form-urlencoded',
-      authorization: `Basic ${Buffer.from(`${rs.clientId}:${rs.clientSecret}`).toString('base64')}`,
-    },
-    body: new URLSearchParams({ token, token_type_hint: 'access_token' }),
-  });
-  assert.equal(res.status, 200);
-  return (await res.json()) as Record<string, unknown>;
-}

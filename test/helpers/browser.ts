@@ -40,7 +40,12 @@ export function parseForms(html: string): ParsedForm[] {
       const name = attr(b[1]!, 'name');
       if (name) buttons.push({ name, value: attr(b[1]!, 'value') ?? '' });
     }
-    forms.push({ action: attr(m[1]!, 'action') ?? '', method: attr(m[1]!, 'method') ?? 'get', fields, buttons });
+    forms.push({
+      action: attr(m[1]!, 'action') ?? '',
+      method: attr(m[1]!, 'method') ?? 'get',
+      fields,
+      buttons,
+    });
   }
   return forms;
 }
@@ -106,12 +111,18 @@ export class FormBrowser {
   }
 
   /** Submits the page's form whose action is `action`, with `values` filled in and `button` pressed. */
-  async submit(page: PageResult, action: string, values: Record<string, string> = {}, button?: FormField): Promise<PageResult> {
+  async submit(
+    page: PageResult,
+    action: string,
+    values: Record<string, string> = {},
+    button?: FormField,
+  ): Promise<PageResult> {
     const form = parseForms(page.html).find((f) => f.action === action);
     if (!form) throw new Error(`no form with action ${action} on ${page.url} (status ${page.status})`);
     const body = new URLSearchParams();
     for (const f of form.fields) body.append(f.name, values[f.name] ?? f.value);
-    for (const [k, v] of Object.entries(values)) if (!form.fields.some((f) => f.name === k)) body.append(k, v);
+    for (const [k, v] of Object.entries(values))
+      if (!form.fields.some((f) => f.name === k)) body.append(k, v);
     if (button) body.append(button.name, button.value);
     return this.request(form.action, { method: form.method.toUpperCase(), body });
   }
@@ -128,7 +139,10 @@ export class FormBrowser {
     let page = await this.request(authorizationUrl);
     for (let step = 0; step < 4 && !page.redirectedTo; step++) {
       if (parseForms(page.html).some((f) => f.action === '/login')) {
-        page = await this.submit(page, '/login', { email: credentials.email, password: credentials.password });
+        page = await this.submit(page, '/login', {
+          email: credentials.email,
+          password: credentials.password,
+        });
       } else if (parseForms(page.html).some((f) => f.action === '/authorize')) {
         page = await this.submit(page, '/authorize', {}, { name: 'decision', value: decision });
       } else {

@@ -134,7 +134,9 @@ function scalarType(field: DmmfField, where: string): string {
     case 'Bytes':
       return 'bytea';
     default:
-      throw new Error(`drift check: ${where} has type ${field.type} ${native ?? ''}, which it does not know yet`);
+      throw new Error(
+        `drift check: ${where} has type ${field.type} ${native ?? ''}, which it does not know yet`,
+      );
   }
 }
 
@@ -172,7 +174,9 @@ function columnDefault(table: string, column: string, field: DmmfField, sqlType:
   if (typeof d === 'string' && (sqlType === 'text' || sqlType === 'uuid' || sqlType === 'jsonb')) {
     return `${quoteLiteral(d)}::${sqlType}`;
   }
-  throw new Error(`drift check: ${where} has default ${JSON.stringify(d)}, which it does not know how to render`);
+  throw new Error(
+    `drift check: ${where} has default ${JSON.stringify(d)}, which it does not know how to render`,
+  );
 }
 
 const REFERENTIAL_ACTIONS: Record<string, string> = {
@@ -277,7 +281,10 @@ export function expectedSchema(schemaText: string): SchemaFacts {
       const type = columnType(m, f, enums);
       // Prisma emits no NOT NULL for scalar lists, so they are nullable in the database.
       const notNull = f.isRequired && !f.isList;
-      facts.set(`column ${table}.${column}`, describeColumn(type, notNull, columnDefault(table, column, f, type)));
+      facts.set(
+        `column ${table}.${column}`,
+        describeColumn(type, notNull, columnDefault(table, column, f, type)),
+      );
     }
   }
 
@@ -295,7 +302,10 @@ export function expectedSchema(schemaText: string): SchemaFacts {
     });
     const method = (ix.algorithm ?? 'BTree').toLowerCase();
     if (ix.type === 'id') {
-      facts.set(`index ${ix.dbName ?? primaryKeyName(table)}`, describeIndex('primary', table, method, columns));
+      facts.set(
+        `index ${ix.dbName ?? primaryKeyName(table)}`,
+        describeIndex('primary', table, method, columns),
+      );
     } else {
       const unique = ix.type === 'unique';
       const name = ix.dbName ?? constraintName(table, bare, unique ? '_key' : '_idx');
@@ -420,7 +430,10 @@ export async function readDatabaseSchema(c: SqlConnection): Promise<SchemaFacts>
     const kind = r.is_primary ? 'primary' : r.is_unique ? 'unique' : 'plain';
     const keys = r.columns.slice(0, r.key_count);
     const included = r.columns.slice(r.key_count);
-    facts.set(`index ${r.index_name}`, describeIndex(kind, r.table_name, r.method, keys, included, r.predicate));
+    facts.set(
+      `index ${r.index_name}`,
+      describeIndex(kind, r.table_name, r.method, keys, included, r.predicate),
+    );
   }
   for (const r of await c.query<ForeignKeyRow>(FOREIGN_KEYS_SQL)) {
     if (!keep(r.table_name)) continue;

@@ -1,4 +1,5 @@
 // A real Latchkey listener on 127.0.0.1 over a fresh migrated database, for end-to-end tests.
+import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/app.ts';
@@ -6,7 +7,7 @@ import { type Config, loadConfig } from '../../src/config.ts';
 import { type Clock, ManualClock } from '../../src/lib/clock.ts';
 import { hashSecret, randomToken } from '../../src/lib/crypto.ts';
 import { createStores, type Stores } from '../../src/store/index.ts';
-import { type DbKind, type TestDatabase, migratedDatabase } from './db.ts';
+import { type DbKind, migratedDatabase, type TestDatabase } from './db.ts';
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -62,7 +63,10 @@ export async function startServer(kind: DbKind, options: TestServerOptions = {})
 export const TEST_PASSWORD = 'correct horse battery staple';
 
 /** Creates a user, returning its email. */
-export async function addUser(stores: Stores, email = `user-${randomToken(4).toLowerCase()}@example.com`): Promise<string> {
+export async function addUser(
+  stores: Stores,
+  email = `user-${randomToken(4).toLowerCase()}@example.com`,
+): Promise<string> {
   await stores.users.create({ email, name: 'Test User', password: TEST_PASSWORD });
   return email;
 }
@@ -73,7 +77,11 @@ export interface TestResourceServer {
   clientSecret: string;
 }
 
-export async function addResourceServer(stores: Stores, uri: string, name = 'Test MCP server'): Promise<TestResourceServer> {
+export async function addResourceServer(
+  stores: Stores,
+  uri: string,
+  name = 'Test MCP server',
+): Promise<TestResourceServer> {
   const clientId = `rs_${randomToken(12)}`;
   const clientSecret = randomToken(32);
   await stores.resourceServers.create({ uri, name, clientId, secretHash: hashSecret(clientSecret) });
@@ -110,4 +118,22 @@ export async function addClient(
     secretHash: clientSecret ? hashSecret(clientSecret) : null,
   });
   return { clientId, clientSecret, redirectUri: redirectUris[0]! };
+}
+
+/** Asks /introspect about a token as the resource server `rs` (client_secret_basic). */
+export async function introspect(
+  issuer: string,
+  rs: TestResourceServer,
+  token: string,
+): Promise<Record<string, unknown>> {
+  const res = await fetch(`${issuer}/introspect`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      authorization: `Basic ${Buffer.from(`${rs.clientId}:${rs.clientSecret}`).toString('base64')}`,
+    },
+    body: new URLSearchParams({ token, token_type_hint: 'access_token' }),
+  });
+  assert.equal(res.status, 200);
+  return (await res.json()) as Record<string, unknown>;
 }

@@ -9,6 +9,7 @@ import {
   createProtectedResourceMetadata,
   expressAuthMiddleware,
   expressMetadataMiddleware,
+  type LatchkeyRequest,
   latchkeyResourceServer,
   type ProtectedResourceMetadata,
   protectResource,
@@ -60,14 +61,20 @@ async function startProtected(adapter: Adapter, makeKit: (resource: string) => K
       },
     });
     await app.register(latchkeyResourceServer, { protection, metadata });
-    app.post('/mcp', { preHandler: app.latchkeyProtect }, async (request) => ({ auth: request.latchkeyAuth }));
+    app.post('/mcp', { preHandler: app.latchkeyProtect }, async (request) => ({
+      auth: request.latchkeyAuth,
+    }));
     await app.ready();
-    return { origin, resource, close: async () => (await app.close(), await closeServer(server)) };
+    const close = async () => {
+      await app.close();
+      await closeServer(server);
+    };
+    return { origin, resource, close };
   }
   const app = express();
   app.use(expressMetadataMiddleware(metadata));
   app.post('/mcp', expressAuthMiddleware(protection), (req, res) => {
-    const { auth, latchkeyAuth } = req as typeof req & { latchkeyAuth?: unknown };
+    const { auth, latchkeyAuth } = req as LatchkeyRequest;
     res.json({ auth: latchkeyAuth, sdkAuth: { ...auth, resource: auth?.resource?.href } });
   });
   server.on('request', app);
@@ -156,7 +163,10 @@ for (const adapter of ['fastify', 'express'] as const) {
         res.headers.get('www-authenticate'),
         challenge(', error="invalid_token", error_description="token is not active"'),
       );
-      assert.deepEqual(await res.json(), { error: 'invalid_token', error_description: 'token is not active' });
+      assert.deepEqual(await res.json(), {
+        error: 'invalid_token',
+        error_description: 'token is not active',
+      });
     });
 
     it('answers a revoked token with 401 invalid_token once introspection says inactive', async () => {
@@ -185,7 +195,10 @@ for (const adapter of ['fastify', 'express'] as const) {
     });
 
     it('accepts an audience that differs only in the case of scheme and host', async () => {
-      as.setToken(token('aud-case'), claims({ aud: h.resource.replace('http://127.0.0.1', 'HTTP://127.0.0.1') }));
+      as.setToken(
+        token('aud-case'),
+        claims({ aud: h.resource.replace('http://127.0.0.1', 'HTTP://127.0.0.1') }),
+      );
       assert.equal((await call(`Bearer ${token('aud-case')}`)).status, 200);
     });
 

@@ -113,7 +113,9 @@ function authenticateCaller(
     return id === RS_CLIENT_ID && secret === RS_CLIENT_SECRET ? 'client_secret_basic' : undefined;
   }
   if (header) return undefined;
-  return body.client_id === RS_CLIENT_ID && body.client_secret === RS_CLIENT_SECRET ? 'client_secret_post' : undefined;
+  return body.client_id === RS_CLIENT_ID && body.client_secret === RS_CLIENT_SECRET
+    ? 'client_secret_post'
+    : undefined;
 }
 
 function formDecode(value: string): string {

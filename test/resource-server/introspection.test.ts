@@ -57,7 +57,9 @@ describe('introspection verifier (RFC 7662)', () => {
     as.setToken('tok-basic', claims());
     const result = await verifier().verify('tok-basic');
     assert.equal(result.active, true);
-    assert.deepEqual(as.calls, [{ token: 'tok-basic', tokenTypeHint: 'access_token', method: 'client_secret_basic' }]);
+    assert.deepEqual(as.calls, [
+      { token: 'tok-basic', tokenTypeHint: 'access_token', method: 'client_secret_basic' },
+    ]);
   });
 
   it('sends the credentials in the form body with client_secret_post (RFC 6749 §2.3.1)', async () => {
@@ -143,7 +145,10 @@ describe('introspection verifier (RFC 7662)', () => {
     as.setToken('tok-5xx', claims());
     const v = verifier();
     as.failWith(503);
-    await assert.rejects(v.verify('tok-5xx'), (err) => err instanceof IntrospectionError && err.status === 503);
+    await assert.rejects(
+      v.verify('tok-5xx'),
+      (err) => err instanceof IntrospectionError && err.status === 503,
+    );
     assert.equal(v.cache.size, 0);
     as.failWith(null);
     assert.equal((await v.verify('tok-5xx')).active, true);
@@ -153,14 +158,20 @@ describe('introspection verifier (RFC 7662)', () => {
   it('treats a 401 for its own credentials as an error, not as an inactive token', async () => {
     as.setToken('tok-creds', claims());
     const v = verifier({ clientSecret: 'wrong' });
-    await assert.rejects(v.verify('tok-creds'), (err) => err instanceof IntrospectionError && err.status === 401);
+    await assert.rejects(
+      v.verify('tok-creds'),
+      (err) => err instanceof IntrospectionError && err.status === 401,
+    );
   });
 
   it('treats an unreachable endpoint as an error', async () => {
     const down = await startFakeIntrospection();
     await down.close();
     const v = verifier({ introspectionEndpoint: down.url });
-    await assert.rejects(v.verify('tok-any'), (err) => err instanceof IntrospectionError && err.status === undefined);
+    await assert.rejects(
+      v.verify('tok-any'),
+      (err) => err instanceof IntrospectionError && err.status === undefined,
+    );
   });
 
   it('gives up after timeoutMs', async () => {

@@ -108,7 +108,10 @@ describe('protectResource (RFC 6750 §3)', () => {
     const r = await p.authenticate('Bearer abc');
     assert.ok(!r.ok);
     assert.equal(r.challenge.status, 403);
-    assert.match(r.challenge.headers['www-authenticate'] ?? '', /scope="mcp files:read", error="insufficient_scope"/);
+    assert.match(
+      r.challenge.headers['www-authenticate'] ?? '',
+      /scope="mcp files:read", error="insufficient_scope"/,
+    );
   });
 
   it('answers 503 and reports the error when the verifier throws', async () => {

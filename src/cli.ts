@@ -1,0 +1,30 @@
+// The `latchkey` admin command (bin/latchkey.js runs the compiled form of this file). Importing it runs it.
+//
+// Adding commands: write a module in src/cli/ that exports `Command` objects (src/cli/command.ts) and list them in
+// COMMANDS below; help, argument parsing, configuration, the database and error reporting come for free.
+// For example, src/cli/clients.ts would export
+//
+//   export const clientAddCommand: Command = {
+//     name: ['client', 'add'],                       // `latchkey client add …`; `latchkey client --help` lists the group
+//     summary: 'Register a client',
+//     args: [{ name: 'NAME', description: 'the name shown on the consent page' }],
+//     options: { 'redirect-uri': { type: 'string', value: 'URI', description: '…' } },
+//     async run(ctx, args) {
+//       const { db } = await ctx.database();          // opened once, migrated, closed by the runner
+//       …                                             // use src/store/*, never Prisma directly
+//       println(ctx.io.stdout, `client_secret: ${secret}`); // a new secret is printed once, nowhere else
+//     },
+//   };
+//   export const clientCommands: readonly Command[] = [clientAddCommand, clientListCommand, …];
+//
+// and COMMANDS gets `...clientCommands`. Throw UsageError for bad input (exit 2, with the usage line) and CliError
+// for failures the user can act on (exit 1); anything else is reported as an unexpected failure (exit 1).
+// Never print a secret except a new one that the command exists to hand out, once.
+import type { Command } from './cli/command.ts';
+import { migrateCommand } from './cli/migrate.ts';
+import { runCli } from './cli/run.ts';
+import { userCommands } from './cli/users.ts';
+
+export const COMMANDS: readonly Command[] = [migrateCommand, ...userCommands];
+
+process.exitCode = await runCli(process.argv.slice(2), COMMANDS);
