@@ -116,11 +116,14 @@ async function applyPending(
     }
     await c.exec('BEGIN');
     try {
-      const startedAt = new Date();
+      // The database's clock for both ends (now() would be the transaction's start, before started_at).
+      const [{ started_at: startedAt }] = (await c.query<{ started_at: Date }>(
+        'SELECT clock_timestamp() AS started_at',
+      )) as [{ started_at: Date }];
       await c.exec(m.sql);
       await c.query(
         `INSERT INTO "_prisma_migrations" (id, checksum, finished_at, migration_name, logs, started_at, applied_steps_count)
-         VALUES ($1, $2, now(), $3, NULL, $4, 1)`,
+         VALUES ($1, $2, clock_timestamp(), $3, NULL, $4, 1)`,
         [randomUUID(), m.checksum, m.name, startedAt],
       );
       await c.exec('COMMIT');

@@ -125,7 +125,8 @@ export async function validateAuthorizationRequest(
   const state = typeof rawState === 'string' && rawState !== '' ? rawState : undefined;
 
   try {
-    const duplicate = params.firstDuplicate();
+    // RFC 8707 allows several resource parameters; resolveResource refuses more than one as invalid_target.
+    const duplicate = params.firstDuplicate(['resource']);
     if (duplicate) throw new OAuthError('invalid_request', `${duplicate} must not be repeated`);
     if (!client.responseTypes.includes('code') && client.responseTypes.length > 0) {
       throw new OAuthError('unauthorized_client', 'this client may not use the authorization code flow');
