@@ -16,7 +16,7 @@ import { ManualClock } from '../../src/lib/clock.ts';
 import {
   CIMD_MAX_FRESHNESS,
   CIMD_MIN_FRESHNESS,
-  CimdError,
+  type CimdError,
   cimdClientIdProblem,
   fetchCimdDocument,
   freshnessLifetime,
@@ -129,7 +129,10 @@ function fakeLookup(table: Record<string, string[]>): LookupHost & { asked: stri
     asked.push(hostname);
     const addresses = table[hostname];
     if (!addresses) throw Object.assign(new Error(`no such host ${hostname}`), { code: 'ENOTFOUND' });
-    return addresses.map((address) => ({ address, family: address.includes(':') ? (6 as const) : (4 as const) }));
+    return addresses.map((address) => ({
+      address,
+      family: address.includes(':') ? (6 as const) : (4 as const),
+    }));
   };
   return Object.assign(lookup, { asked });
 }
@@ -252,7 +255,13 @@ describe('special-use addresses (draft §6.5, RFC 6890)', () => {
   }
 
   it('treats globally routable addresses as usable, including NAT64 of a public IPv4 address', () => {
-    for (const a of ['93.184.216.34', '172.32.0.1', '100.128.0.1', '2606:4700::6810:84e5', '64:ff9b::5db8:d822']) {
+    for (const a of [
+      '93.184.216.34',
+      '172.32.0.1',
+      '100.128.0.1',
+      '2606:4700::6810:84e5',
+      '64:ff9b::5db8:d822',
+    ]) {
       assert.equal(specialUseRange(a), undefined, a);
     }
   });
@@ -446,7 +455,10 @@ describe('fetching over https on loopback under CIMD_ALLOW_LOOPBACK (draft §4)'
 
   it('refuses a certificate it does not trust', async () => {
     const url = httpsServer.serve('/fetch/untrusted');
-    const err = await rejectsWith(fetchCimdDocument(url, now, { allowLoopback: true }), /could not be fetched/);
+    const err = await rejectsWith(
+      fetchCimdDocument(url, now, { allowLoopback: true }),
+      /could not be fetched/,
+    );
     assert.match(err.detail ?? '', /SELF_SIGNED|CERT|certificate/i);
   });
 });
@@ -549,11 +561,7 @@ forEachDatabase('CIMD clients resolved through the database cache', (kind) => {
     ],
     ['a 404', () => ((_req, res) => res.writeHead(404).end()) as Handler, /HTTP 404/],
     ['a 500', () => ((_req, res) => res.writeHead(500).end()) as Handler, /HTTP 500/],
-    [
-      'a 204 (only 200 is accepted)',
-      () => ((_req, res) => res.writeHead(204).end()) as Handler,
-      /HTTP 204/,
-    ],
+    ['a 204 (only 200 is accepted)', () => ((_req, res) => res.writeHead(204).end()) as Handler, /HTTP 204/],
     [
       'a document larger than 5 KB (declared length)',
       (url) => documentFor(url, { padding: 'x'.repeat(6000) }),
@@ -730,7 +738,11 @@ forEachDatabase('CIMD clients resolved through the database cache', (kind) => {
     const p = path('concurrent');
     const url = httpsServer.serve(p);
     const resolver = resolverFor(clock);
-    const [a, b, c] = await Promise.all([resolver.resolve(url), resolver.resolve(url), resolver.resolve(url)]);
+    const [a, b, c] = await Promise.all([
+      resolver.resolve(url),
+      resolver.resolve(url),
+      resolver.resolve(url),
+    ]);
     assert.equal(a.id, b.id);
     assert.equal(b.id, c.id);
     assert.equal(httpsServer.hits.get(p), 1);

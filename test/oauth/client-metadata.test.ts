@@ -8,7 +8,10 @@ import {
 } from '../../src/oauth/client-metadata.ts';
 import { OAuthError } from '../../src/oauth/errors.ts';
 
-const registration: ClientMetadataPolicy = { source: 'registration', supportedScopes: ['mcp', 'offline_access'] };
+const registration: ClientMetadataPolicy = {
+  source: 'registration',
+  supportedScopes: ['mcp', 'offline_access'],
+};
 const cimd: ClientMetadataPolicy = { ...registration, source: 'cimd' };
 
 const CLAUDE = {
@@ -48,22 +51,34 @@ describe('client metadata (RFC 7591 §2)', () => {
   });
 
   it('names a registered client after the host of its first redirect URI when client_name is missing', () => {
-    assert.equal(validateClientMetadata({ redirect_uris: ['https://app.example/cb'] }, registration).name, 'app.example');
     assert.equal(
-      validateClientMetadata({ redirect_uris: ['https://app.example/cb'], client_name: '  ' }, registration).name,
+      validateClientMetadata({ redirect_uris: ['https://app.example/cb'] }, registration).name,
+      'app.example',
+    );
+    assert.equal(
+      validateClientMetadata({ redirect_uris: ['https://app.example/cb'], client_name: '  ' }, registration)
+        .name,
       'app.example',
     );
   });
 
   it('ignores fields it does not understand (§2)', () => {
-    const m = validateClientMetadata({ ...CLAUDE, software_id: 'x', jwks: { keys: [] }, 'client_name#ja': 'クロード' }, registration);
+    const m = validateClientMetadata(
+      { ...CLAUDE, software_id: 'x', jwks: { keys: [] }, 'client_name#ja': 'クロード' },
+      registration,
+    );
     assert.equal(m.name, 'Claude');
     assert.ok(!('software_id' in m));
   });
 
   it('reads null optional fields as omitted', () => {
     const m = validateClientMetadata(
-      { redirect_uris: ['https://app.example/cb'], scope: null, logo_uri: null, token_endpoint_auth_method: null },
+      {
+        redirect_uris: ['https://app.example/cb'],
+        scope: null,
+        logo_uri: null,
+        token_endpoint_auth_method: null,
+      },
       registration,
     );
     assert.equal(m.tokenEndpointAuthMethod, 'none');
@@ -105,8 +120,16 @@ describe('client metadata (RFC 7591 §2)', () => {
       ['a wildcard', ['https://*.app.example/cb'], /wildcards/],
       ['userinfo', ['https://user:pw@app.example/cb'], /credentials/],
       ['a custom scheme', ['com.example.app:/cb'], /must use https/],
-      ['a second URI that is bad', ['https://app.example/cb', 'http://evil.example/cb'], /redirect_uris\[1\]/],
-      [`more than ${MAX_REDIRECT_URIS} URIs`, Array.from({ length: 21 }, (_, i) => `https://a.example/${i}`), /at most/],
+      [
+        'a second URI that is bad',
+        ['https://app.example/cb', 'http://evil.example/cb'],
+        /redirect_uris\[1\]/,
+      ],
+      [
+        `more than ${MAX_REDIRECT_URIS} URIs`,
+        Array.from({ length: 21 }, (_, i) => `https://a.example/${i}`),
+        /at most/,
+      ],
     ];
     for (const [what, uris, pattern] of cases) {
       it(`refuses ${what}`, () => {
@@ -119,7 +142,10 @@ describe('client metadata (RFC 7591 §2)', () => {
   });
 
   it('enforces the operator allow-list of redirect URI patterns', () => {
-    const policy = { ...registration, allowedRedirectUriPatterns: [/^https:\/\/claude\.ai\/api\/mcp\/[^/?#]*$/] };
+    const policy = {
+      ...registration,
+      allowedRedirectUriPatterns: [/^https:\/\/claude\.ai\/api\/mcp\/[^/?#]*$/],
+    };
     assert.ok(validateClientMetadata(CLAUDE, policy));
     const err = problem({ ...CLAUDE, redirect_uris: ['https://evil.example/cb'] }, policy);
     assert.equal(err.code, 'invalid_redirect_uri');
@@ -128,9 +154,17 @@ describe('client metadata (RFC 7591 §2)', () => {
 
   describe('refuses other bad metadata with invalid_client_metadata', () => {
     const cases: [string, Record<string, unknown>, RegExp][] = [
-      ['the implicit grant', { grant_types: ['authorization_code', 'implicit'] }, /only contain authorization_code/],
+      [
+        'the implicit grant',
+        { grant_types: ['authorization_code', 'implicit'] },
+        /only contain authorization_code/,
+      ],
       ['client_credentials', { grant_types: ['client_credentials'] }, /only contain authorization_code/],
-      ['grant_types without authorization_code', { grant_types: ['refresh_token'] }, /must include authorization_code/],
+      [
+        'grant_types without authorization_code',
+        { grant_types: ['refresh_token'] },
+        /must include authorization_code/,
+      ],
       ['grant_types that is not a list', { grant_types: 'authorization_code' }, /array of strings/],
       ['the token response type', { response_types: ['code', 'token'] }, /only contain code/],
       [

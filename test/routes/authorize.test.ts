@@ -6,14 +6,14 @@ import { FormBrowser, parseForms } from '../helpers/browser.ts';
 import { forEachDatabase } from '../helpers/db.ts';
 import { authorizeUrl, signedIn } from '../helpers/flow.ts';
 import {
-  TEST_PASSWORD,
-  type TestClient,
-  type TestResourceServer,
-  type TestServer,
   addClient,
   addResourceServer,
   addUser,
   startServer,
+  TEST_PASSWORD,
+  type TestClient,
+  type TestResourceServer,
+  type TestServer,
 } from '../helpers/server.ts';
 
 forEachDatabase('/authorize', (kind) => {
@@ -25,7 +25,9 @@ forEachDatabase('/authorize', (kind) => {
 
   before(async () => {
     server = await startServer(kind);
-    client = await addClient(server.stores, { redirectUris: ['https://app.example.com/callback', 'http://127.0.0.1/callback'] });
+    client = await addClient(server.stores, {
+      redirectUris: ['https://app.example.com/callback', 'http://127.0.0.1/callback'],
+    });
     rs = await addResourceServer(server.stores, 'https://mcp.example.com');
     email = await addUser(server.stores);
     browser = await signedIn(server, email);
@@ -53,44 +55,94 @@ forEachDatabase('/authorize', (kind) => {
   }
 
   describe('before the client and redirect URI are validated, errors render a page and never redirect', () => {
-    it('refuses a request without client_id', () => errorPage(authorizeUrl(server, client, { client_id: undefined }), /client_id is required/));
-    it('refuses an unknown client_id', () => errorPage(authorizeUrl(server, client, { client_id: 'nope' }), /unknown client_id/));
+    it('refuses a request without client_id', () =>
+      errorPage(authorizeUrl(server, client, { client_id: undefined }), /client_id is required/));
+    it('refuses an unknown client_id', () =>
+      errorPage(authorizeUrl(server, client, { client_id: 'nope' }), /unknown client_id/));
     it('refuses a redirect_uri that is not registered', () =>
-      errorPage(authorizeUrl(server, client, { redirect_uri: 'https://evil.example.com/callback' }), /not registered/));
+      errorPage(
+        authorizeUrl(server, client, { redirect_uri: 'https://evil.example.com/callback' }),
+        /not registered/,
+      ));
     it('refuses a registered redirect_uri with a different port when not loopback (exact match)', () =>
-      errorPage(authorizeUrl(server, client, { redirect_uri: 'https://app.example.com:8443/callback' }), /not registered/));
+      errorPage(
+        authorizeUrl(server, client, { redirect_uri: 'https://app.example.com:8443/callback' }),
+        /not registered/,
+      ));
     it('refuses a redirect_uri with an extra query or path', () =>
-      errorPage(authorizeUrl(server, client, { redirect_uri: 'https://app.example.com/callback/x' }), /not registered/));
+      errorPage(
+        authorizeUrl(server, client, { redirect_uri: 'https://app.example.com/callback/x' }),
+        /not registered/,
+      ));
     it('refuses a repeated redirect_uri', () =>
-      errorPage(authorizeUrl(server, client, { redirect_uri: [client.redirectUri, client.redirectUri] }), /must not be repeated/));
+      errorPage(
+        authorizeUrl(server, client, { redirect_uri: [client.redirectUri, client.redirectUri] }),
+        /must not be repeated/,
+      ));
     it('refuses a repeated client_id', () =>
-      errorPage(authorizeUrl(server, client, { client_id: [client.clientId, client.clientId] }), /must not be repeated/));
+      errorPage(
+        authorizeUrl(server, client, { client_id: [client.clientId, client.clientId] }),
+        /must not be repeated/,
+      ));
     it('requires redirect_uri when several are registered', () =>
       errorPage(authorizeUrl(server, client, { redirect_uri: undefined }), /redirect_uri is required/));
   });
 
   describe('after validation, errors return to the client with error, state and iss', () => {
-    it('refuses a missing response_type', () => redirectError(authorizeUrl(server, client, { response_type: undefined }), 'invalid_request'));
-    it('refuses response_type=token', () => redirectError(authorizeUrl(server, client, { response_type: 'token' }), 'unsupported_response_type'));
+    it('refuses a missing response_type', () =>
+      redirectError(authorizeUrl(server, client, { response_type: undefined }), 'invalid_request'));
+    it('refuses response_type=token', () =>
+      redirectError(authorizeUrl(server, client, { response_type: 'token' }), 'unsupported_response_type'));
     it('requires code_challenge (PKCE is mandatory)', () =>
-      redirectError(authorizeUrl(server, client, { code_challenge: undefined }), 'invalid_request', /code_challenge is required/));
+      redirectError(
+        authorizeUrl(server, client, { code_challenge: undefined }),
+        'invalid_request',
+        /code_challenge is required/,
+      ));
     it('refuses code_challenge_method=plain', () =>
-      redirectError(authorizeUrl(server, client, { code_challenge_method: 'plain' }), 'invalid_request', /S256/));
+      redirectError(
+        authorizeUrl(server, client, { code_challenge_method: 'plain' }),
+        'invalid_request',
+        /S256/,
+      ));
     it('refuses a missing code_challenge_method', () =>
-      redirectError(authorizeUrl(server, client, { code_challenge_method: undefined }), 'invalid_request', /S256/));
+      redirectError(
+        authorizeUrl(server, client, { code_challenge_method: undefined }),
+        'invalid_request',
+        /S256/,
+      ));
     it('refuses a malformed code_challenge', () =>
-      redirectError(authorizeUrl(server, client, { code_challenge: 'short' }), 'invalid_request', /malformed/));
-    it('refuses an unsupported scope', () => redirectError(authorizeUrl(server, client, { scope: 'mcp admin' }), 'invalid_scope', /admin/));
+      redirectError(
+        authorizeUrl(server, client, { code_challenge: 'short' }),
+        'invalid_request',
+        /malformed/,
+      ));
+    it('refuses an unsupported scope', () =>
+      redirectError(authorizeUrl(server, client, { scope: 'mcp admin' }), 'invalid_scope', /admin/));
     it('refuses an unknown resource (RFC 8707)', () =>
-      redirectError(authorizeUrl(server, client, { resource: 'https://other.example.com/mcp' }), 'invalid_target'));
+      redirectError(
+        authorizeUrl(server, client, { resource: 'https://other.example.com/mcp' }),
+        'invalid_target',
+      ));
     it('refuses a resource with a fragment', () =>
-      redirectError(authorizeUrl(server, client, { resource: 'https://mcp.example.com/#x' }), 'invalid_target'));
+      redirectError(
+        authorizeUrl(server, client, { resource: 'https://mcp.example.com/#x' }),
+        'invalid_target',
+      ));
     it('refuses two resources', () =>
-      redirectError(authorizeUrl(server, client, { resource: [rs.uri, 'https://other.example.com'] }), 'invalid_target'));
+      redirectError(
+        authorizeUrl(server, client, { resource: [rs.uri, 'https://other.example.com'] }),
+        'invalid_target',
+      ));
     it('refuses a repeated state or scope', async () => {
-      await redirectError(authorizeUrl(server, client, { scope: ['mcp', 'mcp'] }), 'invalid_request', /scope must not be repeated/);
+      await redirectError(
+        authorizeUrl(server, client, { scope: ['mcp', 'mcp'] }),
+        'invalid_request',
+        /scope must not be repeated/,
+      );
     });
-    it('refuses an unknown prompt value', () => redirectError(authorizeUrl(server, client, { prompt: 'sideways' }), 'invalid_request'));
+    it('refuses an unknown prompt value', () =>
+      redirectError(authorizeUrl(server, client, { prompt: 'sideways' }), 'invalid_request'));
   });
 
   describe('successful responses', () => {
@@ -109,13 +161,19 @@ forEachDatabase('/authorize', (kind) => {
     });
 
     it('ignores the port of a loopback redirect URI (RFC 8252 §7.3)', async () => {
-      const page = await browser.request(authorizeUrl(server, client, { redirect_uri: 'http://127.0.0.1:54321/callback', prompt: 'none' }));
+      const page = await browser.request(
+        authorizeUrl(server, client, { redirect_uri: 'http://127.0.0.1:54321/callback', prompt: 'none' }),
+      );
       assert.ok(page.redirectedTo?.startsWith('http://127.0.0.1:54321/callback?'), page.redirectedTo);
     });
 
     it('treats a host-only resource with and without a trailing slash as the same (RFC 8707)', async () => {
       const c = await addClient(server.stores, { name: 'Slash' });
-      for (const resource of ['https://mcp.example.com', 'https://mcp.example.com/', 'HTTPS://MCP.EXAMPLE.COM:443/']) {
+      for (const resource of [
+        'https://mcp.example.com',
+        'https://mcp.example.com/',
+        'HTTPS://MCP.EXAMPLE.COM:443/',
+      ]) {
         const page = await browser.request(authorizeUrl(server, c, { resource, prompt: 'none' }));
         assert.ok(page.redirectedTo, `no redirect for ${resource}`);
         assert.equal(new URL(page.redirectedTo).searchParams.get('error'), 'consent_required', resource);
@@ -169,7 +227,10 @@ forEachDatabase('/authorize', (kind) => {
       assert.match(location.searchParams.get('return_to') ?? '', /^\/authorize\?/);
       const page = await anonymous.request(location.href);
       const afterLogin = await anonymous.submit(page, '/login', { email, password: TEST_PASSWORD });
-      assert.ok(parseForms(afterLogin.html).some((f) => f.action === '/authorize'), 'the consent page follows sign-in');
+      assert.ok(
+        parseForms(afterLogin.html).some((f) => f.action === '/authorize'),
+        'the consent page follows sign-in',
+      );
     });
 
     it('answers prompt=none with login_required when nobody is signed in', async () => {
@@ -246,14 +307,22 @@ forEachDatabase('/authorize', (kind) => {
       const c = await addClient(server.stores, { name: 'CSRF target' });
       const page = await browser.request(authorizeUrl(server, c));
       for (const token of ['', 'forged']) {
-        const res = await browser.submit(page, '/authorize', { csrf_token: token }, { name: 'decision', value: 'approve' });
+        const res = await browser.submit(
+          page,
+          '/authorize',
+          { csrf_token: token },
+          { name: 'decision', value: 'approve' },
+        );
         assert.equal(res.status, 403);
         assert.equal(res.redirectedTo, undefined);
       }
       // A forged cross-site POST carrying the victim's cookie but not the token (SameSite aside) is refused too.
       const forged = await browser.request('/authorize', {
         method: 'POST',
-        body: new URLSearchParams({ ...Object.fromEntries(new URL(authorizeUrl(server, c)).searchParams), decision: 'approve' }),
+        body: new URLSearchParams({
+          ...Object.fromEntries(new URL(authorizeUrl(server, c)).searchParams),
+          decision: 'approve',
+        }),
       });
       assert.equal(forged.status, 403);
     });
@@ -278,7 +347,10 @@ forEachDatabase('/authorize', (kind) => {
     });
 
     it('shows the client name, the redirect host, the resource and scope descriptions on the consent page', async () => {
-      const c = await addClient(server.stores, { name: 'Shown <b>Name</b>', redirectUris: ['https://shown.example.net/cb'] });
+      const c = await addClient(server.stores, {
+        name: 'Shown <b>Name</b>',
+        redirectUris: ['https://shown.example.net/cb'],
+      });
       const page = await browser.request(authorizeUrl(server, c));
       assert.match(page.html, /Shown &lt;b&gt;Name&lt;\/b&gt;/, 'the client name is escaped');
       assert.match(page.html, /shown\.example\.net/);

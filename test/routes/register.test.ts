@@ -63,7 +63,10 @@ forEachDatabase('POST /register', (kind) => {
     assert.ok(row);
     assert.equal(row.kind, 'DYNAMIC');
     assert.equal(row.secretHash, hashSecret(b.client_secret as string));
-    assert.ok(!JSON.stringify(row).includes(b.client_secret as string), 'the secret is stored only as a hash');
+    assert.ok(
+      !JSON.stringify(row).includes(b.client_secret as string),
+      'the secret is stored only as a hash',
+    );
   });
 
   it("lets Claude's registration authorize and exchange a code with client_secret_post", async () => {
@@ -94,7 +97,10 @@ forEachDatabase('POST /register', (kind) => {
   });
 
   it('registers a public client (none) when no auth method is given, with no secret', async () => {
-    const r = await register(server, { redirect_uris: ['http://localhost:33418/callback'], client_name: 'CLI' });
+    const r = await register(server, {
+      redirect_uris: ['http://localhost:33418/callback'],
+      client_name: 'CLI',
+    });
     assert.equal(r.status, 201);
     assert.equal(r.body.token_endpoint_auth_method, 'none');
     assert.equal(r.body.client_secret, undefined);
@@ -121,17 +127,38 @@ forEachDatabase('POST /register', (kind) => {
     assert.equal(r.body.scope, 'mcp');
     assert.equal(r.body.software_id, undefined);
     const row = await server.stores.clients.findByClientId(r.body.client_id as string);
-    assert.equal((row?.metadata as Record<string, unknown>).software_id, 'abc');
+    assert.ok(row);
+    assert.equal((row.metadata as Record<string, unknown>).software_id, 'abc');
     assert.ok(!JSON.stringify(row).includes('chosen-by-client'));
   });
 
   describe('rejections answer 400 with a useful description and store nothing (RFC 7591 §3.2.2)', () => {
     const cases: [string, unknown, string, RegExp][] = [
-      ['an http redirect URI on a non-loopback host', { redirect_uris: ['http://app.example/cb'] }, 'invalid_redirect_uri', /https/],
-      ['a redirect URI with a fragment', { redirect_uris: ['https://app.example/cb#frag'] }, 'invalid_redirect_uri', /fragment/],
+      [
+        'an http redirect URI on a non-loopback host',
+        { redirect_uris: ['http://app.example/cb'] },
+        'invalid_redirect_uri',
+        /https/,
+      ],
+      [
+        'a redirect URI with a fragment',
+        { redirect_uris: ['https://app.example/cb#frag'] },
+        'invalid_redirect_uri',
+        /fragment/,
+      ],
       ['a relative redirect URI', { redirect_uris: ['/cb'] }, 'invalid_redirect_uri', /absolute/],
-      ['a wildcard redirect URI', { redirect_uris: ['https://*.app.example/cb'] }, 'invalid_redirect_uri', /wildcard/],
-      ['a redirect URI with userinfo', { redirect_uris: ['https://u:p@app.example/cb'] }, 'invalid_redirect_uri', /credentials/],
+      [
+        'a wildcard redirect URI',
+        { redirect_uris: ['https://*.app.example/cb'] },
+        'invalid_redirect_uri',
+        /wildcard/,
+      ],
+      [
+        'a redirect URI with userinfo',
+        { redirect_uris: ['https://u:p@app.example/cb'] },
+        'invalid_redirect_uri',
+        /credentials/,
+      ],
       ['missing redirect_uris', { client_name: 'x' }, 'invalid_redirect_uri', /redirect_uris is required/],
       [
         'grant types without authorization_code',
