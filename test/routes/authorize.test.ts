@@ -39,7 +39,6 @@ forEachDatabase('/authorize', (kind) => {
     assert.equal(page.redirectedTo, undefined, 'must not redirect to an unvalidated redirect URI');
     assert.equal(page.status, 400);
     assert.match(page.html, message);
-    return page;
   }
 
   async function redirectError(url: string, error: string, description?: RegExp) {
@@ -51,7 +50,6 @@ forEachDatabase('/authorize', (kind) => {
     assert.equal(cb.searchParams.get('state'), 'state-123');
     assert.equal(cb.searchParams.get('iss'), server.url, 'RFC 9207: iss on error responses too');
     if (description) assert.match(cb.searchParams.get('error_description') ?? '', description);
-    return cb;
   }
 
   describe('before the client and redirect URI are validated, errors render a page and never redirect', () => {
