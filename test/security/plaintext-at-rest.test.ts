@@ -1,0 +1,69 @@
+// DESIGN (Security): tokens, codes, client secrets and session ids are stored only as SHA-256 hashes, and
+// passwords as argon2id. After a run of every flow, no secret that crossed the wire is found in any column
+// of any table.
+import assert from 'node:assert/strict';
+import { after, before, it } from 'node:test';
+import { FormBrowser } from '../helpers/browser.ts';
+import { forEachDatabase } from '../helpers/db.ts';
+import { authorizeUrl, exchangeCode, refreshToken } from '../helpers/flow.ts';
+import {
+  TEST_PASSWORD,
+  type TestServer,
+  addClient,
+  addResourceServer,
+  addUser,
+  introspect,
+  startServer,
+} from '../helpers/server.ts';
+
+forEachDatabase('secrets at rest', (kind) => {
+  let server: TestServer;
+  const secrets = new Set<string>();
+
+  before(async () => {
+    server = await startServer(kind);
+  });
+  after(() => server.close());
+
+  it('stores no plaintext token, code, secret, session id or password in any table', async () => {
+    secrets.add(TEST_PASSWORD);
+    const rs = await addResourceServer(server.stores, 'https://mcp.example.com/mcp');
+    secrets.add(rs.clientSecret);
+    const email = await addUser(server.stores);
+    for (const method of ['none', 'client_secret_post'] as const) {
+      const client = await addClient(server.stores, { authMethod: method });
+      if (client.clientSecret) secrets.add(client.clientSecret);
+      const browser = new FormBrowser(server.url);
+      const callback = await browser.authorize(authorizeUrl(server, client), { email, password: TEST_PASSWORD });
+      for (const v of browser.cookies.values()) secrets.add(v);
+      const code = callback.searchParams.get('code')!;
+      secrets.add(code);
+      const t = (await exchangeCode(server, client, code)).body;
+      secrets.add(String(t.access_token));
+      secrets.add(String(t.refresh_token));
+      const r = (await refreshToken(server, client, String(t.refresh_token))).body;
+      secrets.add(String(r.access_token));
+      secrets.add(String(r.refresh_token));
+      assert.equal((await introspect(server.url, rs, String(r.access_token))).active, true);
+      const csrf = /name="csrf_token" value="([^"]+)"/.exec((await browser.request('/')).html)?.[1];
+      if (csrf) secrets.add(csrf);
+    }
+    assert.ok(secrets.size >= 12);
+
+    const dump = await server.database.db.withConnection(async (c) => {
+      const tables = await c.query<{ table_name: string }>(
+        `SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE'`,
+      );
+      let text = '';
+      for (const { table_name } of tables) {
+        const rows = await c.query<{ row: string }>(`SELECT t::text AS row FROM "${table_name}" t`);
+        text += rows.map((r) => r.row).join('\n');
+      }
+      return { text, tables: tables.length };
+    });
+    assert.ok(dump.tables >= 10, 'every table was read');
+    assert.ok(dump.text.includes(email), 'the dump is real (it contains the user email)');
+    for (const s of secrets) assert.equal(dump.text.includes(s), false, `a secret (${s.slice(0, 6)}…) is stored in plaintext`);
+    assert.match(dump.text, /\$argon2id\$/);
+  });
+});
