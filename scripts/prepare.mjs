@@ -19,4 +19,6 @@ function run(args) {
 run([join(root, 'node_modules/prisma/build/index.js'), 'generate', '--no-hints']);
 if (existsSync(join(root, 'node_modules/typescript/bin/tsc'))) {
   run([join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json']);
+  // The example MCP server (examples/mcp-server), compiled so the container runs it with plain node.
+  run([join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.examples.json']);
 }

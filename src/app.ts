@@ -9,7 +9,8 @@ import type { Database } from './db/database.ts';
 import { type Clock, systemClock } from './lib/clock.ts';
 import { randomToken } from './lib/crypto.ts';
 import { loggerOptions } from './logger.ts';
-import { createClientResolver } from './oauth/clients.ts';
+import { warnIfCimdLoopbackAllowed } from './oauth/cimd.ts';
+import { type ClientResolverOptions, createClientResolver } from './oauth/clients.ts';
 import { OAuthError } from './oauth/errors.ts';
 import { authorizeRoutes } from './routes/authorize.ts';
 import { healthRoutes } from './routes/health.ts';
@@ -28,6 +29,8 @@ export interface AppDeps {
   clock?: Clock;
   /** A pino logger instance or options; defaults to JSON logs at config.logLevel. */
   logger?: FastifyServerOptions['loggerInstance'];
+  /** CIMD fetch settings (resolver, trusted CAs, limits): tests use them to serve documents on loopback. */
+  cimd?: ClientResolverOptions['cimd'];
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -38,7 +41,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     db: deps.db,
     clock: deps.clock ?? systemClock,
     stores,
-    clients: createClientResolver(stores, { config, clock: deps.clock ?? systemClock }),
+    clients: createClientResolver(stores, { config, clock: deps.clock ?? systemClock, cimd: deps.cimd }),
   };
 
   const app = Fastify({
@@ -51,6 +54,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     forceCloseConnections: false,
   }) as unknown as FastifyInstance;
 
+  warnIfCimdLoopbackAllowed(config, app.log);
   await app.register(formbody);
   await app.register(cookie);
   await registerViews(app, ctx);
@@ -96,7 +100,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   authorizeRoutes(app, ctx);
   tokenRoutes(app, ctx);
   revokeRoutes(app, ctx);
-  introspectRoutes(app, ctx);
+  await introspectRoutes(app, ctx);
 
   return app;
 }

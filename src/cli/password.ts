@@ -69,8 +69,9 @@ export function promptHidden(
         }
       }
     };
-    out.write(prompt);
+    // Echo goes off before the prompt shows, so nothing typed in answer to it is ever echoed.
     stdin.setRawMode(true);
+    out.write(prompt);
     stdin.on('data', onData);
     stdin.resume();
   });

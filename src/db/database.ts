@@ -18,6 +18,15 @@ export interface Database {
   readonly prisma: PrismaClient;
   /** Runs `fn` on one dedicated connection, released afterwards. */
   withConnection<T>(fn: (c: SqlConnection) => Promise<T>): Promise<T>;
+  /**
+   * Subscribes to a NOTIFY channel. `onState(false)` when the subscription is lost (messages may have been
+   * missed), `onState(true)` once it is listening again. Returns the unsubscribe function.
+   */
+  listen(
+    channel: string,
+    onMessage: (payload: string) => void,
+    onState: (listening: boolean) => void,
+  ): Promise<() => Promise<void>>;
   /** Resolves when the database answers a trivial query within `timeoutMs`; rejects otherwise. */
   ping(timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
@@ -66,6 +75,47 @@ export function openPostgres({ url, logger, poolSize = 10 }: PostgresOptions): D
         // A connection that failed mid-transaction or holds session state is not reused.
         client.release(broken);
       }
+    },
+    async listen(channel, onMessage, onState) {
+      // A dedicated connection (not from the pool): LISTEN belongs to one session for as long as it lives.
+      let client: pg.Client | undefined;
+      let stopped = false;
+      let retry: NodeJS.Timeout | undefined;
+      const connect = async (): Promise<void> => {
+        const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
+        c.on('notification', (msg) => {
+          if (msg.channel === channel) onMessage(msg.payload ?? '');
+        });
+        const lost = () => {
+          if (client !== c) return;
+          client = undefined;
+          onState(false);
+          c.end().catch(() => {});
+          if (!stopped) retry = setTimeout(() => void connect().catch(() => lost()), 1000);
+        };
+        c.on('error', (err) => {
+          logger?.warn({ err: { message: err.message } }, 'notification channel lost');
+          lost();
+        });
+        c.on('end', lost);
+        client = c;
+        try {
+          await c.connect();
+          await c.query(`LISTEN "${channel.replace(/"/g, '""')}"`);
+          if (!stopped && client === c) onState(true);
+        } catch (err) {
+          logger?.warn({ err: { message: (err as Error).message } }, 'notification channel unavailable');
+          lost();
+        }
+      };
+      await connect();
+      return async () => {
+        stopped = true;
+        clearTimeout(retry);
+        const c = client;
+        client = undefined;
+        await c?.end().catch(() => {});
+      };
     },
     async ping(timeoutMs = 2000) {
       const client = await withTimeout(pool.connect(), timeoutMs, 'database did not accept a connection');

@@ -1,9 +1,11 @@
 // Embedded PostgreSQL (PGlite) under DATA_DIR. PGlite does not guard its directory, and two processes writing one
 // directory silently lose one side's writes, so exactly one process may open it:
 // - the opener takes DATA_DIR/latchkey.lock (created exclusively, holding its pid); a live holder makes any other
-//   opener fail at once with a message; a lock left by a dead process is taken over;
+//   opener fail at once with a message, including a second opener in the same process; a lock left by a dead
+//   process is taken over;
 // - the server then serves its database to local commands over a Unix socket, DATA_DIR/.s.PGSQL.5432, which
-//   `pg` reaches with host=DATA_DIR. The CLI goes through that socket whenever a server is running.
+//   `pg` reaches with host=DATA_DIR. The CLI goes through that socket whenever a server is running, and
+//   socket-gate.ts makes its sessions and the server's own queries take turns.
 import { mkdir, open, readFile, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
@@ -11,6 +13,7 @@ import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import type { Logger } from 'pino';
 import type { Database } from './database.ts';
 import { pgliteDatabase } from './pglite.ts';
+import { gateSocketSessions, type SocketGate } from './socket-gate.ts';
 
 export const LOCK_FILE = 'latchkey.lock';
 export const SOCKET_PORT = 5432;
@@ -38,8 +41,24 @@ function isAlive(pid: number): boolean {
   }
 }
 
+// Directories this process holds. A lock file naming our own pid is stale unless listed here: in a container the
+// restarted server often gets the pid its crashed predecessor had.
+const heldHere = new Set<string>();
+
 /** Takes the data directory's lock or throws DataDirInUseError. Returns the release function. */
 export async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
+  const dir = resolve(dataDir);
+  if (heldHere.has(dir)) throw new DataDirInUseError(dir, process.pid);
+  heldHere.add(dir);
+  try {
+    return await takeLockFile(dir);
+  } catch (err) {
+    heldHere.delete(dir);
+    throw err;
+  }
+}
+
+async function takeLockFile(dataDir: string): Promise<() => Promise<void>> {
   await mkdir(dataDir, { recursive: true });
   const path = join(dataDir, LOCK_FILE);
   for (let attempt = 0; attempt < 3; attempt++) {
@@ -52,6 +71,7 @@ export async function lockDataDir(dataDir: string): Promise<() => Promise<void>>
         if (released) return;
         released = true;
         await rm(path, { force: true });
+        heldHere.delete(dataDir);
       };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
@@ -80,6 +100,7 @@ export async function openEmbedded({ dataDir, logger }: EmbeddedOptions): Promis
   const dir = resolve(dataDir);
   const release = await lockDataDir(dir);
   let socketServer: PGLiteSocketServer | undefined;
+  let gate: SocketGate | undefined;
   let pglite: PGlite;
   try {
     pglite = await PGlite.create(join(dir, 'pgdata'));
@@ -90,6 +111,8 @@ export async function openEmbedded({ dataDir, logger }: EmbeddedOptions): Promis
   const socketPath = join(dir, SOCKET_FILE);
   const db = pgliteDatabase(pglite, async () => {
     await socketServer?.stop();
+    // A client cut off inside a transaction must not keep the session (close() below waits for it).
+    await gate?.close();
     await rm(socketPath, { force: true });
     if (!pglite.closed) await pglite.close();
     await release();
@@ -101,7 +124,8 @@ export async function openEmbedded({ dataDir, logger }: EmbeddedOptions): Promis
     async serveSocket() {
       // A socket file left by a crashed server would make listen() fail; we hold the lock, so it is ours to remove.
       await rm(socketPath, { force: true });
-      socketServer = new PGLiteSocketServer({ db: pglite, path: socketPath, maxConnections: 16 });
+      gate = gateSocketSessions(pglite);
+      socketServer = new PGLiteSocketServer({ db: gate.db, path: socketPath, maxConnections: 16 });
       await socketServer.start();
       logger?.info({ socket: socketPath }, 'embedded database open to local commands');
     },

@@ -22,6 +22,14 @@ export function pgliteDatabase(pglite: PGlite, onClose?: () => Promise<void>): D
         },
       });
     },
+    async listen(channel, onMessage, onState) {
+      // One process owns the embedded database, so the subscription cannot be lost while it is open.
+      const unlisten = await pglite.listen(channel, onMessage);
+      onState(true);
+      return async () => {
+        if (!pglite.closed) await unlisten();
+      };
+    },
     async ping() {
       await pglite.query('SELECT 1');
     },

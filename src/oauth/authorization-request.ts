@@ -2,6 +2,7 @@
 // as a pipeline of named checks. Until the client and its redirect URI are known good, a problem is shown on
 // Latchkey's own error page and never redirected (RFC 6749 §4.1.2.1); after that, it goes back to the client.
 
+import type { FastifyBaseLogger } from 'fastify';
 import type { AppContext } from '../context.ts';
 import type { Client, ResourceServer } from '../generated/prisma/client.ts';
 import type { Params } from '../lib/params.ts';
@@ -52,11 +53,11 @@ export class AuthorizationError extends Error {
   }
 }
 
-async function checkClient(ctx: AppContext, params: Params): Promise<Client> {
+async function checkClient(ctx: AppContext, params: Params, log?: FastifyBaseLogger): Promise<Client> {
   const clientId = params.get('client_id');
   if (!clientId) throw new AuthorizationError(new OAuthError('invalid_request', 'client_id is required'));
   try {
-    return await ctx.clients.resolve(clientId);
+    return await ctx.clients.resolve(clientId, log);
   } catch (err) {
     if (err instanceof OAuthError)
       throw new AuthorizationError(new OAuthError('invalid_request', err.description));
@@ -112,6 +113,7 @@ function checkPrompt(params: Params): Set<string> {
 export async function validateAuthorizationRequest(
   ctx: AppContext,
   params: Params,
+  log?: FastifyBaseLogger,
 ): Promise<AuthorizationRequest> {
   // The client and redirect URI are checked first; repeated values of them mean neither can be trusted.
   for (const name of ['client_id', 'redirect_uri']) {
@@ -119,7 +121,7 @@ export async function validateAuthorizationRequest(
       throw new AuthorizationError(new OAuthError('invalid_request', `${name} must not be repeated`));
     }
   }
-  const client = await checkClient(ctx, params);
+  const client = await checkClient(ctx, params, log);
   const redirectUri = checkRedirectUri(client, params);
   const rawState = params.toRecord().state;
   const state = typeof rawState === 'string' && rawState !== '' ? rawState : undefined;

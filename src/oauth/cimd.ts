@@ -532,10 +532,9 @@ export interface CimdCache {
 }
 
 export function createCimdCache(options: CimdCacheOptions): CimdCache {
-  const { store, clock, config } = options;
-  const staleIfError = options.staleIfError ?? CIMD_STALE_IF_ERROR;
+  const { store, clock, config, staleIfError = CIMD_STALE_IF_ERROR, log: defaultLog, ...transport } = options;
   const fetchOptions: CimdFetchOptions = {
-    ...options,
+    ...transport,
     allowLoopback: config.cimdAllowLoopback,
     allowedHosts: config.cimdAllowedHosts,
   };
@@ -591,7 +590,7 @@ export function createCimdCache(options: CimdCacheOptions): CimdCache {
   }
 
   return {
-    async resolve(clientId, cached, log = options.log) {
+    async resolve(clientId, cached, log = defaultLog) {
       const problem = cimdClientIdProblem(clientId, { allowLoopback: config.cimdAllowLoopback });
       if (problem) throw new CimdError(problem);
       // The operator's host policy applies to cached documents too, so tightening it takes effect at once.

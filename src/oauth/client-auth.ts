@@ -57,7 +57,7 @@ export async function authenticateClient(
 
   let client: Client;
   try {
-    client = await ctx.clients.resolve(clientId);
+    client = await ctx.clients.resolve(clientId, req.log);
   } catch (err) {
     if (err instanceof OAuthError) throw invalidClient(err.description, basic !== undefined);
     throw err;

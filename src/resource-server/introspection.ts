@@ -112,7 +112,11 @@ export function createIntrospectionVerifier(options: IntrospectionVerifierOption
         signal: AbortSignal.timeout(timeoutMs),
       });
     } catch (err) {
-      throw new IntrospectionError('introspection endpoint unreachable', undefined, { cause: err });
+      const timedOut = err instanceof Error && err.name === 'TimeoutError';
+      const message = timedOut
+        ? `introspection timed out after ${timeoutMs} ms`
+        : 'introspection endpoint unreachable';
+      throw new IntrospectionError(message, undefined, { cause: err });
     }
     if (response.status !== 200) {
       await response.body?.cancel();

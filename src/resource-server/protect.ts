@@ -94,7 +94,7 @@ export function protectResource(options: ProtectResourceOptions): ResourceProtec
     try {
       result = await verifier.verify(token);
     } catch (err) {
-      onError?.(err);
+      reportError(onError, err);
       return refuse({
         status: 503,
         headers: { 'cache-control': 'no-store', 'retry-after': '5' },
@@ -132,6 +132,15 @@ export function protectResource(options: ProtectResourceOptions): ResourceProtec
   }
 
   return { resource, resourceMetadataUrl, requiredScopes, authenticate };
+}
+
+// A throwing log hook must not turn a 503 into an unhandled rejection.
+function reportError(onError: ((error: unknown) => void) | undefined, err: unknown): void {
+  try {
+    onError?.(err);
+  } catch {
+    // ignored: the challenge is still sent
+  }
 }
 
 function refuse(challenge: Challenge): AuthenticationResult {

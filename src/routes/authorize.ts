@@ -141,7 +141,7 @@ export function authorizeRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.get('/authorize', async (req, reply) => {
     let ar: AuthorizationRequest;
     try {
-      ar = await validateAuthorizationRequest(ctx, Params.from(req.query));
+      ar = await validateAuthorizationRequest(ctx, Params.from(req.query), req.log);
     } catch (err) {
       if (err instanceof AuthorizationError) return answerError(ctx, req, reply, err);
       throw err;
@@ -184,7 +184,7 @@ export function authorizeRoutes(app: FastifyInstance, ctx: AppContext): void {
     const body = Params.from(req.body);
     let ar: AuthorizationRequest;
     try {
-      ar = await validateAuthorizationRequest(ctx, body);
+      ar = await validateAuthorizationRequest(ctx, body, req.log);
     } catch (err) {
       if (err instanceof AuthorizationError) return answerError(ctx, req, reply, err);
       throw err;

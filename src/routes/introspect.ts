@@ -5,11 +5,13 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AppContext } from '../context.ts';
 import type { ResourceServer } from '../generated/prisma/client.ts';
-import { verifySecret } from '../lib/crypto.ts';
+import { hashSecret, verifySecret } from '../lib/crypto.ts';
 import type { Params } from '../lib/params.ts';
 import { parseBasicAuth } from '../oauth/client-auth.ts';
 import { invalidRequest, OAuthError } from '../oauth/errors.ts';
+import { IntrospectionCache } from '../oauth/introspection-cache.ts';
 import { formatScope } from '../oauth/scopes.ts';
+import { CHANGES_CHANNEL } from '../store/changes.ts';
 import { TOKEN_PREFIX } from '../store/grants.ts';
 import { readForm } from './token.ts';
 
@@ -20,57 +22,93 @@ function unauthorized(description: string): OAuthError {
   });
 }
 
-export async function authenticateResourceServer(
-  ctx: AppContext,
-  req: FastifyRequest,
-  params: Params,
-): Promise<ResourceServer> {
-  const basic = parseBasicAuth(req.headers.authorization);
-  if (basic === 'malformed') throw unauthorized('malformed Basic authorization header');
-  const bodySecret = params.get('client_secret');
-  if (basic && bodySecret !== undefined) throw invalidRequest('use only one client authentication method');
-  const id = basic?.id ?? params.get('client_id');
-  const secret = basic?.secret ?? bodySecret;
-  if (!id || secret === undefined) throw unauthorized('resource server authentication is required');
-  const rs = await ctx.stores.resourceServers.findByClientId(id);
-  if (!rs || !verifySecret(secret, rs.secretHash))
-    throw unauthorized('resource server authentication failed');
-  return rs;
+interface ActiveAnswer {
+  resourceServerId: string;
+  body: {
+    active: true;
+    scope: string;
+    client_id: string;
+    sub: string;
+    username: string;
+    aud: string;
+    iss: string;
+    exp: number;
+    iat: number;
+    token_type: 'Bearer';
+  };
 }
 
 const INACTIVE = Object.freeze({ active: false });
 
-export function introspectRoutes(app: FastifyInstance, ctx: AppContext): void {
+export async function introspectRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
+  const answers = new IntrospectionCache<ActiveAnswer>(ctx.clock);
+  const callers = new Map<string, ResourceServer>();
+  const unlisten = await ctx.db.listen(
+    CHANGES_CHANNEL,
+    () => {
+      answers.clear();
+      callers.clear();
+    },
+    (listening) => {
+      answers.setListening(listening);
+      callers.clear();
+      if (!listening) app.log.warn('introspection cache off until the notification channel is back');
+    },
+  );
+  app.addHook('onClose', async () => unlisten());
+
+  async function authenticateCaller(req: FastifyRequest, params: Params): Promise<ResourceServer> {
+    const basic = parseBasicAuth(req.headers.authorization);
+    if (basic === 'malformed') throw unauthorized('malformed Basic authorization header');
+    const bodySecret = params.get('client_secret');
+    if (basic && bodySecret !== undefined) throw invalidRequest('use only one client authentication method');
+    const id = basic?.id ?? params.get('client_id');
+    const secret = basic?.secret ?? bodySecret;
+    if (!id || secret === undefined) throw unauthorized('resource server authentication is required');
+    let rs = answers.enabled ? callers.get(id) : undefined;
+    if (!rs) {
+      rs = (await ctx.stores.resourceServers.findByClientId(id)) ?? undefined;
+      if (rs && answers.enabled && callers.size < 10_000) callers.set(id, rs);
+    }
+    if (!rs || !verifySecret(secret, rs.secretHash)) throw unauthorized('resource server authentication failed');
+    return rs;
+  }
+
+  async function lookup(token: string): Promise<ActiveAnswer | undefined> {
+    const key = hashSecret(token);
+    const cached = answers.get(key);
+    if (cached) return cached;
+    const at = await ctx.stores.grants.findAccessToken(token);
+    const now = ctx.clock.now();
+    if (!at || at.revokedAt || at.grant.revokedAt || at.expiresAt <= now || at.grant.user.disabled) return undefined;
+    const answer: ActiveAnswer = {
+      resourceServerId: at.grant.resourceServerId,
+      body: {
+        active: true,
+        scope: formatScope(at.scopes),
+        client_id: at.grant.client.clientId,
+        sub: at.grant.userId,
+        username: at.grant.user.email,
+        aud: at.grant.resourceServer.uri,
+        iss: ctx.config.issuer,
+        exp: Math.floor(at.expiresAt.getTime() / 1000),
+        iat: Math.floor(at.createdAt.getTime() / 1000),
+        token_type: 'Bearer',
+      },
+    };
+    answers.set(key, answer, at.expiresAt);
+    return answer;
+  }
+
   app.post('/introspect', async (req, reply) => {
     reply.header('cache-control', 'no-store');
     const params = readForm(req);
-    const caller = await authenticateResourceServer(ctx, req, params);
+    const caller = await authenticateCaller(req, params);
     const token = params.require('token');
     // token_type_hint is only a hint (§2.1); refresh tokens are never active to a resource server.
     if (!token.startsWith(TOKEN_PREFIX.access)) return INACTIVE;
-    const at = await ctx.stores.grants.findAccessToken(token);
-    const now = ctx.clock.now();
-    if (
-      !at ||
-      at.revokedAt ||
-      at.grant.revokedAt ||
-      at.expiresAt <= now ||
-      at.grant.user.disabled ||
-      at.grant.resourceServerId !== caller.id
-    ) {
-      return INACTIVE;
-    }
-    return {
-      active: true,
-      scope: formatScope(at.scopes),
-      client_id: at.grant.client.clientId,
-      sub: at.grant.userId,
-      username: at.grant.user.email,
-      aud: at.grant.resourceServer.uri,
-      iss: ctx.config.issuer,
-      exp: Math.floor(at.expiresAt.getTime() / 1000),
-      iat: Math.floor(at.createdAt.getTime() / 1000),
-      token_type: 'Bearer',
-    };
+    const answer = await lookup(token);
+    if (!answer || answer.resourceServerId !== caller.id) return INACTIVE;
+    return answer.body;
   });
 }

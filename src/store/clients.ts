@@ -1,6 +1,7 @@
 // OAuth clients of all three kinds: dynamically registered (RFC 7591), CIMD documents cached from their https
 // client_id, and operator-created. Secrets are stored as SHA-256 hashes only.
 import type { Client, ClientKind, Prisma, PrismaClient } from '../generated/prisma/client.ts';
+import { notifyChange } from './changes.ts';
 
 export type TokenEndpointAuthMethod = 'none' | 'client_secret_post' | 'client_secret_basic';
 
@@ -58,6 +59,7 @@ export function clientStore(prisma: PrismaClient) {
     /** Deletes a client and, by cascade, its consents, grants, codes and tokens. */
     async delete(clientId: string): Promise<boolean> {
       const r = await prisma.client.deleteMany({ where: { clientId } });
+      if (r.count > 0) await notifyChange(prisma, 'client');
       return r.count > 0;
     },
 
@@ -73,6 +75,7 @@ export function clientStore(prisma: PrismaClient) {
           OR: [{ lastUsedAt: null, createdAt: { lt: before } }, { lastUsedAt: { lt: before } }],
         },
       });
+      if (r.count > 0) await notifyChange(prisma, 'client');
       return r.count;
     },
   };

@@ -14,6 +14,7 @@ import type {
 } from '../generated/prisma/client.ts';
 import { addSeconds } from '../lib/clock.ts';
 import { hashSecret, randomToken } from '../lib/crypto.ts';
+import { notifyChange } from './changes.ts';
 
 type Tx = Parameters<Parameters<PrismaClient['$transaction']>[0]>[0];
 
@@ -116,6 +117,7 @@ async function revokeGrantTx(tx: Tx, grantId: string, reason: RevokeReason, now:
   });
   await tx.accessToken.updateMany({ where: { grantId, revokedAt: null }, data: { revokedAt: now } });
   await tx.refreshToken.updateMany({ where: { grantId, revokedAt: null }, data: { revokedAt: now } });
+  await notifyChange(tx, 'grant');
 }
 
 export function grantStore(prisma: PrismaClient) {
@@ -282,7 +284,10 @@ export function grantStore(prisma: PrismaClient) {
     },
 
     async revokeAccessToken(id: string, now: Date): Promise<void> {
-      await prisma.accessToken.updateMany({ where: { id, revokedAt: null }, data: { revokedAt: now } });
+      await prisma.$transaction(async (tx) => {
+        await tx.accessToken.updateMany({ where: { id, revokedAt: null }, data: { revokedAt: now } });
+        await notifyChange(tx, 'token');
+      });
     },
 
     listGrants(filter: { userId?: string; clientId?: string } = {}) {

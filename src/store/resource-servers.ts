@@ -1,5 +1,6 @@
 // Resource servers: the audiences tokens are bound to (RFC 8707) and the callers of /introspect (RFC 7662 §2.1).
 import type { PrismaClient, ResourceServer } from '../generated/prisma/client.ts';
+import { notifyChange } from './changes.ts';
 
 export interface NewResourceServer {
   uri: string;
@@ -14,8 +15,10 @@ export function resourceServerStore(prisma: PrismaClient) {
       return prisma.resourceServer.create({ data: r });
     },
     /** Creates or updates by URI (declarative configuration at start). */
-    upsert(r: NewResourceServer): Promise<ResourceServer> {
-      return prisma.resourceServer.upsert({ where: { uri: r.uri }, create: r, update: r });
+    async upsert(r: NewResourceServer): Promise<ResourceServer> {
+      const row = await prisma.resourceServer.upsert({ where: { uri: r.uri }, create: r, update: r });
+      await notifyChange(prisma, 'resource_server');
+      return row;
     },
     findByUri(uri: string): Promise<ResourceServer | null> {
       return prisma.resourceServer.findUnique({ where: { uri } });
@@ -34,10 +37,12 @@ export function resourceServerStore(prisma: PrismaClient) {
         where: { uri },
         data: { secretHash, secretRotatedAt: at },
       });
+      if (r.count) await notifyChange(prisma, 'resource_server');
       return r.count ? prisma.resourceServer.findUnique({ where: { uri } }) : null;
     },
     async delete(uri: string): Promise<boolean> {
       const r = await prisma.resourceServer.deleteMany({ where: { uri } });
+      if (r.count > 0) await notifyChange(prisma, 'resource_server');
       return r.count > 0;
     },
   };

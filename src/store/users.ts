@@ -1,6 +1,7 @@
 // Users: people who sign in on Latchkey's pages. Emails are stored lower-cased and unique.
 import type { PrismaClient, User } from '../generated/prisma/client.ts';
 import { hashPassword } from '../lib/crypto.ts';
+import { notifyChange } from './changes.ts';
 
 export class EmailTakenError extends Error {
   constructor(readonly email: string) {
@@ -45,6 +46,13 @@ export function userStore(prisma: PrismaClient) {
 
     findById(id: string): Promise<User | null> {
       return prisma.user.findUnique({ where: { id } });
+    },
+
+    /** Disables or re-enables a user; a disabled user's tokens read inactive at once. */
+    async setDisabled(email: string, disabled: boolean): Promise<boolean> {
+      const r = await prisma.user.updateMany({ where: { email: normalizeEmail(email) }, data: { disabled } });
+      if (r.count > 0) await notifyChange(prisma, 'user');
+      return r.count > 0;
     },
 
     list(): Promise<User[]> {

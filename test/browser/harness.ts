@@ -42,7 +42,9 @@ export async function startHostProxy(routes: Record<string, number>): Promise<Ho
     }
     const port = target.protocol === 'http:' ? routes[target.host] : undefined;
     if (port === undefined) {
-      res.writeHead(502, { 'content-type': 'text/plain' }).end(`the test proxy does not route ${target.host}`);
+      res
+        .writeHead(502, { 'content-type': 'text/plain' })
+        .end(`the test proxy does not route ${target.host}`);
       return;
     }
     const { 'proxy-connection': _, ...headers } = req.headers;

@@ -4,8 +4,8 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import type { Browser, BrowserContext, BrowserContextOptions, Locator, Page } from 'playwright-core';
 import {
   addClient,
@@ -86,7 +86,9 @@ describe('a person signs in and approves in headless Chromium', () => {
 
   /** A new client (so no earlier approval is remembered) and an authorization URL for it, with PKCE S256. */
   async function newAuthorization(clientId?: string): Promise<AuthorizationAttempt> {
-    const id = clientId ?? (await addClient(server.stores, { name: CLIENT_NAME, redirectUris: [REDIRECT_URI] })).clientId;
+    const id =
+      clientId ??
+      (await addClient(server.stores, { name: CLIENT_NAME, redirectUris: [REDIRECT_URI] })).clientId;
     const verifier = randomBytes(32).toString('base64url');
     const state = randomBytes(16).toString('base64url');
     const url = new URL('/authorize', ISSUER);
@@ -137,7 +139,7 @@ describe('a person signs in and approves in headless Chromium', () => {
   /** Waits for the browser to land on the client's redirect URI and returns the query it carried. */
   async function landOnCallback(page: Page): Promise<URLSearchParams> {
     await page.waitForURL((u) => u.href.startsWith(`${REDIRECT_URI}?`));
-    assert.equal(await page.locator('body').innerText(), 'done');
+    assert.equal(await page.locator('body').textContent(), 'done');
     const landed = new URL(page.url());
     const callbacks = callback.received.filter((u) => u.pathname === '/callback'); // not /favicon.ico
     assert.equal(callbacks.at(-1)?.href, landed.href);
@@ -177,7 +179,7 @@ describe('a person signs in and approves in headless Chromium', () => {
 
       await signIn(page);
       await expectConsentPage(page);
-      const consent = await page.locator('main').innerText();
+      const consent = (await page.locator('main').textContent()) ?? '';
       for (const shown of [
         CLIENT_NAME,
         '127.0.0.1:33418', // the redirect URI's host
@@ -202,16 +204,19 @@ describe('a person signs in and approves in headless Chromium', () => {
     });
   });
 
-  it('shows a wrong password as an alert, keeps the typed email, and then signs in', async () => {
+  it('shows a wrong password as an alert, keeps the typed email, puts the cursor in the password field, and then signs in', async () => {
     const attempt = await newAuthorization();
     await withPage(DESKTOP, async (page) => {
       await page.goto(attempt.url);
       await signIn(page, 'not the password');
       const alert = page.getByRole('alert');
-      assert.equal((await alert.innerText()).trim(), 'Email or password is incorrect.');
+      assert.equal((await alert.textContent())?.trim(), 'Email or password is incorrect.');
       assert.equal(await page.getByLabel('Email').inputValue(), EMAIL);
       assert.equal(await page.getByLabel('Password').inputValue(), '');
-      assert.equal(await page.getByLabel('Email').getAttribute('aria-describedby'), await alert.getAttribute('id'));
+      assert.ok(await isFocused(page.getByLabel('Password')), 'the password field has focus');
+      const alertId = await alert.getAttribute('id');
+      assert.equal(await page.getByLabel('Email').getAttribute('aria-describedby'), alertId);
+      assert.equal(await page.getByLabel('Password').getAttribute('aria-describedby'), alertId);
       await screenshot(page, 'sign-in-error');
 
       await page.getByLabel('Password').fill(TEST_PASSWORD);
@@ -282,7 +287,7 @@ describe('a person signs in and approves in headless Chromium', () => {
       ];
       for (const stop of stops) {
         await page.keyboard.press('Tab');
-        assert.ok(await isFocused(stop), `Tab reaches ${await stop.innerText()}`);
+        assert.ok(await isFocused(stop), `Tab reaches ${await stop.textContent()}`);
       }
       await page.keyboard.press('Shift+Tab');
       await page.keyboard.press('Shift+Tab');
@@ -299,7 +304,7 @@ describe('a person signs in and approves in headless Chromium', () => {
       const response = await page.goto(attempt.url);
       assert.equal(response?.status(), 400);
       await page.getByRole('heading', { name: 'This sign-in request is not valid' }).waitFor();
-      assert.ok((await page.getByRole('alert').innerText()).length > 0);
+      assert.ok((await page.getByRole('alert').textContent())?.trim());
       assert.equal(new URL(page.url()).pathname, '/authorize');
       await screenshot(page, 'error');
       assert.equal((await audit.checkedPages()).length, 1);
@@ -326,7 +331,9 @@ describe('a person signs in and approves in headless Chromium', () => {
     await withPage(MOBILE, async (page) => {
       // A string, because the tests compile without the DOM library.
       const fitsWidth = () =>
-        page.evaluate<boolean>('document.documentElement.scrollWidth <= document.documentElement.clientWidth');
+        page.evaluate<boolean>(
+          'document.documentElement.scrollWidth <= document.documentElement.clientWidth',
+        );
       await page.goto(attempt.url);
       await expectSignInPage(page);
       assert.ok(await fitsWidth(), 'the sign-in page fits');

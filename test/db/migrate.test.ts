@@ -138,7 +138,11 @@ forEachDatabase('migrations', (kind) => {
     assert.deepEqual(await migrationRows(t.db), rowsBefore);
     await t.db.withConnection(async (c) => {
       assert.equal(await tableExists(c, 'half_done'), false, 'the first statement was undone');
-      assert.deepEqual(await c.query('SELECT id FROM "good_one"'), [{ id: 42 }], 'earlier migrations keep data');
+      assert.deepEqual(
+        await c.query('SELECT id FROM "good_one"'),
+        [{ id: 42 }],
+        'earlier migrations keep data',
+      );
     });
 
     await writeMigration(dir, BAD, FIXED_SQL);
@@ -185,7 +189,9 @@ forEachDatabase('migrations', (kind) => {
 
     // `prisma migrate resolve --rolled-back` marks it; the next run applies it again, as Prisma does.
     await t.db.withConnection((c) =>
-      c.query('UPDATE "_prisma_migrations" SET rolled_back_at = now() WHERE migration_name = $1', [interrupted]),
+      c.query('UPDATE "_prisma_migrations" SET rolled_back_at = now() WHERE migration_name = $1', [
+        interrupted,
+      ]),
     );
     const result = await migrate(t.db, { migrations });
     assert.deepEqual(result.applied, [interrupted, '20991231000001_later']);
@@ -218,9 +224,14 @@ describe('concurrent start [postgres]', { skip: !DB_KINDS.includes('postgres') }
     try {
       const results = await Promise.all(dbs.map((db) => migrate(db, { migrations })));
       for (const name of names) {
-        assert.equal(results.filter((r) => r.applied.includes(name)).length, 1, `${name} applied by one runner`);
+        assert.equal(
+          results.filter((r) => r.applied.includes(name)).length,
+          1,
+          `${name} applied by one runner`,
+        );
       }
-      for (const r of results) assert.deepEqual([...r.applied, ...r.alreadyApplied].sort(), [...names].sort());
+      for (const r of results)
+        assert.deepEqual([...r.applied, ...r.alreadyApplied].sort(), [...names].sort());
       const rows = await migrationRows(dbs[0]!);
       assert.deepEqual(rows.map((r) => r.migration_name).sort(), [...names].sort());
     } finally {

@@ -679,11 +679,13 @@ forEachDatabase('CIMD clients resolved through the database cache', (kind) => {
     const clock = new ManualClock();
     const p = path('stale');
     const url = httpsServer.serve(p, undefined, { 'cache-control': 'max-age=600' });
-    const resolver = resolverFor(clock);
+    const warnings: string[] = [];
+    const resolver = resolverFor(clock, { log: { warn: (_obj, msg) => warnings.push(msg) } });
     const first = await resolver.resolve(url);
     httpsServer.routes.set(p, (_req, res) => res.writeHead(503).end());
     clock.advance(600 + 3000); // stale for 50 minutes: within the one-hour bound
     assert.equal((await resolver.resolve(url)).id, first.id);
+    assert.match(warnings.at(-1) ?? '', /stale-if-error/);
     clock.advance(700); // stale for over an hour
     await rejectsWith(resolver.resolve(url), /HTTP 503/);
     // The row that was valid is kept (grants hang off it); the host coming back refreshes it.

@@ -30,10 +30,16 @@ describe('the server on PostgreSQL (DATABASE_URL)', () => {
     server = spawnServer({ env: { DATABASE_URL: through.href } });
     url = await server.listening;
     assert.equal(await statusOf(url, '/readyz'), 200);
-    assert.deepEqual(await fetch(`${url}/readyz`).then((r) => r.json()), { status: 'ready', database: 'postgres' });
+    assert.deepEqual(await fetch(`${url}/readyz`).then((r) => r.json()), {
+      status: 'ready',
+      database: 'postgres',
+    });
 
     const expected = (await loadMigrations()).map((m) => m.name);
-    const applied = server.logs().filter((l) => l.msg === 'migration applied').map((l) => l.migration);
+    const applied = server
+      .logs()
+      .filter((l) => l.msg === 'migration applied')
+      .map((l) => l.migration);
     assert.deepEqual(applied, expected);
     const client = new pg.Client({ connectionString: database.url });
     await client.connect();
@@ -54,7 +60,10 @@ describe('the server on PostgreSQL (DATABASE_URL)', () => {
     assert.ok(proxy.connections > 0, 'the server holds connections through the proxy');
     await proxy.cut();
     assert.ok(
-      await pollUntil(async () => (await statusOf(url, '/readyz')) === 503, { attempts: 20, intervalMs: 250 }),
+      await pollUntil(async () => (await statusOf(url, '/readyz')) === 503, {
+        attempts: 20,
+        intervalMs: 250,
+      }),
       '/readyz turns 503 while the database is unreachable',
     );
     assert.equal(await statusOf(url, '/healthz'), 200);
@@ -65,7 +74,10 @@ describe('the server on PostgreSQL (DATABASE_URL)', () => {
 
     await proxy.open(); // same port: the server's DATABASE_URL is unchanged
     assert.ok(
-      await pollUntil(async () => (await statusOf(url, '/readyz')) === 200, { attempts: 20, intervalMs: 250 }),
+      await pollUntil(async () => (await statusOf(url, '/readyz')) === 200, {
+        attempts: 20,
+        intervalMs: 250,
+      }),
       '/readyz is 200 again without a restart',
     );
     assert.equal(await statusOf(url, '/healthz'), 200);

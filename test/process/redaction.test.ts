@@ -56,7 +56,11 @@ interface Sent {
 /** Sends requests carrying the secrets to routes that exist and to one that does not. */
 async function sendSecretRequests(baseUrl: string, s: Secrets): Promise<Sent> {
   const query = new URLSearchParams(s.params).toString();
-  const form = new URLSearchParams({ grant_type: 'authorization_code', client_id: 'some-client', ...s.params });
+  const form = new URLSearchParams({
+    grant_type: 'authorization_code',
+    client_id: 'some-client',
+    ...s.params,
+  });
   const json = JSON.stringify({ redirect_uris: ['http://127.0.0.1:9/cb'], ...s.params });
   const auth = {
     basic: { authorization: `Basic ${s.headers.basic}` },
@@ -68,7 +72,10 @@ async function sendSecretRequests(baseUrl: string, s: Secrets): Promise<Sent> {
 
   const requests: [string, RequestInit][] = [
     [`/?${query}`, { headers: { ...auth.bearer, ...cookie } }],
-    [`/authorize?${query}&response_type=code&client_id=some-client`, { headers: { ...auth.basic, ...cookie } }],
+    [
+      `/authorize?${query}&response_type=code&client_id=some-client`,
+      { headers: { ...auth.basic, ...cookie } },
+    ],
     ['/token', { method: 'POST', headers: { ...auth.basic, ...cookie, ...formType }, body: form }],
     [`/token?${query}`, { method: 'POST', headers: { ...jsonType }, body: json }],
     ['/revoke', { method: 'POST', headers: { ...auth.basic, ...formType }, body: form }],
@@ -78,7 +85,10 @@ async function sendSecretRequests(baseUrl: string, s: Secrets): Promise<Sent> {
     // A body that fails to parse: parsers quote the text they choke on in their error messages.
     ['/register', { method: 'POST', headers: { ...jsonType }, body: `${json.slice(0, -1)},` }],
     ['/token', { method: 'POST', headers: { ...jsonType }, body: `{"password": "${s.params.password}` }],
-    [`/no-such-route?${query}`, { method: 'POST', headers: { ...auth.bearer, ...cookie, ...formType }, body: form }],
+    [
+      `/no-such-route?${query}`,
+      { method: 'POST', headers: { ...auth.bearer, ...cookie, ...formType }, body: form },
+    ],
   ];
   const sent: Sent = { requestIds: [], paths: [] };
   for (const [path, init] of requests) {
@@ -127,7 +137,10 @@ describe('log redaction', () => {
         req.log.info({ params: body, client: { client_secret: body.client_secret } }, 'nested one level');
         req.log.debug({ req }, 'the request object');
         app.log.info({ client_secret: body.client_secret, refresh_token: body.refresh_token }, 'app logger');
-        app.log.warn({ tokens: { access_token: body.access_token, token: body.token } }, 'app logger, nested');
+        app.log.warn(
+          { tokens: { access_token: body.access_token, token: body.token } },
+          'app logger, nested',
+        );
         return { ok: true };
       });
       await app.listen({ port: 0, host: '127.0.0.1' });
@@ -156,7 +169,13 @@ describe('log redaction', () => {
       assert.equal(res.status, 200);
       const id = res.headers.get('x-request-id')!;
       const log = out.join('');
-      for (const msg of ['fields at the top level', 'the body', 'nested one level', 'app logger, nested']) {
+      for (const msg of [
+        'fields at the top level',
+        'the body',
+        'nested one level',
+        'the request object',
+        'app logger, nested',
+      ]) {
         assert.ok(log.includes(`"msg":"${msg}"`), `"${msg}" was logged`);
       }
       assertNothingSecret(log, secrets, { requestIds: [id], paths: ['/log-shapes'] });
@@ -180,7 +199,6 @@ describe('log redaction', () => {
       const secrets = makeSecrets();
       const sent = await sendSecretRequests(url, secrets);
       assert.deepEqual(await server.stop(), { code: 0, signal: null });
-      console.log(server.stdout());
       assertNothingSecret(server.stdout() + server.stderr(), secrets, sent);
     });
   });

@@ -31,7 +31,10 @@ describe('starting the server (node dist/main.js)', () => {
     assert.equal(await statusOf(url, '/readyz'), 200);
     const ready = await fetch(`${url}/readyz`).then((r) => r.json());
     assert.deepEqual(ready, { status: 'ready', database: 'pglite' });
-    assert.ok(existsSync(join(dataDir, 'pgdata', 'PG_VERSION')), 'the embedded database lives under DATA_DIR');
+    assert.ok(
+      existsSync(join(dataDir, 'pgdata', 'PG_VERSION')),
+      'the embedded database lives under DATA_DIR',
+    );
     assert.equal((await readFile(join(dataDir, 'latchkey.lock'), 'utf8')).trim(), String(first.child.pid));
 
     const added = await runCli(['user', 'add', 'kept@example.com', '--password-stdin'], {

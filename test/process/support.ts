@@ -99,7 +99,9 @@ export function spawnServer({ env = {}, cwd = ROOT, command }: SpawnOptions = {}
       const m = /"msg":"Server listening at (http:\/\/[^"]+)"/.exec(line);
       if (m) resolve(m[1]!.replace('0.0.0.0', '127.0.0.1'));
     };
-    void exited.then((e) => reject(new Error(`the server ended (${e.code ?? e.signal}) before listening\n${describe()}`)));
+    void exited.then((e) =>
+      reject(new Error(`the server ended (${e.code ?? e.signal}) before listening\n${describe()}`)),
+    );
   });
   listening.catch(() => {}); // a process expected to fail is never awaited for this
   return {

@@ -64,6 +64,7 @@ async function startProtected(adapter: Adapter, makeKit: (resource: string) => K
     app.post('/mcp', { preHandler: app.latchkeyProtect }, async (request) => ({
       auth: request.latchkeyAuth,
     }));
+    app.get('/mcp', { onRequest: app.latchkeyProtect }, async (request) => ({ auth: request.latchkeyAuth }));
     await app.ready();
     const close = async () => {
       await app.close();
@@ -76,6 +77,9 @@ async function startProtected(adapter: Adapter, makeKit: (resource: string) => K
   app.post('/mcp', expressAuthMiddleware(protection), (req, res) => {
     const { auth, latchkeyAuth } = req as LatchkeyRequest;
     res.json({ auth: latchkeyAuth, sdkAuth: { ...auth, resource: auth?.resource?.href } });
+  });
+  app.get('/mcp', expressAuthMiddleware(protection), (req, res) => {
+    res.json({ auth: (req as LatchkeyRequest).latchkeyAuth });
   });
   server.on('request', app);
   return { origin, resource, close: () => closeServer(server) };
@@ -136,6 +140,14 @@ for (const adapter of ['fastify', 'express'] as const) {
       assert.equal(body.auth.clientId, 'client_1');
       assert.deepEqual(body.auth.scopes, ['mcp']);
       assert.equal(body.auth.resource, h.resource);
+    });
+
+    it('guards a route from the earliest hook too, before any body is read', async () => {
+      as.setToken(token('get'), claims());
+      assert.equal((await fetch(`${h.origin}/mcp`)).status, 401);
+      const res = await fetch(`${h.origin}/mcp`, { headers: { authorization: `Bearer ${token('get')}` } });
+      assert.equal(res.status, 200);
+      assert.equal(((await res.json()) as { auth: { sub: string } }).auth.sub, 'user_1');
     });
 
     it('accepts the bearer scheme in any case (RFC 9110 §11.1)', async () => {

@@ -112,7 +112,7 @@ forEachDatabase('/introspect and /revoke', (kind) => {
       const code = await obtainCode(server, client, who, { resource: rs.uri });
       const t = (await exchangeCode(server, client, code)).body;
       assert.equal((await introspect(String(t.access_token))).body.active, true);
-      await server.database.db.prisma.user.update({ where: { email: who }, data: { disabled: true } });
+      await server.stores.users.setDisabled(who, true);
       assert.deepEqual((await introspect(String(t.access_token))).body, { active: false });
     });
 

@@ -1,0 +1,193 @@
+// npm run bench: /introspect throughput and latency against Postgres, side by side in the same run with a bare
+// Fastify route answering a fixed JSON document to the same form POST (bench/bare.ts). Both servers run as their
+// own processes (Latchkey exactly as `npm start` runs it); autocannon drives them from this process over loopback.
+// Writes the result table to docs/benchmarks.md.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import autocannon from 'autocannon';
+import { hashSecret, randomToken } from '../src/lib/crypto.ts';
+import { PACKAGE_ROOT } from '../src/paths.ts';
+import { openPostgres } from '../src/db/database.ts';
+import { createStores } from '../src/store/index.ts';
+import { createPostgresDatabase } from '../test/helpers/db.ts';
+import { FormBrowser } from '../test/helpers/browser.ts';
+import { CHALLENGE, VERIFIER } from '../test/helpers/flow.ts';
+
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
+const DURATION = Number(process.env.BENCH_DURATION ?? 10);
+const WARMUP = Number(process.env.BENCH_WARMUP ?? 3);
+
+function waitForLine(child: ChildProcess, pattern: RegExp): Promise<RegExpExecArray> {
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    const timer = setTimeout(() => reject(new Error(`timed out waiting for ${pattern}: ${buf.slice(-500)}`)), 60_000);
+    const onData = (d: Buffer) => {
+      buf += d.toString();
+      const m = pattern.exec(buf);
+      if (m) {
+        clearTimeout(timer);
+        child.stdout?.off('data', onData);
+        resolve(m);
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`exited with ${code}: ${buf.slice(-500)}`)));
+  });
+}
+
+async function startLatchkey(databaseUrl: string): Promise<{ url: string; child: ChildProcess }> {
+  const child = spawn(process.execPath, [join(PACKAGE_ROOT, 'dist/main.js')], {
+    env: { ...process.env, DATABASE_URL: databaseUrl, PORT: '0', LOG_LEVEL: 'info', ISSUER: 'http://127.0.0.1:1' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const m = await waitForLine(child, /Server listening at (http:\/\/127\.0\.0\.1:\d+)/);
+  return { url: m[1]!, child };
+}
+
+async function startBare(): Promise<{ url: string; child: ChildProcess }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(PACKAGE_ROOT, 'bench/bare.ts')], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const m = await waitForLine(child, /^(\d+)$/m);
+  return { url: `http://127.0.0.1:${m[1]}`, child };
+}
+
+interface Result {
+  name: string;
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  non2xx: number;
+}
+
+async function load(name: string, url: string, body: string, authorization: string): Promise<Result> {
+  const opts = {
+    url: `${url}/introspect`,
+    method: 'POST' as const,
+    connections: CONNECTIONS,
+    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization },
+    body,
+  };
+  await autocannon({ ...opts, duration: WARMUP });
+  const r = await autocannon({ ...opts, duration: DURATION });
+  return { name, rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors, non2xx: r.non2xx };
+}
+
+async function introspect(url: string, token: string, authorization: string): Promise<boolean> {
+  const res = await fetch(`${url}/introspect`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization },
+    body: new URLSearchParams({ token }),
+  });
+  return ((await res.json()) as { active: boolean }).active;
+}
+
+async function main() {
+  const pg = await createPostgresDatabase();
+  const children: ChildProcess[] = [];
+  try {
+    const a = await startLatchkey(pg.url);
+    children.push(a.child);
+    const b = await startLatchkey(pg.url);
+    children.push(b.child);
+    const bare = await startBare();
+    children.push(bare.child);
+
+    // Seed: a resource server, a client, a user, and a real token minted through the real flow on instance A.
+    const db = openPostgres({ url: pg.url, poolSize: 2 });
+    const stores = createStores(db.prisma);
+    const rsId = `rs_${randomToken(8)}`;
+    const rsSecret = randomToken(32);
+    await stores.resourceServers.create({ uri: 'https://mcp.example.com/mcp', name: 'bench', clientId: rsId, secretHash: hashSecret(rsSecret) });
+    const clientId = randomToken(16);
+    await stores.clients.create({
+      clientId,
+      kind: 'OPERATOR',
+      name: 'bench',
+      redirectUris: ['http://127.0.0.1:9/cb'],
+      grantTypes: ['authorization_code', 'refresh_token'],
+      responseTypes: ['code'],
+      tokenEndpointAuthMethod: 'none',
+    });
+    await stores.users.create({ email: 'bench@example.com', password: 'bench password 123' });
+    await db.close();
+
+    const browser = new FormBrowser(a.url);
+    const q = new URLSearchParams({
+      client_id: clientId,
+      redirect_uri: 'http://127.0.0.1:9/cb',
+      response_type: 'code',
+      code_challenge: CHALLENGE,
+      code_challenge_method: 'S256',
+      state: 's',
+    });
+    const cb = await browser.authorize(`${a.url}/authorize?${q}`, { email: 'bench@example.com', password: 'bench password 123' });
+    const tokenRes = await fetch(`${a.url}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'authorization_code', code: cb.searchParams.get('code')!, code_verifier: VERIFIER, client_id: clientId, redirect_uri: 'http://127.0.0.1:9/cb' }),
+    });
+    const { access_token: token } = (await tokenRes.json()) as { access_token: string };
+    const authorization = `Basic ${Buffer.from(`${rsId}:${rsSecret}`).toString('base64')}`;
+    if (!(await introspect(a.url, token, authorization))) throw new Error('seeded token is not active');
+
+    const body = new URLSearchParams({ token, token_type_hint: 'access_token' }).toString();
+    const bareResult = await load('bare Fastify route (fixed JSON)', bare.url, body, authorization);
+    const lkResult = await load('Latchkey /introspect (Postgres)', a.url, body, authorization);
+
+    // Revocation on instance A must read inactive on the very next call, on A and on B.
+    await introspect(b.url, token, authorization);
+    await fetch(`${a.url}/revoke`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ token, client_id: clientId }),
+    });
+    const afterA = await introspect(a.url, token, authorization);
+    const afterB = await introspect(b.url, token, authorization);
+
+    const ratio = lkResult.rps / bareResult.rps;
+    const row = (r: Result) =>
+      `| ${r.name} | ${Math.round(r.rps)} | ${r.p50} | ${r.p99} | ${r.errors + r.non2xx} |`;
+    const table = [
+      '| target | req/s | p50 ms | p99 ms | errors |',
+      '| --- | ---: | ---: | ---: | ---: |',
+      row(bareResult),
+      row(lkResult),
+    ].join('\n');
+    const summary = [
+      `ratio (Latchkey / bare): ${ratio.toFixed(2)} (target ≥ 0.50)`,
+      `Latchkey p99: ${lkResult.p99} ms (target ≤ 10 ms)`,
+      `revoked token on the next call: instance A active=${afterA}, instance B active=${afterB} (target: both false)`,
+    ];
+    console.log(table);
+    for (const line of summary) console.log(line);
+
+    const doc = `# Benchmarks
+
+Produced by \`npm run bench\` (bench/introspect.ts) on ${new Date().toISOString().slice(0, 10)}:
+${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version},
+PostgreSQL on 127.0.0.1. autocannon, ${CONNECTIONS} connections, ${WARMUP} s warm-up then ${DURATION} s measured, from the
+bench process; each server is its own process on the same machine. Both targets receive the same form POST
+(\`token=…&token_type_hint=access_token\` with HTTP Basic resource-server credentials). Two Latchkey instances share
+the database; the token is revoked through instance A and then introspected once on A and once on B.
+
+${table}
+
+- ${summary.join('\n- ')}
+
+The numbers are from a shared 2-core machine and move by ±15% between runs; the ratio, measured in one run, is the
+figure to compare.
+`;
+    await writeFile(join(PACKAGE_ROOT, 'docs/benchmarks.md'), doc);
+    if (afterA || afterB) process.exitCode = 1;
+  } finally {
+    for (const c of children) c.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 500));
+    await pg.drop();
+  }
+}
+
+await main();

@@ -1,0 +1,14 @@
+// Change notifications. Anything that can turn an active token inactive (a revocation, a disabled user, a deleted
+// client or resource server, a rotated resource-server secret) announces itself with NOTIFY in the same
+// transaction, so every instance's caches drop what they hold the moment it commits (DESIGN: Scale).
+import type { PrismaClient } from '../generated/prisma/client.ts';
+
+export const CHANGES_CHANNEL = 'latchkey_changes';
+
+export type ChangeKind = 'token' | 'grant' | 'user' | 'client' | 'resource_server';
+
+type Queryable = Pick<PrismaClient, '$executeRaw'>;
+
+export async function notifyChange(db: Queryable, kind: ChangeKind): Promise<void> {
+  await db.$executeRaw`SELECT pg_notify(${CHANGES_CHANNEL}, ${kind})`;
+}
