@@ -7,12 +7,12 @@ import { writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
+import { openPostgres } from '../src/db/database.ts';
 import { hashSecret, randomToken } from '../src/lib/crypto.ts';
 import { PACKAGE_ROOT } from '../src/paths.ts';
-import { openPostgres } from '../src/db/database.ts';
 import { createStores } from '../src/store/index.ts';
-import { createPostgresDatabase } from '../test/helpers/db.ts';
 import { FormBrowser } from '../test/helpers/browser.ts';
+import { createPostgresDatabase } from '../test/helpers/db.ts';
 import { CHALLENGE, VERIFIER } from '../test/helpers/flow.ts';
 
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
@@ -22,7 +22,10 @@ const WARMUP = Number(process.env.BENCH_WARMUP ?? 3);
 function waitForLine(child: ChildProcess, pattern: RegExp): Promise<RegExpExecArray> {
   return new Promise((resolve, reject) => {
     let buf = '';
-    const timer = setTimeout(() => reject(new Error(`timed out waiting for ${pattern}: ${buf.slice(-500)}`)), 60_000);
+    const timer = setTimeout(
+      () => reject(new Error(`timed out waiting for ${pattern}: ${buf.slice(-500)}`)),
+      60_000,
+    );
     const onData = (d: Buffer) => {
       buf += d.toString();
       const m = pattern.exec(buf);
@@ -39,7 +42,13 @@ function waitForLine(child: ChildProcess, pattern: RegExp): Promise<RegExpExecAr
 
 async function startLatchkey(databaseUrl: string): Promise<{ url: string; child: ChildProcess }> {
   const child = spawn(process.execPath, [join(PACKAGE_ROOT, 'dist/main.js')], {
-    env: { ...process.env, DATABASE_URL: databaseUrl, PORT: '0', LOG_LEVEL: 'info', ISSUER: 'http://127.0.0.1:1' },
+    env: {
+      ...process.env,
+      DATABASE_URL: databaseUrl,
+      PORT: '0',
+      LOG_LEVEL: 'info',
+      ISSUER: 'http://127.0.0.1:1',
+    },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const m = await waitForLine(child, /Server listening at (http:\/\/127\.0\.0\.1:\d+)/);
@@ -73,7 +82,14 @@ async function load(name: string, url: string, body: string, authorization: stri
   };
   await autocannon({ ...opts, duration: WARMUP });
   const r = await autocannon({ ...opts, duration: DURATION });
-  return { name, rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors, non2xx: r.non2xx };
+  return {
+    name,
+    rps: r.requests.average,
+    p50: r.latency.p50,
+    p99: r.latency.p99,
+    errors: r.errors,
+    non2xx: r.non2xx,
+  };
 }
 
 async function introspect(url: string, token: string, authorization: string): Promise<boolean> {
@@ -101,7 +117,12 @@ async function main() {
     const stores = createStores(db.prisma);
     const rsId = `rs_${randomToken(8)}`;
     const rsSecret = randomToken(32);
-    await stores.resourceServers.create({ uri: 'https://mcp.example.com/mcp', name: 'bench', clientId: rsId, secretHash: hashSecret(rsSecret) });
+    await stores.resourceServers.create({
+      uri: 'https://mcp.example.com/mcp',
+      name: 'bench',
+      clientId: rsId,
+      secretHash: hashSecret(rsSecret),
+    });
     const clientId = randomToken(16);
     await stores.clients.create({
       clientId,
@@ -124,11 +145,20 @@ async function main() {
       code_challenge_method: 'S256',
       state: 's',
     });
-    const cb = await browser.authorize(`${a.url}/authorize?${q}`, { email: 'bench@example.com', password: 'bench password 123' });
+    const cb = await browser.authorize(`${a.url}/authorize?${q}`, {
+      email: 'bench@example.com',
+      password: 'bench password 123',
+    });
     const tokenRes = await fetch(`${a.url}/token`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ grant_type: 'authorization_code', code: cb.searchParams.get('code')!, code_verifier: VERIFIER, client_id: clientId, redirect_uri: 'http://127.0.0.1:9/cb' }),
+      body: new URLSearchParams({
+        grant_type: 'authorization_code',
+        code: cb.searchParams.get('code')!,
+        code_verifier: VERIFIER,
+        client_id: clientId,
+        redirect_uri: 'http://127.0.0.1:9/cb',
+      }),
     });
     const { access_token: token } = (await tokenRes.json()) as { access_token: string };
     const authorization = `Basic ${Buffer.from(`${rsId}:${rsSecret}`).toString('base64')}`;

@@ -105,7 +105,7 @@ function parseIssuer(raw: string): string {
 const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/; // RFC 6749 §3.3 scope-token
 
 const DEFAULT_SCOPE_DESCRIPTIONS: Record<string, string> = {
-  mcp: 'Use the MCP servers that trust this sign-in, as you',
+  mcp: 'Use the MCP server named above, as you',
   offline_access: 'Stay connected when you are away',
 };
 

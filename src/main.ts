@@ -3,11 +3,15 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import pino from 'pino';
 import { buildApp } from './app.ts';
+import { applyDeclaredResourceServers } from './bootstrap.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { DataDirInUseError } from './db/embedded.ts';
 import { MigrationError, migrate } from './db/migrate.ts';
 import { openDatabase } from './db/open.ts';
+import { systemClock } from './lib/clock.ts';
 import { loggerOptions } from './logger.ts';
+import { createStores } from './store/index.ts';
+import { startSweeper } from './sweeper.ts';
 
 async function main(): Promise<void> {
   let config: ReturnType<typeof loadConfig>;
@@ -52,8 +56,19 @@ async function main(): Promise<void> {
     process.exit(1);
   }
 
+  try {
+    const declared = await applyDeclaredResourceServers(createStores(db.prisma), config);
+    if (declared.length)
+      logger.info({ resourceServers: declared }, 'resource servers from RESOURCE_SERVERS applied');
+  } catch (err) {
+    logger.fatal((err as Error).message);
+    await db.close().catch(() => {});
+    process.exit(2);
+  }
+
   const app = await buildApp({ config, db, logger });
   await db.serveSocket?.();
+  const stopSweeper = startSweeper(db, config, systemClock, logger);
 
   // Requests under way at shutdown are answered with `Connection: close`: a kept-alive connection would otherwise
   // hold app.close() open until the shutdown timeout (Fastify only closes connections that are idle when it starts).
@@ -75,6 +90,7 @@ async function main(): Promise<void> {
     }, config.shutdownTimeout * 1000);
     force.unref();
     try {
+      stopSweeper();
       await app.close(); // stops accepting, waits for in-flight requests
       await db.close();
       logger.info('stopped');

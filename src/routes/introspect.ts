@@ -70,7 +70,8 @@ export async function introspectRoutes(app: FastifyInstance, ctx: AppContext): P
       rs = (await ctx.stores.resourceServers.findByClientId(id)) ?? undefined;
       if (rs && answers.enabled && callers.size < 10_000) callers.set(id, rs);
     }
-    if (!rs || !verifySecret(secret, rs.secretHash)) throw unauthorized('resource server authentication failed');
+    if (!rs || !verifySecret(secret, rs.secretHash))
+      throw unauthorized('resource server authentication failed');
     return rs;
   }
 
@@ -80,7 +81,8 @@ export async function introspectRoutes(app: FastifyInstance, ctx: AppContext): P
     if (cached) return cached;
     const at = await ctx.stores.grants.findAccessToken(token);
     const now = ctx.clock.now();
-    if (!at || at.revokedAt || at.grant.revokedAt || at.expiresAt <= now || at.grant.user.disabled) return undefined;
+    if (!at || at.revokedAt || at.grant.revokedAt || at.expiresAt <= now || at.grant.user.disabled)
+      return undefined;
     const answer: ActiveAnswer = {
       resourceServerId: at.grant.resourceServerId,
       body: {

@@ -186,7 +186,7 @@ describe('a person signs in and approves in headless Chromium', () => {
         EMAIL,
         'Team Notes',
         RESOURCE,
-        'Use the MCP servers that trust this sign-in, as you', // the human description of `mcp`
+        'Use the MCP server named above, as you', // the human description of `mcp`
       ]) {
         assert.ok(consent.includes(shown), `the consent page shows ${shown}`);
       }

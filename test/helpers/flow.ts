@@ -7,7 +7,11 @@ import { TEST_PASSWORD, type TestClient, type TestServer } from './server.ts';
 export const VERIFIER = 'test-verifier-0123456789-0123456789-0123456789-abcdef';
 export const CHALLENGE = calculateS256Challenge(VERIFIER);
 
-export function authorizeUrl(server: TestServer, client: TestClient, params: Record<string, string | string[] | undefined> = {}): string {
+export function authorizeUrl(
+  server: TestServer,
+  client: TestClient,
+  params: Record<string, string | string[] | undefined> = {},
+): string {
   const q = new URLSearchParams();
   const all: Record<string, string | string[] | undefined> = {
     client_id: client.clientId,
@@ -42,7 +46,10 @@ export async function obtainCode(
   params: Record<string, string | string[] | undefined> = {},
 ): Promise<string> {
   const browser = new FormBrowser(server.url);
-  const callback = await browser.authorize(authorizeUrl(server, client, params), { email, password: TEST_PASSWORD });
+  const callback = await browser.authorize(authorizeUrl(server, client, params), {
+    email,
+    password: TEST_PASSWORD,
+  });
   const code = callback.searchParams.get('code');
   assert.ok(code, `no code in ${callback.href}`);
   return code;
@@ -65,10 +72,19 @@ export async function tokenRequest(
     body: new URLSearchParams(params),
   });
   const text = await res.text();
-  return { status: res.status, headers: res.headers, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+  return {
+    status: res.status,
+    headers: res.headers,
+    body: text ? (JSON.parse(text) as Record<string, unknown>) : {},
+  };
 }
 
-export function exchangeCode(server: TestServer, client: TestClient, code: string, extra: Record<string, string> = {}) {
+export function exchangeCode(
+  server: TestServer,
+  client: TestClient,
+  code: string,
+  extra: Record<string, string> = {},
+) {
   return tokenRequest(server, {
     grant_type: 'authorization_code',
     code,
@@ -80,7 +96,12 @@ export function exchangeCode(server: TestServer, client: TestClient, code: strin
   });
 }
 
-export function refreshToken(server: TestServer, client: TestClient, token: string, extra: Record<string, string> = {}) {
+export function refreshToken(
+  server: TestServer,
+  client: TestClient,
+  token: string,
+  extra: Record<string, string> = {},
+) {
   return tokenRequest(server, {
     grant_type: 'refresh_token',
     refresh_token: token,

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-import { buildApp } from '../../src/app.ts';
+import { type AppDeps, buildApp } from '../../src/app.ts';
 import { type Config, loadConfig } from '../../src/config.ts';
 import { type Clock, ManualClock } from '../../src/lib/clock.ts';
 import { hashSecret, randomToken } from '../../src/lib/crypto.ts';
@@ -36,6 +36,8 @@ export interface TestServerOptions {
   clock?: Clock;
   /** Reuse a database (e.g. two instances on one Postgres); it is not cleaned up by close(). */
   database?: TestDatabase;
+  /** CIMD fetch settings passed to buildApp (resolver, trusted CAs, limits, transport). */
+  cimd?: AppDeps['cimd'];
 }
 
 export async function startServer(kind: DbKind, options: TestServerOptions = {}): Promise<TestServer> {
@@ -44,7 +46,12 @@ export async function startServer(kind: DbKind, options: TestServerOptions = {})
   const config = loadConfig({ ISSUER: url, PORT: String(port), LOG_LEVEL: 'silent', ...options.env });
   const database = options.database ?? (await migratedDatabase(kind));
   const clock = options.clock instanceof ManualClock ? options.clock : new ManualClock();
-  const app = await buildApp({ config, db: database.db, clock: options.clock ?? clock });
+  const app = await buildApp({
+    config,
+    db: database.db,
+    clock: options.clock ?? clock,
+    ...(options.cimd && { cimd: options.cimd }),
+  });
   await app.listen({ port, host: '127.0.0.1' });
   return {
     url,

@@ -3,13 +3,9 @@
 // through an injected resolver and a transport that fails the test if it is ever asked to connect, so no test
 // sends a packet anywhere but loopback.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../../src/config.ts';
 import { ManualClock } from '../../src/lib/clock.ts';
@@ -30,42 +26,10 @@ import { type ClientResolverOptions, createClientResolver } from '../../src/oaut
 import { OAuthError } from '../../src/oauth/errors.ts';
 import { createStores } from '../../src/store/index.ts';
 import { forEachDatabase, migratedDatabase, type TestDatabase } from '../helpers/db.ts';
+import { generateCertificate } from '../helpers/tls.ts';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Helpers
-
-/** A self-signed certificate for localhost, client.test, 127.0.0.1 and ::1 (openssl, valid two days). */
-function generateCertificate(): { key: string; cert: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'latchkey-cimd-'));
-  try {
-    const r = spawnSync('openssl', [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-days',
-      '2',
-      '-subj',
-      '/CN=localhost',
-      '-addext',
-      'subjectAltName=DNS:localhost,DNS:client.test,IP:127.0.0.1,IP:::1',
-      '-keyout',
-      join(dir, 'key.pem'),
-      '-out',
-      join(dir, 'cert.pem'),
-    ]);
-    assert.equal(r.status, 0, `openssl failed: ${r.stderr?.toString()}`);
-    return {
-      key: readFileSync(join(dir, 'key.pem'), 'utf8'),
-      cert: readFileSync(join(dir, 'cert.pem'), 'utf8'),
-    };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 

@@ -8,6 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after } from 'node:test';
 import { PACKAGE_ROOT } from '../../src/paths.ts';
 
 export const ROOT = PACKAGE_ROOT;
@@ -31,9 +32,18 @@ export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv 
 }
 
 const live = new Set<ChildProcess>();
-// A failing test must not leave servers behind holding ports and data directories.
-process.on('exit', () => {
-  for (const child of live) child.kill('SIGKILL');
+// A failing test must not leave processes behind: they would hold ports and data directories, and their open pipes
+// would keep the test file from ever finishing. Registered on the file's root test by importing this module.
+after(async () => {
+  await Promise.all(
+    [...live].map(
+      (child) =>
+        new Promise((resolve) => {
+          child.once('exit', resolve);
+          child.kill('SIGKILL');
+        }),
+    ),
+  );
 });
 
 export interface Exit {

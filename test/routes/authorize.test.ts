@@ -353,7 +353,7 @@ forEachDatabase('/authorize', (kind) => {
       assert.match(page.html, /Shown &lt;b&gt;Name&lt;\/b&gt;/, 'the client name is escaped');
       assert.match(page.html, /shown\.example\.net/);
       assert.match(page.html, /https:\/\/mcp\.example\.com/);
-      assert.match(page.html, /Use the MCP servers/);
+      assert.match(page.html, /Use the MCP server named above/);
       assert.match(page.html, new RegExp(email.replace(/[.]/g, '\\.')));
     });
   });

@@ -5,13 +5,13 @@ import { after, before, describe, it } from 'node:test';
 import { DB_KINDS, forEachDatabase, migratedDatabase, type TestDatabase } from '../helpers/db.ts';
 import { exchangeCode, obtainCode } from '../helpers/flow.ts';
 import {
-  type TestClient,
-  type TestResourceServer,
-  type TestServer,
   addClient,
   addResourceServer,
   addUser,
   startServer,
+  type TestClient,
+  type TestResourceServer,
+  type TestServer,
 } from '../helpers/server.ts';
 
 async function post(url: string, params: Record<string, string>, headers: Record<string, string> = {}) {
@@ -21,7 +21,11 @@ async function post(url: string, params: Record<string, string>, headers: Record
     body: new URLSearchParams(params),
   });
   const text = await res.text();
-  return { status: res.status, headers: res.headers, body: (text ? JSON.parse(text) : {}) as Record<string, unknown> };
+  return {
+    status: res.status,
+    headers: res.headers,
+    body: (text ? JSON.parse(text) : {}) as Record<string, unknown>,
+  };
 }
 
 function basic(id: string, secret: string) {
@@ -78,14 +82,22 @@ forEachDatabase('/introspect and /revoke', (kind) => {
 
     it('accepts client_secret_post caller authentication', async () => {
       const t = await tokens();
-      const res = await post(`${server.url}/introspect`, { token: t.access_token, client_id: rs.clientId, client_secret: rs.clientSecret });
+      const res = await post(`${server.url}/introspect`, {
+        token: t.access_token,
+        client_id: rs.clientId,
+        client_secret: rs.clientSecret,
+      });
       assert.equal(res.body.active, true);
     });
 
     it('accepts token_type_hint, whatever it says', async () => {
       const t = await tokens();
       for (const hint of ['access_token', 'refresh_token', 'something_else']) {
-        assert.equal((await introspect(t.access_token, rs, { token_type_hint: hint })).body.active, true, hint);
+        assert.equal(
+          (await introspect(t.access_token, rs, { token_type_hint: hint })).body.active,
+          true,
+          hint,
+        );
       }
     });
 
@@ -98,7 +110,11 @@ forEachDatabase('/introspect and /revoke', (kind) => {
       assert.deepEqual((await introspect('lk_at_unknown')).body, { active: false });
       assert.deepEqual((await introspect('garbage')).body, { active: false });
       const t = await tokens();
-      assert.deepEqual((await introspect(t.refresh_token)).body, { active: false }, 'refresh tokens are never active to a resource server');
+      assert.deepEqual(
+        (await introspect(t.refresh_token)).body,
+        { active: false },
+        'refresh tokens are never active to a resource server',
+      );
       const revoked = await tokens();
       await post(`${server.url}/revoke`, { token: revoked.access_token, client_id: client.clientId });
       assert.deepEqual((await introspect(revoked.access_token)).body, { active: false });
@@ -122,11 +138,23 @@ forEachDatabase('/introspect and /revoke', (kind) => {
       assert.equal(none.status, 401);
       assert.equal(none.body.error, 'invalid_client');
       assert.match(none.headers.get('www-authenticate') ?? '', /^Basic/);
-      assert.equal((await post(`${server.url}/introspect`, { token: t.access_token }, basic(rs.clientId, 'wrong'))).status, 401);
-      assert.equal((await post(`${server.url}/introspect`, { token: t.access_token }, basic('nobody', rs.clientSecret))).status, 401);
+      assert.equal(
+        (await post(`${server.url}/introspect`, { token: t.access_token }, basic(rs.clientId, 'wrong')))
+          .status,
+        401,
+      );
+      assert.equal(
+        (await post(`${server.url}/introspect`, { token: t.access_token }, basic('nobody', rs.clientSecret)))
+          .status,
+        401,
+      );
       // An OAuth client's credentials are not a resource server's.
       const confidential = await addClient(server.stores, { authMethod: 'client_secret_basic' });
-      const asClient = await post(`${server.url}/introspect`, { token: t.access_token }, basic(confidential.clientId, confidential.clientSecret!));
+      const asClient = await post(
+        `${server.url}/introspect`,
+        { token: t.access_token },
+        basic(confidential.clientId, confidential.clientSecret!),
+      );
       assert.equal(asClient.status, 401);
     });
 
@@ -140,24 +168,41 @@ forEachDatabase('/introspect and /revoke', (kind) => {
   describe('revocation', () => {
     it('revokes an access token alone, and a refresh token with its whole grant', async () => {
       const t = await tokens();
-      assert.equal((await post(`${server.url}/revoke`, { token: t.access_token, client_id: client.clientId })).status, 200);
+      assert.equal(
+        (await post(`${server.url}/revoke`, { token: t.access_token, client_id: client.clientId })).status,
+        200,
+      );
       assert.equal((await introspect(t.access_token)).body.active, false);
       const t2 = await tokens();
-      await post(`${server.url}/revoke`, { token: t2.refresh_token, token_type_hint: 'refresh_token', client_id: client.clientId });
+      await post(`${server.url}/revoke`, {
+        token: t2.refresh_token,
+        token_type_hint: 'refresh_token',
+        client_id: client.clientId,
+      });
       assert.equal((await introspect(t2.access_token)).body.active, false);
     });
 
     it('answers 200 for unknown tokens and changes nothing for tokens of another client (RFC 7009 §2.2)', async () => {
-      assert.equal((await post(`${server.url}/revoke`, { token: 'lk_at_unknown', client_id: client.clientId })).status, 200);
+      assert.equal(
+        (await post(`${server.url}/revoke`, { token: 'lk_at_unknown', client_id: client.clientId })).status,
+        200,
+      );
       const t = await tokens();
       const stranger = await addClient(server.stores);
-      assert.equal((await post(`${server.url}/revoke`, { token: t.access_token, client_id: stranger.clientId })).status, 200);
+      assert.equal(
+        (await post(`${server.url}/revoke`, { token: t.access_token, client_id: stranger.clientId })).status,
+        200,
+      );
       assert.equal((await introspect(t.access_token)).body.active, true);
     });
 
     it('authenticates the client as at the token endpoint', async () => {
       const confidential = await addClient(server.stores, { authMethod: 'client_secret_post' });
-      const res = await post(`${server.url}/revoke`, { token: 'x', client_id: confidential.clientId, client_secret: 'wrong' });
+      const res = await post(`${server.url}/revoke`, {
+        token: 'x',
+        client_id: confidential.clientId,
+        client_secret: 'wrong',
+      });
       assert.equal(res.status, 401);
       assert.equal(res.body.error, 'invalid_client');
     });

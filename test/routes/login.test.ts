@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { FormBrowser } from '../helpers/browser.ts';
 import { forEachDatabase } from '../helpers/db.ts';
 import { signedIn } from '../helpers/flow.ts';
-import { TEST_PASSWORD, type TestServer, addUser, startServer } from '../helpers/server.ts';
+import { addUser, startServer, TEST_PASSWORD, type TestServer } from '../helpers/server.ts';
 
 async function attempt(browser: FormBrowser, email: string, password: string) {
   const page = await browser.request('/login');
@@ -100,7 +100,10 @@ forEachDatabase('sign-in', (kind) => {
       const res = await fetch(`${server.url}/login`, {
         method: 'POST',
         redirect: 'manual',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: [...b.cookies].map(([k, v]) => `${k}=${v}`).join('; ') },
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          cookie: [...b.cookies].map(([k, v]) => `${k}=${v}`).join('; '),
+        },
         body: form,
       });
       assert.equal(res.status, 303);
@@ -137,7 +140,12 @@ forEachDatabase('sign-in', (kind) => {
       const b = await signedIn(server, await addUser(server.stores));
       for (let i = 0; i < 30; i++) {
         server.clock.advance(3000);
-        if (i < 28) assert.match((await b.request('/')).html, /You are signed in/, `still signed in after ${(i + 1) * 3000}s`);
+        if (i < 28)
+          assert.match(
+            (await b.request('/')).html,
+            /You are signed in/,
+            `still signed in after ${(i + 1) * 3000}s`,
+          );
       }
       assert.doesNotMatch((await b.request('/')).html, /You are signed in/);
     });
@@ -146,9 +154,17 @@ forEachDatabase('sign-in', (kind) => {
       const b = await signedIn(server, await addUser(server.stores));
       const token = b.cookies.get('latchkey_session')!;
       const home = await b.request('/');
-      const forged = await fetch(`${server.url}/logout`, { method: 'POST', headers: { cookie: `latchkey_session=${token}`, 'content-type': 'application/x-www-form-urlencoded' }, body: '' });
+      const forged = await fetch(`${server.url}/logout`, {
+        method: 'POST',
+        headers: { cookie: `latchkey_session=${token}`, 'content-type': 'application/x-www-form-urlencoded' },
+        body: '',
+      });
       assert.equal(forged.status, 200);
-      assert.match((await b.request('/')).html, /You are signed in/, 'a POST without the token signs nobody out');
+      assert.match(
+        (await b.request('/')).html,
+        /You are signed in/,
+        'a POST without the token signs nobody out',
+      );
       await b.submit(home, '/logout');
       const again = await fetch(`${server.url}/`, { headers: { cookie: `latchkey_session=${token}` } });
       assert.doesNotMatch(await again.text(), /You are signed in/);
@@ -165,7 +181,12 @@ forEachDatabase('sign-in', (kind) => {
 
     it('never returns to a URL outside Latchkey after sign-in (no open redirect)', async () => {
       const email = await addUser(server.stores);
-      for (const returnTo of ['https://evil.example.com/', '//evil.example.com/', '/\\evil.example.com', '/authorize-not']) {
+      for (const returnTo of [
+        'https://evil.example.com/',
+        '//evil.example.com/',
+        '/\\evil.example.com',
+        '/authorize-not',
+      ]) {
         const b = new FormBrowser(server.url);
         const page = await b.request(`/login?return_to=${encodeURIComponent(returnTo)}`);
         const res = await b.submit(page, '/login', { email, password: TEST_PASSWORD });

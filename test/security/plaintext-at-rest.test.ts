@@ -7,13 +7,13 @@ import { FormBrowser } from '../helpers/browser.ts';
 import { forEachDatabase } from '../helpers/db.ts';
 import { authorizeUrl, exchangeCode, refreshToken } from '../helpers/flow.ts';
 import {
-  TEST_PASSWORD,
-  type TestServer,
   addClient,
   addResourceServer,
   addUser,
   introspect,
   startServer,
+  TEST_PASSWORD,
+  type TestServer,
 } from '../helpers/server.ts';
 
 forEachDatabase('secrets at rest', (kind) => {
@@ -34,7 +34,10 @@ forEachDatabase('secrets at rest', (kind) => {
       const client = await addClient(server.stores, { authMethod: method });
       if (client.clientSecret) secrets.add(client.clientSecret);
       const browser = new FormBrowser(server.url);
-      const callback = await browser.authorize(authorizeUrl(server, client), { email, password: TEST_PASSWORD });
+      const callback = await browser.authorize(authorizeUrl(server, client), {
+        email,
+        password: TEST_PASSWORD,
+      });
       for (const v of browser.cookies.values()) secrets.add(v);
       const code = callback.searchParams.get('code')!;
       secrets.add(code);
@@ -63,7 +66,8 @@ forEachDatabase('secrets at rest', (kind) => {
     });
     assert.ok(dump.tables >= 10, 'every table was read');
     assert.ok(dump.text.includes(email), 'the dump is real (it contains the user email)');
-    for (const s of secrets) assert.equal(dump.text.includes(s), false, `a secret (${s.slice(0, 6)}…) is stored in plaintext`);
+    for (const s of secrets)
+      assert.equal(dump.text.includes(s), false, `a secret (${s.slice(0, 6)}…) is stored in plaintext`);
     assert.match(dump.text, /\$argon2id\$/);
   });
 });

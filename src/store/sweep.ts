@@ -1,0 +1,78 @@
+// Removes rows nothing can use any more, in bounded batches so a large backlog never holds long locks:
+// expired codes, tokens and sessions, ended rate-limit windows, grants left with nothing in them, and
+// dynamically registered clients unused for UNUSED_CLIENT_TTL (DCR happens on every fresh Claude connection).
+// Rotated refresh tokens stay until they expire: presenting one again must still revoke its grant.
+import type { PrismaClient } from '../generated/prisma/client.ts';
+
+export interface SweepResult {
+  authorizationCodes: number;
+  accessTokens: number;
+  refreshTokens: number;
+  grants: number;
+  sessions: number;
+  rateLimits: number;
+  clients: number;
+}
+
+const BATCH = 1000;
+
+// Used codes are kept a day past expiry so a late replay still finds them and revokes what they issued.
+const CODE_GRACE_MS = 86_400_000;
+
+async function deleteInBatches(
+  prisma: PrismaClient,
+  table: string,
+  condition: string,
+  now: Date,
+): Promise<number> {
+  let total = 0;
+  for (;;) {
+    // Table and condition are constants from this file; only `now` is a parameter.
+    const n = await prisma.$executeRawUnsafe(
+      `DELETE FROM "${table}" WHERE id IN (SELECT id FROM "${table}" WHERE ${condition} LIMIT ${BATCH})`,
+      now,
+    );
+    total += n;
+    if (n < BATCH) return total;
+  }
+}
+
+export async function sweepExpired(
+  prisma: PrismaClient,
+  now: Date,
+  unusedClientTtl: number,
+): Promise<SweepResult> {
+  const codeCutoff = new Date(now.getTime() - CODE_GRACE_MS);
+  const authorizationCodes = await deleteInBatches(
+    prisma,
+    'authorization_codes',
+    'expires_at < $1',
+    codeCutoff,
+  );
+  const accessTokens = await deleteInBatches(prisma, 'access_tokens', 'expires_at < $1', now);
+  const refreshTokens = await deleteInBatches(prisma, 'refresh_tokens', 'expires_at < $1', now);
+  const grants = await deleteInBatches(
+    prisma,
+    'grants',
+    `created_at < $1
+       AND NOT EXISTS (SELECT 1 FROM access_tokens a WHERE a.grant_id = grants.id)
+       AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.grant_id = grants.id)
+       AND NOT EXISTS (SELECT 1 FROM authorization_codes c WHERE c.grant_id = grants.id)`,
+    codeCutoff,
+  );
+  const sessions = await deleteInBatches(
+    prisma,
+    'sessions',
+    'expires_at < $1 OR idle_expires_at < $1 OR revoked_at IS NOT NULL',
+    now,
+  );
+  const rateLimits = (await prisma.rateLimit.deleteMany({ where: { resetAt: { lte: now } } })).count;
+  const unusedSince = new Date(now.getTime() - unusedClientTtl * 1000);
+  const clients = await deleteInBatches(
+    prisma,
+    'clients',
+    `kind = 'DYNAMIC' AND COALESCE(last_used_at, created_at) < $1`,
+    unusedSince,
+  );
+  return { authorizationCodes, accessTokens, refreshTokens, grants, sessions, rateLimits, clients };
+}
