@@ -20,11 +20,20 @@
 // and COMMANDS gets `...clientCommands`. Throw UsageError for bad input (exit 2, with the usage line) and CliError
 // for failures the user can act on (exit 1); anything else is reported as an unexpected failure (exit 1).
 // Never print a secret except a new one that the command exists to hand out, once.
+import { clientCommands } from './cli/clients.ts';
 import type { Command } from './cli/command.ts';
+import { grantCommands } from './cli/grants.ts';
 import { migrateCommand } from './cli/migrate.ts';
+import { resourceCommands } from './cli/resources.ts';
 import { runCli } from './cli/run.ts';
 import { userCommands } from './cli/users.ts';
 
-export const COMMANDS: readonly Command[] = [migrateCommand, ...userCommands];
+export const COMMANDS: readonly Command[] = [
+  migrateCommand,
+  ...userCommands,
+  ...clientCommands,
+  ...resourceCommands,
+  ...grantCommands,
+];
 
 process.exitCode = await runCli(process.argv.slice(2), COMMANDS);

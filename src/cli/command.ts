@@ -31,6 +31,8 @@ export class UsageError extends CliError {
 export interface OptionSpec {
   type: 'string' | 'boolean';
   short?: string;
+  /** A string option that may be given several times (values arrive as a list). */
+  multiple?: boolean;
   /** Placeholder shown in help for a string option's value, e.g. 'NAME'. */
   value?: string;
   description: string;
@@ -64,7 +66,7 @@ export interface CommandContext {
 }
 
 export interface ParsedArgs {
-  values: Record<string, string | boolean | undefined>;
+  values: Record<string, string | boolean | string[] | undefined>;
   positionals: string[];
 }
 
@@ -84,6 +86,12 @@ export interface Command {
 export function stringOption(args: ParsedArgs, name: string): string | undefined {
   const v = args.values[name];
   return typeof v === 'string' ? v : undefined;
+}
+
+/** Every value of a `multiple` string option, in the order given. */
+export function listOption(args: ParsedArgs, name: string): string[] {
+  const v = args.values[name];
+  return Array.isArray(v) ? v : typeof v === 'string' ? [v] : [];
 }
 
 export function booleanOption(args: ParsedArgs, name: string): boolean {

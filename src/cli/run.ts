@@ -124,7 +124,11 @@ function unknownCommand(argv: readonly string[], commands: readonly Command[], i
 function parseCommandArgs(command: Command, rest: readonly string[]): ParsedArgs {
   const options: NonNullable<ParseArgsConfig['options']> = {};
   for (const [name, spec] of Object.entries(command.options ?? {})) {
-    options[name] = spec.short ? { type: spec.type, short: spec.short } : { type: spec.type };
+    options[name] = {
+      type: spec.type,
+      ...(spec.short ? { short: spec.short } : {}),
+      ...(spec.multiple ? { multiple: true } : {}),
+    };
   }
   let parsed: ParsedArgs;
   try {

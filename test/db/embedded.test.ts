@@ -272,6 +272,27 @@ describe('socket for local commands', () => {
     );
     assert.deepEqual(await keys('dc-'), ['dc-server']);
   });
+  it('delivers a NOTIFY sent through the socket to the server’s own listeners', async () => {
+    const heard: string[] = [];
+    const unlisten = await db.listen(
+      'latchkey_socket_test',
+      (p) => heard.push(p),
+      () => {},
+    );
+    try {
+      const c = await socketClient();
+      await c.query("NOTIFY latchkey_socket_test, 'plain'");
+      await c.query('BEGIN');
+      await c.query("SELECT pg_notify('latchkey_socket_test', 'after commit')");
+      await c.query('COMMIT');
+      const deadline = Date.now() + 5000;
+      while (heard.length < 2 && Date.now() < deadline) await sleep(20);
+      assert.deepEqual(heard, ['plain', 'after commit']);
+    } finally {
+      await unlisten();
+    }
+  });
+
   it('stops serving the socket and releases the lock when closed', async () => {
     const c = await socketClient();
     await c.query('SELECT 1');

@@ -231,11 +231,12 @@ forEachDatabase('the MCP SDK client and the example MCP server, with Latchkey in
       assert.ok(asMetadata, 'the SDK read Latchkey’s authorization server metadata');
       assert.equal((asMetadata.json as Record<string, unknown>).issuer, latchkey.url);
       const registrations = exchanges.filter((e) => e.url === `${latchkey.url}/register`);
-      assert.equal(registrations.length, 1);
-      assert.equal(registrations[0]?.status, 201);
+      const [registration] = registrations;
+      assert.ok(registration && registrations.length === 1, 'the SDK registered exactly once');
+      assert.equal(registration.status, 201);
       const clientId = provider.clientInformation()?.client_id;
       assert.ok(clientId);
-      assert.equal((registrations[0]?.json as Record<string, unknown>).client_id, clientId);
+      assert.equal((registration.json as Record<string, unknown>).client_id, clientId);
 
       // 4. The person was sent to Latchkey once, with PKCE and resource = the MCP server's URL, and came back
       //    with a code and Latchkey's iss (RFC 9207).

@@ -10,11 +10,10 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { LOCK_FILE, openEmbedded, SOCKET_FILE } from '../../src/db/embedded.ts';
-import { loadMigrations, migrate } from '../../src/db/migrate.ts';
+import { loadMigrations } from '../../src/db/migrate.ts';
 import type { User } from '../../src/generated/prisma/client.ts';
 import { hashSecret, verifyPassword } from '../../src/lib/crypto.ts';
 import { calculateS256Challenge } from '../../src/oauth/pkce.ts';
-import { createStores } from '../../src/store/index.ts';
 import { FormBrowser } from '../helpers/browser.ts';
 import { createPostgresDatabase } from '../helpers/db.ts';
 import { CLI_JS, cleanEnv, freePort, runCli, spawnServer, statusOf, tempDir } from './support.ts';
@@ -211,22 +210,13 @@ describe('latchkey user add and user list', () => {
       DATA_DIR: dataDir,
       PORT: String(port),
       ISSUER: url,
+      // The audience of the tokens.
+      RESOURCE_SERVERS: JSON.stringify([
+        { uri: 'https://mcp.example.com', client_id: 'rs-cli-test', client_secret: 'x'.repeat(40) },
+      ]),
       REGISTRATION_RATE_LIMIT: '100000',
       LOGIN_MAX_ATTEMPTS_PER_ADDRESS: '100000',
     };
-    // The audience of the tokens, stored before the server starts (RESOURCE_SERVERS is not applied at start yet).
-    const setup = await openEmbedded({ dataDir });
-    try {
-      await migrate(setup);
-      await createStores(setup.prisma).resourceServers.create({
-        uri: 'https://mcp.example.com',
-        name: 'MCP',
-        clientId: 'rs-cli-test',
-        secretHash: hashSecret('x'.repeat(40)),
-      });
-    } finally {
-      await setup.close();
-    }
     const server = spawnServer({ env });
     await server.listening;
     assert.equal((await addUser(env, 'flow@example.com', 'flow password')).code, 0);
