@@ -9,7 +9,8 @@ COPY package.json package-lock.json ./
 # binaries; Prisma's native engines are never used).
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY . .
-# Generates the Prisma client into src/generated and compiles src/ to dist/ (scripts/prepare.mjs).
+# Generates the Prisma client into src/generated and compiles src/ to dist/ and the examples to dist-examples/
+# (scripts/prepare.mjs).
 RUN npm run build
 
 FROM node:24-bookworm-slim AS runtime
@@ -18,6 +19,8 @@ COPY package.json package-lock.json ./
 # The generated client in dist/generated needs @prisma/client's runtime, a production dependency.
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
+# The example MCP server (examples/mcp-server), compiled: see the mcp-server place in docker-compose.yml.
+COPY --from=build /app/dist-examples ./dist-examples
 COPY bin ./bin
 COPY prisma ./prisma
 COPY templates ./templates

@@ -3,6 +3,7 @@
 import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { ChangeFeed } from './changes.ts';
 import type { Config } from './config.ts';
 import type { AppContext } from './context.ts';
 import type { Database } from './db/database.ts';
@@ -36,14 +37,6 @@ export interface AppDeps {
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { config } = deps;
   const stores = createStores(deps.db.prisma);
-  const ctx: AppContext = {
-    config,
-    db: deps.db,
-    clock: deps.clock ?? systemClock,
-    stores,
-    clients: createClientResolver(stores, { config, clock: deps.clock ?? systemClock, cimd: deps.cimd }),
-  };
-
   const app = Fastify({
     ...(deps.logger ? { loggerInstance: deps.logger } : { logger: loggerOptions(config.logLevel) }),
     trustProxy: config.trustProxy,
@@ -53,6 +46,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     routerOptions: { ignoreTrailingSlash: false, maxParamLength: 200 },
     forceCloseConnections: false,
   }) as unknown as FastifyInstance;
+
+  const changes = await ChangeFeed.start(deps.db, app.log);
+  app.addHook('onClose', async () => changes.stop());
+  const ctx: AppContext = {
+    config,
+    db: deps.db,
+    clock: deps.clock ?? systemClock,
+    stores,
+    clients: createClientResolver(stores, { config, clock: deps.clock ?? systemClock, cimd: deps.cimd }),
+    changes,
+  };
 
   warnIfCimdLoopbackAllowed(config, app.log);
   await app.register(formbody);
@@ -100,7 +104,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   authorizeRoutes(app, ctx);
   tokenRoutes(app, ctx);
   revokeRoutes(app, ctx);
-  await introspectRoutes(app, ctx);
+  introspectRoutes(app, ctx);
 
   return app;
 }

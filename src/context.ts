@@ -1,4 +1,5 @@
 // What every route and service receives: configuration, the database, time, and the stores.
+import type { ChangeFeed } from './changes.ts';
 import type { Config } from './config.ts';
 import type { Database } from './db/database.ts';
 import type { Clock } from './lib/clock.ts';
@@ -12,4 +13,6 @@ export interface AppContext {
   readonly stores: Stores;
   /** Finds the client behind a client_id: registered ones in the database, CIMD URLs fetched and cached. */
   readonly clients: ClientResolver;
+  /** Change notifications across instances; caches subscribe, revoking routes flush. */
+  readonly changes: ChangeFeed;
 }

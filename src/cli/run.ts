@@ -175,7 +175,15 @@ function report(err: unknown, command: Command, io: Io): number {
     println(io.stderr, `${PROGRAM}: ${err.message}`);
     return err.status;
   }
-  if (err instanceof DataDirInUseError || err instanceof MigrationError) {
+  if (err instanceof DataDirInUseError) {
+    // The holder has no socket (yet): most often a server still initialising its database.
+    println(
+      io.stderr,
+      `${PROGRAM}: ${err.message} If it is a server that is starting, try again once it listens.`,
+    );
+    return EXIT_FAILURE;
+  }
+  if (err instanceof MigrationError) {
     println(io.stderr, `${PROGRAM}: ${err.message}`);
     return EXIT_FAILURE;
   }

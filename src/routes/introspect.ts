@@ -11,7 +11,6 @@ import { parseBasicAuth } from '../oauth/client-auth.ts';
 import { invalidRequest, OAuthError } from '../oauth/errors.ts';
 import { IntrospectionCache } from '../oauth/introspection-cache.ts';
 import { formatScope } from '../oauth/scopes.ts';
-import { CHANGES_CHANNEL } from '../store/changes.ts';
 import { TOKEN_PREFIX } from '../store/grants.ts';
 import { readForm } from './token.ts';
 
@@ -40,22 +39,15 @@ interface ActiveAnswer {
 
 const INACTIVE = Object.freeze({ active: false });
 
-export async function introspectRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
+export function introspectRoutes(app: FastifyInstance, ctx: AppContext): void {
   const answers = new IntrospectionCache<ActiveAnswer>(ctx.clock);
   const callers = new Map<string, ResourceServer>();
-  const unlisten = await ctx.db.listen(
-    CHANGES_CHANNEL,
-    () => {
-      answers.clear();
-      callers.clear();
-    },
-    (listening) => {
-      answers.setListening(listening);
-      callers.clear();
-      if (!listening) app.log.warn('introspection cache off until the notification channel is back');
-    },
-  );
-  app.addHook('onClose', async () => unlisten());
+  answers.setListening(ctx.changes.listening);
+  ctx.changes.subscribe((listening) => {
+    if (listening !== answers.enabled) answers.setListening(listening);
+    answers.clear();
+    callers.clear();
+  });
 
   async function authenticateCaller(req: FastifyRequest, params: Params): Promise<ResourceServer> {
     const basic = parseBasicAuth(req.headers.authorization);

@@ -16,11 +16,17 @@ export function revokeRoutes(app: FastifyInstance, ctx: AppContext): void {
     const now = ctx.clock.now();
     if (token.startsWith(TOKEN_PREFIX.refresh)) {
       const rt = await ctx.stores.grants.findRefreshToken(token);
-      if (rt && rt.grant.clientId === client.id)
+      if (rt && rt.grant.clientId === client.id) {
         await ctx.stores.grants.revokeGrant(rt.grantId, 'client', now);
+        await ctx.changes.flush();
+      }
     } else if (token.startsWith(TOKEN_PREFIX.access)) {
       const at = await ctx.stores.grants.findAccessToken(token);
-      if (at && at.grant.clientId === client.id) await ctx.stores.grants.revokeAccessToken(at.id, now);
+      if (at && at.grant.clientId === client.id) {
+        await ctx.stores.grants.revokeAccessToken(at.id, now);
+        // Answer only once every instance's introspection cache has been told (RFC 7009 §2.2: at once).
+        await ctx.changes.flush();
+      }
     }
     return reply.code(200).send();
   });

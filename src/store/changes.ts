@@ -12,3 +12,8 @@ type Queryable = Pick<PrismaClient, '$executeRaw'>;
 export async function notifyChange(db: Queryable, kind: ChangeKind): Promise<void> {
   await db.$executeRaw`SELECT pg_notify(${CHANGES_CHANNEL}, ${kind})`;
 }
+
+/** A marker through the same channel, so a sender can tell when its earlier notifications were delivered. */
+export async function notifyMarker(db: Queryable, marker: string): Promise<void> {
+  await db.$executeRaw`SELECT pg_notify(${CHANGES_CHANNEL}, ${marker})`;
+}
