@@ -22,8 +22,9 @@ export function openSocketClient(dataDir: string): Database {
   const url = new URL(`postgresql://postgres@localhost:${SOCKET_PORT}/postgres`);
   // pg treats a host that is a directory as the place of a Unix socket named .s.PGSQL.<port>.
   url.searchParams.set('host', resolve(dataDir));
-  // Two connections: the socket server runs one query at a time anyway.
-  const db = openPostgres({ url: url.href, poolSize: 2 });
+  // One connection: the socket serves one session at a time, and a second connection waiting on the first while it
+  // holds a transaction would wait forever.
+  const db = openPostgres({ url: url.href, poolSize: 1 });
   return { ...db, kind: 'pglite' };
 }
 

@@ -1,28 +1,11 @@
 // Resource indicators (RFC 8707). A token is bound to exactly one registered resource server, its audience.
 import type { ResourceServer } from '../generated/prisma/client.ts';
+import { normalizeResource } from '../resource-server/resource.ts';
 import type { ResourceServerStore } from '../store/resource-servers.ts';
 import { invalidTarget } from './errors.ts';
 
-/**
- * The canonical form of a resource URI: lower-case scheme and host, no default port, no fragment, and a bare
- * host's trailing slash removed (`https://mcp.example.com/` ≡ `https://mcp.example.com`). Undefined when the
- * value is not an absolute URI usable as a resource (RFC 8707 §2: absolute, no fragment).
- */
-export function normalizeResource(value: string): string | undefined {
-  if (value.includes('#')) return undefined;
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    return undefined;
-  }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') return undefined;
-  if (url.username || url.password) return undefined;
-  // URL already lower-cases scheme and host and drops default ports.
-  let s = url.href;
-  if (url.pathname === '/' && !url.search) s = s.slice(0, -1);
-  return s;
-}
+// One definition of the canonical form, shared with the resource-server kit (which has no server dependencies).
+export { normalizeResource };
 
 /**
  * Finds the resource server a request is for. With `requested` values: exactly one, registered, else

@@ -9,7 +9,7 @@ import { invalidGrant, invalidRequest, OAuthError } from '../oauth/errors.ts';
 import { verifyPkce } from '../oauth/pkce.ts';
 import { resolveResource } from '../oauth/resources.ts';
 import { formatScope, isSubset, parseScope } from '../oauth/scopes.ts';
-import type { IssuedTokens } from '../store/grants.ts';
+import type { ExchangeResult, IssuedTokens, RefreshResult } from '../store/grants.ts';
 
 export function readForm(req: FastifyRequest): Params {
   const type = req.headers['content-type'] ?? '';
@@ -48,6 +48,29 @@ function lifetimes(ctx: AppContext, client: Client) {
   };
 }
 
+/** Turns a store result into tokens or the error to answer with. */
+async function settle(
+  ctx: AppContext,
+  client: Client,
+  result: ExchangeResult | RefreshResult,
+  now: Date,
+  messages: { unknown: string; replayed: string },
+): Promise<IssuedTokens> {
+  switch (result.kind) {
+    case 'issued':
+      await ctx.stores.clients.touch(client.id, now);
+      return result.tokens;
+    case 'unknown':
+      throw invalidGrant(messages.unknown);
+    case 'replayed':
+      // A replay revoked the whole grant: every instance's caches must know before the client hears of it.
+      await ctx.changes.flush();
+      throw invalidGrant(messages.replayed);
+    case 'rejected':
+      throw new OAuthError(result.error, result.reason);
+  }
+}
+
 async function exchangeAuthorizationCode(ctx: AppContext, client: Client, params: Params) {
   const code = params.require('code');
   const verifier = params.get('code_verifier');
@@ -73,17 +96,10 @@ async function exchangeAuthorizationCode(ctx: AppContext, client: Client, params
     lifetimes(ctx, client),
     now,
   );
-  switch (result.kind) {
-    case 'issued':
-      await ctx.stores.clients.touch(client.id, now);
-      return result.tokens;
-    case 'unknown':
-      throw invalidGrant('authorization code is invalid');
-    case 'replayed':
-      throw invalidGrant('authorization code was already used');
-    case 'rejected':
-      throw new OAuthError(result.error, result.reason);
-  }
+  return settle(ctx, client, result, now, {
+    unknown: 'authorization code is invalid',
+    replayed: 'authorization code was already used',
+  });
 }
 
 async function refresh(ctx: AppContext, client: Client, params: Params) {
@@ -109,17 +125,10 @@ async function refresh(ctx: AppContext, client: Client, params: Params) {
     ctx.config.refreshReuseWindow,
     now,
   );
-  switch (result.kind) {
-    case 'issued':
-      await ctx.stores.clients.touch(client.id, now);
-      return result.tokens;
-    case 'unknown':
-      throw invalidGrant('refresh token is invalid');
-    case 'replayed':
-      throw invalidGrant('refresh token was already used; the grant has been revoked');
-    case 'rejected':
-      throw new OAuthError(result.error, result.reason);
-  }
+  return settle(ctx, client, result, now, {
+    unknown: 'refresh token is invalid',
+    replayed: 'refresh token was already used; the grant has been revoked',
+  });
 }
 
 export function tokenRoutes(app: FastifyInstance, ctx: AppContext): void {

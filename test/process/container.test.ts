@@ -193,6 +193,40 @@ describe('docker-compose.yml', () => {
     const [host] = sequence(latchkey.ports, 'ports')[0]!.split(':');
     assert.equal(config.issuer, `http://localhost:${host}`, 'the default issuer is the published address');
   });
+
+  it('runs the example MCP server from the same image, registered with Latchkey through RESOURCE_SERVERS', async () => {
+    const services = mapping(compose.services, 'services');
+    const mcp = mapping(services['mcp-server'], 'services.mcp-server');
+    assert.equal(mcp.build, '.');
+    const command = sequence(mcp.command, 'services.mcp-server.command');
+    assert.deepEqual(command.slice(0, 1), ['node']);
+    assert.ok(existsSync(join(ROOT, command[1]!)), `${command[1]} is built by npm run build`);
+    assert.equal(
+      mapping(mapping(mcp.depends_on, 'depends_on').latchkey, 'depends_on.latchkey').condition,
+      'service_healthy',
+    );
+    const env = Object.fromEntries(
+      Object.entries(mapping(mcp.environment, 'mcp-server environment')).map(([k, v]) => [
+        k,
+        interpolateDefaults(String(v)),
+      ]),
+    );
+    const { loadMcpServerConfig } = await import('../../examples/mcp-server/server.ts');
+    const example = loadMcpServerConfig(env);
+    const latchkeyConfig = loadConfig(
+      Object.fromEntries(Object.entries(latchkeyEnv).map(([k, v]) => [k, interpolateDefaults(v)])),
+    );
+    const declared = latchkeyConfig.resourceServers.find((r) => r.clientId === example.app.clientId);
+    assert.ok(declared, 'Latchkey declares the example as a resource server');
+    assert.equal(declared.uri, example.app.publicUrl);
+    assert.equal(declared.clientSecret, example.app.clientSecret);
+    assert.equal(example.app.issuer, latchkeyConfig.issuer);
+    assert.equal(new URL(example.app.introspectionUrl ?? '').hostname, 'latchkey');
+    assert.ok(
+      sequence(mcp.ports, 'ports').some((p) => p.split(':')[1] === String(example.port)),
+      'the example port is published',
+    );
+  });
 });
 
 describe('.env.example', () => {

@@ -67,17 +67,15 @@ export interface ServerProcess {
 
 export interface SpawnOptions {
   env?: Record<string, string>;
+  /** The working directory: the package (as in the container's WORKDIR) unless a test needs another. */
   cwd?: string;
-  /** The command; START_COMMAND by default, with dist/main.js made absolute when cwd is not the package. */
-  command?: readonly string[];
 }
 
-export function spawnServer({ env = {}, cwd = ROOT, command }: SpawnOptions = {}): ServerProcess {
-  const [program, ...args] = command ?? [
-    START_COMMAND[0],
-    cwd === ROOT ? START_COMMAND[1] : join(ROOT, START_COMMAND[1]),
-  ];
-  const child = spawn(program === 'node' ? process.execPath : program!, args, {
+/** Starts START_COMMAND (with dist/main.js made absolute when cwd is not the package). */
+export function spawnServer({ env = {}, cwd = ROOT }: SpawnOptions = {}): ServerProcess {
+  const script = cwd === ROOT ? START_COMMAND[1] : join(ROOT, START_COMMAND[1]);
+  // START_COMMAND[0] is `node`: the very node running the tests (Node 20 or 24 in CI).
+  const child = spawn(process.execPath, [script], {
     cwd,
     env: cleanEnv({ PORT: '0', ...env }),
     stdio: ['ignore', 'pipe', 'pipe'],
