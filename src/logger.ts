@@ -37,10 +37,58 @@ export const REDACT_PATHS = [
   ]),
 ];
 
+const CENSOR = '[redacted]';
+const SECRET_KEY_NAMES = new Set(SECRET_KEYS.map(normalizeKey));
+
+function normalizeKey(key: string): string {
+  return key.toLowerCase().replace(/[^a-z0-9]/g, '');
+}
+
+/** Whether a property name looks like it holds a secret, whatever its case or separators. */
+export function isSecretKey(key: string): boolean {
+  const k = normalizeKey(key);
+  return (
+    SECRET_KEY_NAMES.has(k) ||
+    k.endsWith('token') ||
+    k.endsWith('secret') ||
+    k.endsWith('password') ||
+    k.endsWith('verifier') ||
+    k.startsWith('session') ||
+    k === 'cookies'
+  );
+}
+
+/**
+ * A copy of `value` with every secret-looking property censored, at any depth (the fixed redact paths only reach
+ * known shapes). Errors keep their message and stack; cycles and very deep objects are cut off.
+ */
+export function censorSecrets(value: unknown, depth = 0, seen = new WeakSet<object>()): unknown {
+  if (value === null || typeof value !== 'object') return value;
+  if (depth > 8 || seen.has(value)) return '[…]';
+  seen.add(value);
+  if (Array.isArray(value)) return value.map((v) => censorSecrets(v, depth + 1, seen));
+  // Class instances (requests, replies, buffers) are left to their serializers; plain data and errors are walked.
+  const proto = Object.getPrototypeOf(value);
+  if (!(value instanceof Error) && proto !== Object.prototype && proto !== null) return value;
+  const out: Record<string, unknown> = {};
+  if (value instanceof Error) {
+    out.type = value.name;
+    out.message = value.message;
+    if (value.stack) out.stack = value.stack;
+  }
+  for (const [k, v] of Object.entries(value)) {
+    out[k] = isSecretKey(k) ? CENSOR : censorSecrets(v, depth + 1, seen);
+  }
+  return out;
+}
+
 export function loggerOptions(level: LogLevel): LoggerOptions {
   return {
     level,
-    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    redact: { paths: REDACT_PATHS, censor: CENSOR },
+    formatters: {
+      log: (object) => censorSecrets(object) as Record<string, unknown>,
+    },
     // Never log full URLs with query strings: /authorize and callbacks carry codes and state.
     serializers: {
       req(req: { method?: string; url?: string; id?: string; ip?: string }) {
