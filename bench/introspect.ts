@@ -32,6 +32,8 @@ function waitForLine(child: ChildProcess, pattern: RegExp): Promise<RegExpExecAr
       if (m) {
         clearTimeout(timer);
         child.stdout?.off('data', onData);
+        // Keep draining the output: a full pipe would stall the server's logging, and the server with it.
+        child.stdout?.resume();
         resolve(m);
       }
     };
@@ -41,7 +43,11 @@ function waitForLine(child: ChildProcess, pattern: RegExp): Promise<RegExpExecAr
 }
 
 async function startLatchkey(databaseUrl: string): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, [join(PACKAGE_ROOT, 'dist/main.js')], {
+  // BENCH_CPU_PROFILE=DIR writes a V8 CPU profile of each Latchkey instance there (for finding hot spots).
+  const profile = process.env.BENCH_CPU_PROFILE
+    ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROFILE}`]
+    : [];
+  const child = spawn(process.execPath, [...profile, join(PACKAGE_ROOT, 'dist/main.js')], {
     env: {
       ...process.env,
       DATABASE_URL: databaseUrl,
@@ -56,9 +62,16 @@ async function startLatchkey(databaseUrl: string): Promise<{ url: string; child:
 }
 
 async function startBare(): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(PACKAGE_ROOT, 'bench/bare.ts')], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const profile = process.env.BENCH_CPU_PROFILE
+    ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROFILE}/bare`]
+    : [];
+  const child = spawn(
+    process.execPath,
+    [...profile, '--import', 'tsx', join(PACKAGE_ROOT, 'bench/bare.ts')],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   const m = await waitForLine(child, /^(\d+)$/m);
   return { url: `http://127.0.0.1:${m[1]}`, child };
 }

@@ -35,12 +35,15 @@ export interface AppDeps {
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const requestIdPrefix = `${randomToken(4)}-`;
+  let requestCounter = 0;
   const { config } = deps;
   const stores = createStores(deps.db.prisma);
   const app = Fastify({
     ...(deps.logger ? { loggerInstance: deps.logger } : { logger: loggerOptions(config.logLevel) }),
     trustProxy: config.trustProxy,
-    genReqId: () => randomToken(9),
+    // Request ids name log lines, they guard nothing: a per-process random prefix and a counter are enough.
+    genReqId: () => `${requestIdPrefix}${(++requestCounter).toString(36)}`,
     requestIdHeader: false,
     bodyLimit: 64 * 1024,
     routerOptions: { ignoreTrailingSlash: false, maxParamLength: 200 },
@@ -63,10 +66,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(cookie);
   await registerViews(app, ctx);
 
-  app.addHook('onSend', async (req, reply) => {
+  app.addHook('onSend', (req, reply, payload, done) => {
     reply.header('x-request-id', req.id);
     reply.header('x-content-type-options', 'nosniff');
     reply.header('referrer-policy', 'no-referrer');
+    done(null, payload);
   });
 
   app.setErrorHandler((err, req, reply) => {

@@ -25,16 +25,14 @@ const SECRET_KEYS = [
   'secret',
 ];
 
+// Fixed paths for the shapes Fastify itself logs; censorSecrets (below) walks everything else. Kept short: pino
+// applies them to every child logger, and Fastify makes one per request.
 export const REDACT_PATHS = [
-  ...SECRET_KEYS.flatMap((k) => [`req.headers["${k}"]`, `res.headers["${k}"]`, `headers["${k}"]`]),
-  ...SECRET_KEYS.flatMap((k) => [
-    `${k}`,
-    `*.${k}`,
-    `body.${k}`,
-    `req.body.${k}`,
-    `query.${k}`,
-    `req.query.${k}`,
-  ]),
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'res.headers["set-cookie"]',
+  'headers.authorization',
+  'headers.cookie',
 ];
 
 const CENSOR = '[redacted]';
@@ -67,9 +65,11 @@ export function censorSecrets(value: unknown, depth = 0, seen = new WeakSet<obje
   if (depth > 8 || seen.has(value)) return '[…]';
   seen.add(value);
   if (Array.isArray(value)) return value.map((v) => censorSecrets(v, depth + 1, seen));
-  // Class instances (requests, replies, buffers) are left to their serializers; plain data and errors are walked.
-  const proto = Object.getPrototypeOf(value);
-  if (!(value instanceof Error) && proto !== Object.prototype && proto !== null) return value;
+  // What serializes itself (Date, URL, Buffer…) is censored in the form it would be logged in.
+  const toJSON = (value as { toJSON?: unknown }).toJSON;
+  if (typeof toJSON === 'function' && !(value instanceof Error)) {
+    return censorSecrets(toJSON.call(value), depth + 1, seen);
+  }
   const out: Record<string, unknown> = {};
   if (value instanceof Error) {
     out.type = value.name;
@@ -87,7 +87,14 @@ export function loggerOptions(level: LogLevel): LoggerOptions {
     level,
     redact: { paths: REDACT_PATHS, censor: CENSOR },
     formatters: {
-      log: (object) => censorSecrets(object) as Record<string, unknown>,
+      // `req` and `res` are left to their serializers below, which keep only harmless fields.
+      log: (object) => {
+        const out: Record<string, unknown> = {};
+        for (const [k, v] of Object.entries(object)) {
+          out[k] = k === 'req' || k === 'res' ? v : isSecretKey(k) ? CENSOR : censorSecrets(v);
+        }
+        return out;
+      },
     },
     // Never log full URLs with query strings: /authorize and callbacks carry codes and state.
     serializers: {

@@ -23,7 +23,7 @@ export function parseBasicAuth(header: string | undefined): BasicCredentials | u
   const i = decoded.indexOf(':');
   if (i < 0) return 'malformed';
   try {
-    const formDecode = (s: string) => decodeURIComponent(s.replace(/\+/g, ' '));
+    const formDecode = (s: string) => (/[%+]/.test(s) ? decodeURIComponent(s.replace(/\+/g, ' ')) : s); // most ids and secrets need no decoding
     return { id: formDecode(decoded.slice(0, i)), secret: formDecode(decoded.slice(i + 1)) };
   } catch {
     return 'malformed';
