@@ -63,8 +63,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   warnIfCimdLoopbackAllowed(config, app.log);
   await app.register(formbody);
-  await app.register(cookie);
-  await registerViews(app, ctx);
 
   app.addHook('onSend', (req, reply, payload, done) => {
     reply.header('x-request-id', req.id);
@@ -104,8 +102,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   healthRoutes(app, ctx);
   registerRoutes(app, ctx);
   metadataRoutes(app, ctx);
-  loginRoutes(app, ctx);
-  authorizeRoutes(app, ctx);
+  // Latchkey's own pages, in a scope of their own: only they read cookies and render templates, so the API routes
+  // (the /introspect hot path above all) carry neither plugin's hooks.
+  await app.register(async (pages) => {
+    await pages.register(cookie);
+    await registerViews(pages, ctx);
+    loginRoutes(pages, ctx);
+    authorizeRoutes(pages, ctx);
+  });
   tokenRoutes(app, ctx);
   revokeRoutes(app, ctx);
   introspectRoutes(app, ctx);
