@@ -73,7 +73,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   app.setErrorHandler((err, req, reply) => {
     if (err instanceof OAuthError) {
-      if (err.status >= 500) req.log.error({ err }, 'oauth error');
+      if (err.status >= 500) req.log.error({ err, requestId: req.id }, 'oauth error');
       return reply
         .code(err.status)
         .headers({ ...err.headers, 'cache-control': 'no-store' })
@@ -87,7 +87,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         .header('cache-control', 'no-store')
         .send({ error: 'invalid_request', error_description: 'the request could not be read' });
     }
-    req.log.error({ err }, 'unhandled error');
+    req.log.error({ err, requestId: req.id }, 'unhandled error');
     return reply
       .code(500)
       .header('cache-control', 'no-store')

@@ -2,7 +2,7 @@
 // client_secret_basic or client_secret_post. A token is active only for the resource server it is bound to
 // (RFC 8707 audience); everything else — unknown, expired, revoked, refresh tokens, another audience — is
 // `{"active": false}` and nothing more (§2.2).
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify';
 import type { AppContext } from '../context.ts';
 import type { ResourceServer } from '../generated/prisma/client.ts';
 import { hashSecret, verifySecret } from '../lib/crypto.ts';
@@ -114,11 +114,19 @@ export function introspectRoutes(app: FastifyInstance, ctx: AppContext): void {
 
   const { logLevel } = ctx.config;
   const quietLevel = logLevel === 'debug' || logLevel === 'trace' ? logLevel : 'warn';
+  // One logger for every quiet request, made once (its level is never below warn; see the route options).
+  const quietLogger: FastifyBaseLogger = app.log.child({ route: '/introspect' }, { level: quietLevel });
   // The hot path: resource servers call it for every request they serve, so at LOG_LEVEL=info routine calls are not
   // logged one by one (failures still are); debug and trace show them.
   app.post(
     '/introspect',
-    { logLevel: quietLevel, schema: { response: { 200: INTROSPECTION_RESPONSE } } },
+    {
+      logLevel: quietLevel,
+      // A child logger per request costs a fifth of this route's throughput (measured); at the quiet level the
+      // route logs through the server's own logger, and the error handler names the request id itself.
+      ...(quietLevel === 'warn' ? { childLoggerFactory: () => quietLogger } : {}),
+      schema: { response: { 200: INTROSPECTION_RESPONSE } },
+    },
     async (req, reply) => {
       reply.header('cache-control', 'no-store');
       const params = readForm(req);
