@@ -13,10 +13,15 @@ export async function registerViews(app: FastifyInstance, ctx: AppContext): Prom
   const eta = new Eta({ views: TEMPLATES_DIR, autoEscape: true, cache: true });
   const defaultResolve = eta.resolvePath;
   if (overrideDir && defaultResolve) {
+    // Templates are one flat folder: a name (`./layout` from inside an overriding file too) is looked up in the
+    // operator's folder first, then among the built-in ones.
     eta.resolvePath = (template, options) => {
       const name = basename(template) + (extname(template) ? '' : '.eta');
-      const candidate = join(overrideDir, name);
-      return existsSync(candidate) ? candidate : defaultResolve.call(eta, template, options);
+      for (const dir of [overrideDir, TEMPLATES_DIR]) {
+        const candidate = join(dir, name);
+        if (existsSync(candidate)) return candidate;
+      }
+      return defaultResolve.call(eta, template, options);
     };
   }
   await app.register(view, { engine: { eta }, templates: TEMPLATES_DIR, production: true });
