@@ -5,7 +5,7 @@
 FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-# No install scripts: `prepare` needs the sources (copied next) and nothing else needs one (argon2 ships prebuilt
+# No install scripts: `prepare` needs the sources (copied next) and nothing else needs one (@node-rs/argon2 ships prebuilt
 # binaries; Prisma's native engines are never used).
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY . .

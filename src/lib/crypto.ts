@@ -1,7 +1,7 @@
 // Random secrets, their at-rest hashes, and constant-time comparison.
 // Tokens, codes, secrets and session ids carry 256 bits and are stored only as SHA-256 (DESIGN: Security).
 import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
-import argon2 from 'argon2';
+import { hash as argon2Hash, verify as argon2Verify } from '@node-rs/argon2';
 
 /** A random URL-safe secret of `bytes` bytes (default 32 = 256 bits). */
 export function randomToken(bytes = 32, prefix = ''): string {
@@ -29,11 +29,11 @@ export function verifySecret(presented: string, storedHash: string): boolean {
   return b.length === a.length && timingSafeEqual(a, b);
 }
 
-// argon2id, OWASP's second recommended profile (19 MiB, t=2, p=1).
-const ARGON2_OPTIONS = { type: argon2.argon2id, memoryCost: 19456, timeCost: 2, parallelism: 1 } as const;
+// argon2id (@node-rs/argon2's default algorithm), OWASP's second recommended profile (19 MiB, t=2, p=1).
+const ARGON2_OPTIONS = { memoryCost: 19456, timeCost: 2, parallelism: 1 } as const;
 
 export function hashPassword(password: string): Promise<string> {
-  return argon2.hash(password, ARGON2_OPTIONS);
+  return argon2Hash(password, ARGON2_OPTIONS);
 }
 
 // Verifying against this hash when an email is unknown keeps the response time the same.
@@ -42,11 +42,11 @@ let dummyHash: Promise<string> | undefined;
 export async function verifyPassword(password: string, hash: string | null | undefined): Promise<boolean> {
   if (!hash) {
     dummyHash ??= hashPassword(randomToken());
-    await argon2.verify(await dummyHash, password).catch(() => false);
+    await argon2Verify(await dummyHash, password).catch(() => false);
     return false;
   }
   try {
-    return await argon2.verify(hash, password);
+    return await argon2Verify(hash, password);
   } catch {
     return false;
   }
