@@ -64,7 +64,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   warnIfCimdLoopbackAllowed(config, app.log);
   await app.register(formbody);
 
+  // Responses sent once shutdown has begun say `Connection: close`: a kept-alive connection would otherwise hold
+  // app.close() open until the shutdown timeout (Fastify closes only the connections idle when it starts closing).
+  let closing = false;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
   app.addHook('onSend', (req, reply, payload, done) => {
+    if (closing) reply.header('connection', 'close');
     reply.header('x-request-id', req.id);
     reply.header('x-content-type-options', 'nosniff');
     reply.header('referrer-policy', 'no-referrer');

@@ -1,6 +1,5 @@
 // Process entry: config → database → migrations → listen. SIGTERM/SIGINT: stop accepting, finish in-flight
 // requests, close the database, exit 0.
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import pino from 'pino';
 import { buildApp } from './app.ts';
 import { applyDeclaredResourceServers } from './bootstrap.ts';
@@ -70,20 +69,11 @@ async function main(): Promise<void> {
   await db.serveSocket?.();
   const stopSweeper = startSweeper(db, config, systemClock, logger);
 
-  // Requests under way at shutdown are answered with `Connection: close`: a kept-alive connection would otherwise
-  // hold app.close() open until the shutdown timeout (Fastify only closes connections that are idle when it starts).
-  const underWay = new Set<ServerResponse>();
-  app.server.on('request', (_req: IncomingMessage, res: ServerResponse) => {
-    underWay.add(res);
-    res.once('close', () => underWay.delete(res));
-  });
-
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutting down');
-    for (const res of underWay) res.shouldKeepAlive = false;
     const force = setTimeout(() => {
       logger.error('shutdown timed out; exiting');
       process.exit(1);
