@@ -137,6 +137,23 @@ async function showConsent(
   );
 }
 
+/** OpenID Connect Core §3.1.2.6: prompt=none answers instead of showing a page. */
+function promptNoneError(
+  ctx: AppContext,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  ar: AuthorizationRequest,
+  code: 'login_required' | 'consent_required',
+  description: string,
+): Promise<FastifyReply> {
+  return answerError(
+    ctx,
+    req,
+    reply,
+    new AuthorizationError(new OAuthError(code, description), ar.redirectUri, ar.state),
+  );
+}
+
 export function authorizeRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.get('/authorize', async (req, reply) => {
     let ar: AuthorizationRequest;
@@ -148,33 +165,21 @@ export function authorizeRoutes(app: FastifyInstance, ctx: AppContext): void {
     }
     const session = await currentSession(ctx, req);
     if (!session || ar.prompt.has('login')) {
-      if (ar.prompt.has('none')) {
-        return answerError(
-          ctx,
-          req,
-          reply,
-          new AuthorizationError(
-            new OAuthError('login_required', 'the user is not signed in'),
-            ar.redirectUri,
-            ar.state,
-          ),
-        );
-      }
+      if (ar.prompt.has('none'))
+        return promptNoneError(ctx, req, reply, ar, 'login_required', 'the user is not signed in');
       return loginRedirect(req, reply);
     }
     const consent = await ctx.stores.grants.findConsent(session.session.userId, ar.client.id, ar.resource.id);
     const covered = consent !== null && isSubset(ar.scopes, consent.scopes);
     if (covered && !ar.prompt.has('consent')) return issueCode(ctx, req, reply, ar, session.session);
     if (ar.prompt.has('none')) {
-      return answerError(
+      return promptNoneError(
         ctx,
         req,
         reply,
-        new AuthorizationError(
-          new OAuthError('consent_required', 'the user has not approved this client'),
-          ar.redirectUri,
-          ar.state,
-        ),
+        ar,
+        'consent_required',
+        'the user has not approved this client',
       );
     }
     return showConsent(ctx, reply, ar, session);

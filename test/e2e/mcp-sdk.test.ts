@@ -3,9 +3,10 @@
 import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
 import { auth } from '@modelcontextprotocol/sdk/client/auth.js';
-import Fastify, { type FastifyInstance } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { forEachDatabase } from '../helpers/db.ts';
 import { HeadlessProvider } from '../helpers/mcp-provider.ts';
+import { protectedResource } from '../helpers/protected-resource.ts';
 import {
   addClient,
   addResourceServer,
@@ -15,21 +16,6 @@ import {
   TEST_PASSWORD,
   type TestServer,
 } from '../helpers/server.ts';
-
-/** A stand-in MCP endpoint that publishes RFC 9728 metadata naming Latchkey as its authorization server. */
-async function protectedResource(issuer: string): Promise<{ app: FastifyInstance; url: string }> {
-  const app = Fastify();
-  let url = '';
-  app.get('/.well-known/oauth-protected-resource/mcp', async () => ({
-    resource: url,
-    authorization_servers: [issuer],
-    scopes_supported: ['mcp'],
-    bearer_methods_supported: ['header'],
-  }));
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}/mcp`;
-  return { app, url };
-}
 
 forEachDatabase('MCP SDK client against Latchkey', (kind) => {
   let server: TestServer;

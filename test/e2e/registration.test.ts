@@ -7,11 +7,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { auth } from '@modelcontextprotocol/sdk/client/auth.js';
-import Fastify, { type FastifyInstance } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { FormBrowser } from '../helpers/browser.ts';
 import { forEachDatabase } from '../helpers/db.ts';
 import { authorizeUrl, exchangeCode, obtainCode, refreshToken, tokenRequest } from '../helpers/flow.ts';
 import { HeadlessProvider } from '../helpers/mcp-provider.ts';
+import { protectedResource } from '../helpers/protected-resource.ts';
 import {
   addResourceServer,
   addUser,
@@ -42,21 +43,6 @@ function startLatchkey(kind: Parameters<typeof startServer>[0]): Promise<TestSer
     env: { CIMD_ALLOW_LOOPBACK: 'true', REGISTRATION_RATE_LIMIT: '1000' },
     cimd: { ca: certificate.cert, lookup: loopbackLookup(documents.hostname) },
   });
-}
-
-/** A stand-in MCP endpoint that publishes RFC 9728 metadata naming Latchkey as its authorization server. */
-async function protectedResource(issuer: string): Promise<{ app: FastifyInstance; url: string }> {
-  const app = Fastify();
-  let url = '';
-  app.get('/.well-known/oauth-protected-resource/mcp', async () => ({
-    resource: url,
-    authorization_servers: [issuer],
-    scopes_supported: ['mcp'],
-    bearer_methods_supported: ['header'],
-  }));
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}/mcp`;
-  return { app, url };
 }
 
 let documentCounter = 0;
