@@ -37,13 +37,24 @@ function invalidClient(description: string, basic: boolean): OAuthError {
   });
 }
 
-export async function authenticateClient(
-  ctx: AppContext,
+export interface PresentedCredentials {
+  id: string | undefined;
+  secret: string | undefined;
+  /** How they were presented: `client_secret_basic`, `client_secret_post`, or `none` (no secret). */
+  method: 'none' | 'client_secret_post' | 'client_secret_basic';
+}
+
+/**
+ * The credentials a caller presents, by Basic header or in the form body but not both (RFC 6749 §2.3.1).
+ * `malformed` builds the error for an unreadable Basic header.
+ */
+export function presentedCredentials(
   req: FastifyRequest,
   params: Params,
-): Promise<Client> {
+  malformed: (description: string) => OAuthError,
+): PresentedCredentials {
   const basic = parseBasicAuth(req.headers.authorization);
-  if (basic === 'malformed') throw invalidClient('malformed Basic authorization header', true);
+  if (basic === 'malformed') throw malformed('malformed Basic authorization header');
   const bodyId = params.get('client_id');
   const bodySecret = params.get('client_secret');
   if (basic && bodySecret !== undefined) {
@@ -52,28 +63,34 @@ export async function authenticateClient(
   if (basic && bodyId !== undefined && bodyId !== basic.id) {
     throw new OAuthError('invalid_request', 'client_id does not match the authorization header');
   }
-  const clientId = basic?.id ?? bodyId;
+  if (basic) return { id: basic.id, secret: basic.secret, method: 'client_secret_basic' };
+  return { id: bodyId, secret: bodySecret, method: bodySecret !== undefined ? 'client_secret_post' : 'none' };
+}
+
+export async function authenticateClient(
+  ctx: AppContext,
+  req: FastifyRequest,
+  params: Params,
+): Promise<Client> {
+  const presented = presentedCredentials(req, params, (d) => invalidClient(d, true));
+  const basic = presented.method === 'client_secret_basic';
+  const clientId = presented.id;
   if (!clientId) throw invalidClient('client authentication is required', false);
 
   let client: Client;
   try {
     client = await ctx.clients.resolve(clientId, req.log);
   } catch (err) {
-    if (err instanceof OAuthError) throw invalidClient(err.description, basic !== undefined);
+    if (err instanceof OAuthError) throw invalidClient(err.description, basic);
     throw err;
   }
 
-  const used = basic ? 'client_secret_basic' : bodySecret !== undefined ? 'client_secret_post' : 'none';
-  if (used !== client.tokenEndpointAuthMethod) {
-    throw invalidClient(
-      `this client must authenticate with ${client.tokenEndpointAuthMethod}`,
-      basic !== undefined,
-    );
+  if (presented.method !== client.tokenEndpointAuthMethod) {
+    throw invalidClient(`this client must authenticate with ${client.tokenEndpointAuthMethod}`, basic);
   }
-  if (used !== 'none') {
-    const secret = basic ? basic.secret : (bodySecret as string);
-    if (!client.secretHash || !verifySecret(secret, client.secretHash)) {
-      throw invalidClient('client authentication failed', basic !== undefined);
+  if (presented.method !== 'none') {
+    if (!client.secretHash || !verifySecret(presented.secret ?? '', client.secretHash)) {
+      throw invalidClient('client authentication failed', basic);
     }
   }
   return client;

@@ -7,8 +7,8 @@ import type { AppContext } from '../context.ts';
 import type { ResourceServer } from '../generated/prisma/client.ts';
 import { hashSecret, verifySecret } from '../lib/crypto.ts';
 import type { Params } from '../lib/params.ts';
-import { parseBasicAuth } from '../oauth/client-auth.ts';
-import { invalidRequest, OAuthError } from '../oauth/errors.ts';
+import { presentedCredentials } from '../oauth/client-auth.ts';
+import { OAuthError } from '../oauth/errors.ts';
 import { IntrospectionCache } from '../oauth/introspection-cache.ts';
 import { formatScope } from '../oauth/scopes.ts';
 import { TOKEN_PREFIX } from '../store/grants.ts';
@@ -68,12 +68,7 @@ export function introspectRoutes(app: FastifyInstance, ctx: AppContext): void {
   });
 
   async function authenticateCaller(req: FastifyRequest, params: Params): Promise<ResourceServer> {
-    const basic = parseBasicAuth(req.headers.authorization);
-    if (basic === 'malformed') throw unauthorized('malformed Basic authorization header');
-    const bodySecret = params.get('client_secret');
-    if (basic && bodySecret !== undefined) throw invalidRequest('use only one client authentication method');
-    const id = basic?.id ?? params.get('client_id');
-    const secret = basic?.secret ?? bodySecret;
+    const { id, secret } = presentedCredentials(req, params, unauthorized);
     if (!id || secret === undefined) throw unauthorized('resource server authentication is required');
     let rs = answers.enabled ? callers.get(id) : undefined;
     if (!rs) {

@@ -9,11 +9,15 @@ export type ChangeKind = 'token' | 'grant' | 'user' | 'client' | 'resource_serve
 
 type Queryable = Pick<PrismaClient, '$executeRaw'>;
 
-export async function notifyChange(db: Queryable, kind: ChangeKind): Promise<void> {
-  await db.$executeRaw`SELECT pg_notify(${CHANGES_CHANNEL}, ${kind})`;
+export function notifyChange(db: Queryable, kind: ChangeKind): Promise<void> {
+  return notify(db, kind);
 }
 
 /** A marker through the same channel, so a sender can tell when its earlier notifications were delivered. */
-export async function notifyMarker(db: Queryable, marker: string): Promise<void> {
-  await db.$executeRaw`SELECT pg_notify(${CHANGES_CHANNEL}, ${marker})`;
+export function notifyMarker(db: Queryable, marker: string): Promise<void> {
+  return notify(db, marker);
+}
+
+async function notify(db: Queryable, payload: string): Promise<void> {
+  await db.$executeRaw`SELECT pg_notify(${CHANGES_CHANNEL}, ${payload})`;
 }

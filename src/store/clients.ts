@@ -66,18 +66,6 @@ export function clientStore(prisma: PrismaClient) {
     async touch(id: string, at: Date): Promise<void> {
       await prisma.client.update({ where: { id }, data: { lastUsedAt: at } });
     },
-
-    /** Removes dynamically registered clients never used, or unused, since `before`. */
-    async sweepUnusedDynamic(before: Date): Promise<number> {
-      const r = await prisma.client.deleteMany({
-        where: {
-          kind: 'DYNAMIC',
-          OR: [{ lastUsedAt: null, createdAt: { lt: before } }, { lastUsedAt: { lt: before } }],
-        },
-      });
-      if (r.count > 0) await notifyChange(prisma, 'client');
-      return r.count;
-    },
   };
 }
 

@@ -25,19 +25,8 @@ export function rateLimitStore(prisma: PrismaClient) {
       return { allowed: row.hits <= limit, hits: row.hits, resetAt: new Date(row.reset_at) };
     },
 
-    /** Current count without adding a hit. */
-    async peek(key: string, now: Date): Promise<number> {
-      const row = await prisma.rateLimit.findUnique({ where: { key } });
-      return row && row.resetAt > now ? row.hits : 0;
-    },
-
     async reset(key: string): Promise<void> {
       await prisma.rateLimit.deleteMany({ where: { key } });
-    },
-
-    async sweep(now: Date): Promise<number> {
-      const r = await prisma.rateLimit.deleteMany({ where: { resetAt: { lte: now } } });
-      return r.count;
     },
   };
 }

@@ -56,15 +56,6 @@ export function sessionStore(prisma: PrismaClient) {
         data: { revokedAt: now },
       });
     },
-
-    async sweep(now: Date): Promise<number> {
-      const r = await prisma.session.deleteMany({
-        where: {
-          OR: [{ expiresAt: { lte: now } }, { idleExpiresAt: { lte: now } }, { revokedAt: { not: null } }],
-        },
-      });
-      return r.count;
-    },
   };
 }
 

@@ -61,12 +61,13 @@ export interface TokenResponse {
   body: Record<string, unknown>;
 }
 
-export async function tokenRequest(
-  server: TestServer,
+/** POSTs a form to `url` and reads the JSON answer (empty body → {}). */
+export async function postForm(
+  url: string,
   params: Record<string, string>,
   headers: Record<string, string> = {},
 ): Promise<TokenResponse> {
-  const res = await fetch(`${server.url}/token`, {
+  const res = await fetch(url, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
     body: new URLSearchParams(params),
@@ -77,6 +78,14 @@ export async function tokenRequest(
     headers: res.headers,
     body: text ? (JSON.parse(text) as Record<string, unknown>) : {},
   };
+}
+
+export function tokenRequest(
+  server: TestServer,
+  params: Record<string, string>,
+  headers: Record<string, string> = {},
+): Promise<TokenResponse> {
+  return postForm(`${server.url}/token`, params, headers);
 }
 
 export function exchangeCode(

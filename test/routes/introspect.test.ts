@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { DB_KINDS, forEachDatabase, migratedDatabase, type TestDatabase } from '../helpers/db.ts';
-import { exchangeCode, obtainCode } from '../helpers/flow.ts';
+import { exchangeCode, obtainCode, postForm as post } from '../helpers/flow.ts';
 import {
   addClient,
   addResourceServer,
@@ -13,20 +13,6 @@ import {
   type TestResourceServer,
   type TestServer,
 } from '../helpers/server.ts';
-
-async function post(url: string, params: Record<string, string>, headers: Record<string, string> = {}) {
-  const res = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
-    body: new URLSearchParams(params),
-  });
-  const text = await res.text();
-  return {
-    status: res.status,
-    headers: res.headers,
-    body: (text ? JSON.parse(text) : {}) as Record<string, unknown>,
-  };
-}
 
 function basic(id: string, secret: string) {
   return { authorization: `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}` };
