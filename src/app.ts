@@ -122,5 +122,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   revokeRoutes(app, ctx);
   introspectRoutes(app, ctx);
 
+  // The context, for code that embeds the app (and tests): e.g. `app.latchkey.changes.flush()` after changing
+  // the database out of band, to know this instance has seen it.
+  app.decorate('latchkey', ctx);
+
   return app;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    latchkey: AppContext;
+  }
 }
