@@ -20,7 +20,7 @@ describe('the server on PostgreSQL (DATABASE_URL)', () => {
   });
   after(async () => {
     await server?.stop();
-    await proxy.cut();
+    await proxy.close();
     await database.drop();
   });
 

@@ -224,6 +224,7 @@ export function isListening(port: number): Promise<boolean> {
 export class TcpProxy {
   private server: net.Server | undefined;
   private readonly sockets = new Set<net.Socket>();
+  private isCut = false;
   port = 0;
 
   constructor(
@@ -232,7 +233,14 @@ export class TcpProxy {
   ) {}
 
   async open(): Promise<void> {
+    this.isCut = false;
+    if (this.server) return;
     const server = net.createServer((client) => {
+      // While cut, the port stays ours (so no other listener can take it) but every connection is dropped.
+      if (this.isCut) {
+        client.destroy();
+        return;
+      }
       const upstream = net.connect(this.targetPort, this.targetHost);
       for (const s of [client, upstream]) {
         this.sockets.add(s);
@@ -252,11 +260,20 @@ export class TcpProxy {
     this.server = server;
   }
 
+  /** Drops every connection, and every new one until open() is called again. */
   async cut(): Promise<void> {
-    const server = this.server;
-    this.server = undefined;
+    this.isCut = true;
     for (const s of this.sockets) s.destroy();
     this.sockets.clear();
+  }
+
+  /** Stops listening altogether. */
+  async close(): Promise<void> {
+    this.isCut = true;
+    for (const s of this.sockets) s.destroy();
+    this.sockets.clear();
+    const server = this.server;
+    this.server = undefined;
     if (server) await new Promise((resolve) => server.close(resolve));
   }
 
