@@ -12,7 +12,7 @@ import { randomToken } from './lib/crypto.ts';
 import { loggerOptions } from './logger.ts';
 import { warnIfCimdLoopbackAllowed } from './oauth/cimd.ts';
 import { type ClientResolverOptions, createClientResolver } from './oauth/clients.ts';
-import { OAuthError } from './oauth/errors.ts';
+import { invalidRequest, NOT_FOUND_BODY, OAuthError, serverError } from './oauth/errors.ts';
 import { authorizeRoutes } from './routes/authorize.ts';
 import { healthRoutes } from './routes/health.ts';
 import { introspectRoutes } from './routes/introspect.ts';
@@ -93,17 +93,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       return reply
         .code(status)
         .header('cache-control', 'no-store')
-        .send({ error: 'invalid_request', error_description: 'the request could not be read' });
+        .send(invalidRequest('the request could not be read').toJSON());
     }
     req.log.error({ err, requestId: req.id }, 'unhandled error');
     return reply
       .code(500)
       .header('cache-control', 'no-store')
-      .send({ error: 'server_error', error_description: 'an internal error occurred' });
+      .send(serverError('an internal error occurred').toJSON());
   });
 
   app.setNotFoundHandler((_req, reply) => {
-    reply.code(404).header('cache-control', 'no-store').send({ error: 'not_found' });
+    reply.code(404).header('cache-control', 'no-store').send(NOT_FOUND_BODY);
   });
 
   // Every route, in one place.

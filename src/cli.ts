@@ -10,8 +10,8 @@
 //     args: [{ name: 'NAME', description: 'the name shown on the consent page' }],
 //     options: { 'redirect-uri': { type: 'string', value: 'URI', description: '…' } },
 //     async run(ctx, args) {
-//       const { db } = await ctx.database();          // opened once, migrated, closed by the runner
-//       …                                             // use src/store/*, never Prisma directly
+//       const stores = await ctx.stores();            // the database opened once, migrated, closed by the runner
+//       …                                             // through the stores, never Prisma directly
 //       println(ctx.io.stdout, `client_secret: ${secret}`); // a new secret is printed once, nowhere else
 //     },
 //   };

@@ -2,6 +2,7 @@
 // src/cli.ts holds the table of commands and does everything around them (help, parsing, configuration,
 // opening and closing the database, turning errors into messages and exit statuses).
 import type { Config } from '../config.ts';
+import type { Stores } from '../store/index.ts';
 import type { CliDatabase } from './database.ts';
 
 /** Exit statuses: the command did its work; it failed; it was called wrongly (usage, input or configuration). */
@@ -63,6 +64,8 @@ export interface CommandContext {
   readonly io: Io;
   /** Opens the database the configuration selects, once; src/cli.ts closes it after the command. */
   database(options?: DatabaseOptions): Promise<CliDatabase>;
+  /** The stores over that (migrated) database: commands read and write only through them (DESIGN: store/). */
+  stores(): Promise<Stores>;
 }
 
 export interface ParsedArgs {

@@ -1,6 +1,4 @@
 // `latchkey grant list|revoke`: live authorizations (one per approved sign-in of a client, with its tokens).
-import { grantStore } from '../store/grants.ts';
-import { userStore } from '../store/users.ts';
 import { CliError, type Command, println, stringOption } from './command.ts';
 import { formatTable, formatTime } from './table.ts';
 
@@ -9,22 +7,23 @@ export const grantListCommand: Command = {
   summary: 'List live grants',
   options: { user: { type: 'string', value: 'EMAIL', description: "only this user's grants" } },
   async run(ctx, args) {
-    const { db } = await ctx.database();
+    const stores = await ctx.stores();
     const email = stringOption(args, 'user');
     let userId: string | undefined;
     if (email) {
-      const user = await userStore(db.prisma).findByEmail(email);
+      const user = await stores.users.findByEmail(email);
       if (!user) throw new CliError(`no user ${email}`);
       userId = user.id;
     }
-    const grants = await grantStore(db.prisma).listGrants(userId ? { userId } : {});
+    const grants = await stores.grants.listGrants(userId ? { userId } : {});
     if (grants.length === 0) {
       println(ctx.io.stdout, 'no grants');
       return;
     }
     const rows = grants.map((g) => [
       g.id,
-      g.user.email,
+      // A client acting for itself (client_credentials) has no user.
+      g.user?.email ?? '(the client itself)',
       g.client.name,
       g.resourceServer.uri,
       g.scopes.join(' '),
@@ -39,11 +38,10 @@ export const grantRevokeCommand: Command = {
   summary: 'Revoke a grant and every token in it (introspection sees it at once)',
   args: [{ name: 'GRANT', description: 'the grant id from `grant list`' }],
   async run(ctx, args) {
-    const { db } = await ctx.database();
     const id = args.positionals[0]!;
-    const exists = await db.prisma.grant.findUnique({ where: { id } }).catch(() => null);
-    if (!exists) throw new CliError(`no grant ${id}`);
-    await grantStore(db.prisma).revokeGrant(id, 'operator', new Date());
+    if (!(await (await ctx.stores()).grants.revokeGrant(id, 'operator', new Date()))) {
+      throw new CliError(`no grant ${id}`);
+    }
     println(ctx.io.stdout, `revoked grant ${id}`);
   },
 };

@@ -2,7 +2,6 @@
 // for it (RFC 8707); the printed client id and secret are what it presents to /introspect (RFC 7662 §2.1).
 import { hashSecret, randomToken } from '../lib/crypto.ts';
 import { normalizeResource } from '../oauth/resources.ts';
-import { resourceServerStore } from '../store/resource-servers.ts';
 import { CliError, type Command, println, stringOption, UsageError } from './command.ts';
 import { formatTable, formatTime } from './table.ts';
 
@@ -21,8 +20,7 @@ export const resourceAddCommand: Command = {
   options: { name: { type: 'string', value: 'NAME', description: 'the name shown on the consent page' } },
   async run(ctx, args) {
     const uri = canonical(args.positionals[0]!);
-    const { db } = await ctx.database();
-    const store = resourceServerStore(db.prisma);
+    const store = (await ctx.stores()).resourceServers;
     if (await store.findByUri(uri)) throw new CliError(`a resource server ${uri} already exists`);
     const clientId = `rs_${randomToken(12)}`;
     const secret = randomToken(32);
@@ -44,8 +42,7 @@ export const resourceListCommand: Command = {
   name: ['resource', 'list'],
   summary: 'List resource servers',
   async run(ctx) {
-    const { db } = await ctx.database();
-    const all = await resourceServerStore(db.prisma).list();
+    const all = await (await ctx.stores()).resourceServers.list();
     if (all.length === 0) {
       println(ctx.io.stdout, 'no resource servers');
       return;
@@ -66,9 +63,8 @@ export const resourceRotateCommand: Command = {
   args: [{ name: 'URI', description: 'the resource server URI' }],
   async run(ctx, args) {
     const uri = canonical(args.positionals[0]!);
-    const { db } = await ctx.database();
     const secret = randomToken(32);
-    const rs = await resourceServerStore(db.prisma).rotateSecret(uri, hashSecret(secret), new Date());
+    const rs = await (await ctx.stores()).resourceServers.rotateSecret(uri, hashSecret(secret), new Date());
     if (!rs) throw new CliError(`no resource server ${uri}`);
     println(ctx.io.stdout, `client_id: ${rs.clientId}`);
     println(ctx.io.stdout, `client_secret: ${secret}`);
@@ -81,8 +77,8 @@ export const resourceDeleteCommand: Command = {
   args: [{ name: 'URI', description: 'the resource server URI' }],
   async run(ctx, args) {
     const uri = canonical(args.positionals[0]!);
-    const { db } = await ctx.database();
-    if (!(await resourceServerStore(db.prisma).delete(uri))) throw new CliError(`no resource server ${uri}`);
+    if (!(await (await ctx.stores()).resourceServers.delete(uri)))
+      throw new CliError(`no resource server ${uri}`);
     println(ctx.io.stdout, `deleted resource server ${uri}`);
   },
 };

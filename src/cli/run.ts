@@ -4,6 +4,7 @@ import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config.ts';
 import { DataDirInUseError } from '../db/embedded.ts';
 import { MigrationError, migrate } from '../db/migrate.ts';
+import { createStores, type Stores } from '../store/index.ts';
 import {
   CliError,
   type Command,
@@ -50,6 +51,7 @@ export async function runCli(
   }
 
   let opened: CliDatabase | undefined;
+  let stores: Stores | undefined;
   let status: number;
   try {
     const args = parseCommandArgs(command, rest);
@@ -67,6 +69,11 @@ export async function runCli(
         opened ??= await openCliDatabase(config);
         if (options.requireMigrated !== false) await ensureMigrated(opened, io);
         return opened;
+      },
+      async stores() {
+        const { db } = await this.database();
+        stores ??= createStores(db.prisma);
+        return stores;
       },
     };
     await command.run(ctx, args);

@@ -1,6 +1,6 @@
 // `latchkey user add|list`: the people who sign in on Latchkey's pages. Passwords are hashed (argon2id) by the
 // user store; the CLI only reads them and hands them on.
-import { EmailTakenError, isValidEmail, normalizeEmail, userStore } from '../store/users.ts';
+import { EmailTakenError, isValidEmail, normalizeEmail } from '../store/users.ts';
 import { booleanOption, CliError, type Command, println, stringOption, UsageError } from './command.ts';
 import { checkNewPassword, promptNewPassword, readPasswordFromStdin } from './password.ts';
 import { formatTable, formatTime } from './table.ts';
@@ -31,8 +31,7 @@ export const userAddCommand: Command = {
       );
     }
 
-    const { db } = await ctx.database();
-    const users = userStore(db.prisma);
+    const { users } = await ctx.stores();
     // Checked before asking for a password, so nobody types one for nothing; create() checks again atomically.
     if (await users.findByEmail(email)) throw new CliError(new EmailTakenError(email).message);
     password ??= await promptNewPassword(ctx.io.stdin, ctx.io.stderr);
@@ -51,8 +50,7 @@ export const userListCommand: Command = {
   name: ['user', 'list'],
   summary: 'List users',
   async run(ctx) {
-    const { db } = await ctx.database();
-    const users = await userStore(db.prisma).list();
+    const users = await (await ctx.stores()).users.list();
     if (users.length === 0) {
       println(ctx.io.stdout, 'no users');
       return;

@@ -6,7 +6,8 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { AppContext } from '../context.ts';
 import type { Client, ResourceServer } from '../generated/prisma/client.ts';
 import type { Params } from '../lib/params.ts';
-import { OAuthError } from './errors.ts';
+import { invalidRequest, OAuthError, unauthorizedClient, unsupportedResponseType } from './errors.ts';
+import { AUTHORIZATION_CODE } from './grants/index.ts';
 import { isValidS256Challenge } from './pkce.ts';
 import { matchRedirectUri } from './redirect-uri.ts';
 import { resolveResource } from './resources.ts';
@@ -55,12 +56,11 @@ export class AuthorizationError extends Error {
 
 async function checkClient(ctx: AppContext, params: Params, log?: FastifyBaseLogger): Promise<Client> {
   const clientId = params.get('client_id');
-  if (!clientId) throw new AuthorizationError(new OAuthError('invalid_request', 'client_id is required'));
+  if (!clientId) throw new AuthorizationError(invalidRequest('client_id is required'));
   try {
     return await ctx.clients.resolve(clientId, log);
   } catch (err) {
-    if (err instanceof OAuthError)
-      throw new AuthorizationError(new OAuthError('invalid_request', err.description));
+    if (err instanceof OAuthError) throw new AuthorizationError(invalidRequest(err.description));
     throw err;
   }
 }
@@ -70,42 +70,38 @@ function checkRedirectUri(client: Client, params: Params): string {
   if (requested === undefined) {
     // RFC 6749 §3.1.2.3: may be omitted only when exactly one is registered.
     if (client.redirectUris.length === 1) return client.redirectUris[0]!;
-    throw new AuthorizationError(new OAuthError('invalid_request', 'redirect_uri is required'));
+    throw new AuthorizationError(invalidRequest('redirect_uri is required'));
   }
   if (!matchRedirectUri(requested, client.redirectUris)) {
-    throw new AuthorizationError(
-      new OAuthError('invalid_request', 'redirect_uri is not registered for this client'),
-    );
+    throw new AuthorizationError(invalidRequest('redirect_uri is not registered for this client'));
   }
   return requested;
 }
 
 function checkResponseType(params: Params): void {
   const rt = params.get('response_type');
-  if (rt === undefined) throw new OAuthError('invalid_request', 'response_type is required');
-  if (rt !== 'code')
-    throw new OAuthError('unsupported_response_type', 'only response_type=code is supported');
+  if (rt === undefined) throw invalidRequest('response_type is required');
+  if (rt !== 'code') throw unsupportedResponseType('only response_type=code is supported');
 }
 
 function checkPkce(params: Params): string {
   const challenge = params.get('code_challenge');
   const method = params.get('code_challenge_method');
-  if (challenge === undefined) throw new OAuthError('invalid_request', 'code_challenge is required (PKCE)');
+  if (challenge === undefined) throw invalidRequest('code_challenge is required (PKCE)');
   if (method !== 'S256') {
-    throw new OAuthError('invalid_request', 'code_challenge_method must be S256');
+    throw invalidRequest('code_challenge_method must be S256');
   }
-  if (!isValidS256Challenge(challenge))
-    throw new OAuthError('invalid_request', 'code_challenge is malformed');
+  if (!isValidS256Challenge(challenge)) throw invalidRequest('code_challenge is malformed');
   return challenge;
 }
 
 function checkPrompt(params: Params): Set<string> {
   const prompt = new Set((params.get('prompt') ?? '').split(' ').filter(Boolean));
   for (const p of prompt) {
-    if (!PROMPTS.has(p)) throw new OAuthError('invalid_request', `unsupported prompt value: ${p}`);
+    if (!PROMPTS.has(p)) throw invalidRequest(`unsupported prompt value: ${p}`);
   }
   if (prompt.has('none') && prompt.size > 1) {
-    throw new OAuthError('invalid_request', 'prompt=none cannot be combined with other values');
+    throw invalidRequest('prompt=none cannot be combined with other values');
   }
   return prompt;
 }
@@ -118,7 +114,7 @@ export async function validateAuthorizationRequest(
   // The client and redirect URI are checked first; repeated values of them mean neither can be trusted.
   for (const name of ['client_id', 'redirect_uri']) {
     if (params.all(name).length > 1) {
-      throw new AuthorizationError(new OAuthError('invalid_request', `${name} must not be repeated`));
+      throw new AuthorizationError(invalidRequest(`${name} must not be repeated`));
     }
   }
   const client = await checkClient(ctx, params, log);
@@ -129,9 +125,10 @@ export async function validateAuthorizationRequest(
   try {
     // RFC 8707 allows several resource parameters; resolveResource refuses more than one as invalid_target.
     const duplicate = params.firstDuplicate(['resource']);
-    if (duplicate) throw new OAuthError('invalid_request', `${duplicate} must not be repeated`);
-    if (!client.responseTypes.includes('code') && client.responseTypes.length > 0) {
-      throw new OAuthError('unauthorized_client', 'this client may not use the authorization code flow');
+    if (duplicate) throw invalidRequest(`${duplicate} must not be repeated`);
+    const codeFlow = client.grantTypes.includes(AUTHORIZATION_CODE);
+    if (!codeFlow || (!client.responseTypes.includes('code') && client.responseTypes.length > 0)) {
+      throw unauthorizedClient('this client may not use the authorization code flow');
     }
     checkResponseType(params);
     const codeChallenge = checkPkce(params);

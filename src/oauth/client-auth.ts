@@ -6,7 +6,17 @@ import type { AppContext } from '../context.ts';
 import type { Client } from '../generated/prisma/client.ts';
 import { verifySecret } from '../lib/crypto.ts';
 import type { Params } from '../lib/params.ts';
-import { OAuthError } from './errors.ts';
+import { invalidClient, invalidRequest, OAuthError } from './errors.ts';
+
+/** The client authentication methods Latchkey supports (RFC 8414 token_endpoint_auth_methods_supported). */
+export const CLIENT_AUTH_METHODS = ['none', 'client_secret_post', 'client_secret_basic'] as const;
+export type ClientAuthMethod = (typeof CLIENT_AUTH_METHODS)[number];
+/** The methods that present a secret (RFC 7591 §2: the client needs a client_secret). */
+export const SECRET_AUTH_METHODS: readonly ClientAuthMethod[] = ['client_secret_basic', 'client_secret_post'];
+
+export function isClientAuthMethod(value: unknown): value is ClientAuthMethod {
+  return typeof value === 'string' && (CLIENT_AUTH_METHODS as readonly string[]).includes(value);
+}
 
 export interface BasicCredentials {
   id: string;
@@ -30,18 +40,13 @@ export function parseBasicAuth(header: string | undefined): BasicCredentials | u
   }
 }
 
-function invalidClient(description: string, basic: boolean): OAuthError {
-  return new OAuthError('invalid_client', description, {
-    status: 401,
-    headers: basic ? { 'www-authenticate': 'Basic realm="latchkey", charset="UTF-8"' } : {},
-  });
-}
+const REALM = 'latchkey';
 
 export interface PresentedCredentials {
   id: string | undefined;
   secret: string | undefined;
   /** How they were presented: `client_secret_basic`, `client_secret_post`, or `none` (no secret). */
-  method: 'none' | 'client_secret_post' | 'client_secret_basic';
+  method: ClientAuthMethod;
 }
 
 /**
@@ -51,17 +56,17 @@ export interface PresentedCredentials {
 export function presentedCredentials(
   req: FastifyRequest,
   params: Params,
-  malformed: (description: string) => OAuthError,
+  realm: string,
 ): PresentedCredentials {
   const basic = parseBasicAuth(req.headers.authorization);
-  if (basic === 'malformed') throw malformed('malformed Basic authorization header');
+  if (basic === 'malformed') throw invalidClient('malformed Basic authorization header', realm);
   const bodyId = params.get('client_id');
   const bodySecret = params.get('client_secret');
   if (basic && bodySecret !== undefined) {
-    throw new OAuthError('invalid_request', 'use only one client authentication method');
+    throw invalidRequest('use only one client authentication method');
   }
   if (basic && bodyId !== undefined && bodyId !== basic.id) {
-    throw new OAuthError('invalid_request', 'client_id does not match the authorization header');
+    throw invalidRequest('client_id does not match the authorization header');
   }
   if (basic) return { id: basic.id, secret: basic.secret, method: 'client_secret_basic' };
   return { id: bodyId, secret: bodySecret, method: bodySecret !== undefined ? 'client_secret_post' : 'none' };
@@ -72,25 +77,26 @@ export async function authenticateClient(
   req: FastifyRequest,
   params: Params,
 ): Promise<Client> {
-  const presented = presentedCredentials(req, params, (d) => invalidClient(d, true));
-  const basic = presented.method === 'client_secret_basic';
+  const presented = presentedCredentials(req, params, REALM);
+  // RFC 6749 §5.2: a client that tried HTTP authentication is answered with a challenge.
+  const realm = presented.method === 'client_secret_basic' ? REALM : undefined;
   const clientId = presented.id;
-  if (!clientId) throw invalidClient('client authentication is required', false);
+  if (!clientId) throw invalidClient('client authentication is required');
 
   let client: Client;
   try {
     client = await ctx.clients.resolve(clientId, req.log);
   } catch (err) {
-    if (err instanceof OAuthError) throw invalidClient(err.description, basic);
+    if (err instanceof OAuthError) throw invalidClient(err.description, realm);
     throw err;
   }
 
   if (presented.method !== client.tokenEndpointAuthMethod) {
-    throw invalidClient(`this client must authenticate with ${client.tokenEndpointAuthMethod}`, basic);
+    throw invalidClient(`this client must authenticate with ${client.tokenEndpointAuthMethod}`, realm);
   }
   if (presented.method !== 'none') {
     if (!client.secretHash || !verifySecret(presented.secret ?? '', client.secretHash)) {
-      throw invalidClient('client authentication failed', basic);
+      throw invalidClient('client authentication failed', realm);
     }
   }
   return client;

@@ -9,24 +9,21 @@
 //   list is echoed in the registration response (RFC 7591 §3.2.1 lets the server replace requested values).
 //   MCP clients copy scopes from resource metadata that may name other servers' scopes, and refusing those
 //   would leave them unable to connect. When no supported scope remains, `scope` is omitted.
-// - `client_name` is required for CIMD (the issue's rule); for dynamic registration it defaults to the host of
-//   the first redirect URI, so the consent page always has something true to show.
+// - `client_name` is required for CIMD and for clients without redirect URIs; for dynamic registration it
+//   defaults to the host of the first redirect URI, so the consent page always has something true to show.
+// - `grant_types` come from the grant registry (src/oauth/grants/): what /token implements is what may be
+//   registered. Grants that give a client tokens with no person's approval (client_credentials) are only for
+//   clients an operator creates, and only with a secret.
 // - Error descriptions never echo client-supplied values: RFC 6749 §5.2 limits error_description to a
 //   character set those values need not respect.
-import type { TokenEndpointAuthMethod } from '../store/clients.ts';
-import { OAuthError } from './errors.ts';
+import { CLIENT_AUTH_METHODS, type ClientAuthMethod, isClientAuthMethod } from './client-auth.ts';
+import { invalidClientMetadata as invalidMetadata, invalidRedirectUri } from './errors.ts';
+import { AUTHORIZATION_CODE, findGrantType, GRANT_TYPES } from './grants/index.ts';
 import { redirectUriProblem } from './redirect-uri.ts';
 
-export type GrantType = 'authorization_code' | 'refresh_token';
 export type ResponseType = 'code';
 
-export const SUPPORTED_GRANT_TYPES: readonly GrantType[] = ['authorization_code', 'refresh_token'];
 export const SUPPORTED_RESPONSE_TYPES: readonly ResponseType[] = ['code'];
-export const SUPPORTED_AUTH_METHODS: readonly TokenEndpointAuthMethod[] = [
-  'none',
-  'client_secret_post',
-  'client_secret_basic',
-];
 
 export const MAX_CLIENT_NAME_LENGTH = 200;
 export const MAX_REDIRECT_URIS = 20;
@@ -35,17 +32,17 @@ const MAX_URI_LENGTH = 2000;
 export interface ClientMetadata {
   name: string;
   redirectUris: string[];
-  grantTypes: GrantType[];
+  grantTypes: string[];
   responseTypes: ResponseType[];
-  tokenEndpointAuthMethod: TokenEndpointAuthMethod;
+  tokenEndpointAuthMethod: ClientAuthMethod;
   scope?: string;
   clientUri?: string;
   logoUri?: string;
 }
 
 export interface ClientMetadataPolicy {
-  /** Where the metadata comes from: a registration request, or a fetched CIMD document. */
-  source: 'registration' | 'cimd';
+  /** Where the metadata comes from: a registration request, a fetched CIMD document, or the operator's CLI. */
+  source: 'registration' | 'cimd' | 'operator';
   /** The server's supported scopes (config.scopes). */
   supportedScopes: readonly string[];
   /** Operator allow-list (ALLOWED_REDIRECT_URI_PATTERNS): every redirect URI must match one pattern. */
@@ -56,9 +53,6 @@ const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/; // RFC 6749 §3.3 scope-token
 // Control characters and bidirectional overrides would let a name disguise itself on the consent page.
 const UNSAFE_NAME_CHARS = /[\p{Cc}\u200E\u200F\u202A-\u202E\u2066-\u2069]/u;
 
-const invalidMetadata = (d: string) => new OAuthError('invalid_client_metadata', d);
-const invalidRedirectUri = (d: string) => new OAuthError('invalid_redirect_uri', d);
-
 /** Validates RFC 7591 client metadata; throws invalid_redirect_uri or invalid_client_metadata. */
 export function validateClientMetadata(input: unknown, policy: ClientMetadataPolicy): ClientMetadata {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
@@ -66,10 +60,11 @@ export function validateClientMetadata(input: unknown, policy: ClientMetadataPol
   }
   // Some client libraries serialize absent optional fields as null; read null as omitted.
   const field = (key: string): unknown => (input as Record<string, unknown>)[key] ?? undefined;
-  const redirectUris = checkRedirectUris(field('redirect_uris'), policy);
-  const grantTypes = checkGrantTypes(field('grant_types'));
+  const grantTypes = checkGrantTypes(field('grant_types'), policy.source);
+  const redirects = grantTypes.some((g) => findGrantType(g)?.redirects);
+  const redirectUris = checkRedirectUris(field('redirect_uris'), policy, redirects);
   const responseTypes = checkResponseTypes(field('response_types'), grantTypes);
-  const tokenEndpointAuthMethod = checkAuthMethod(field('token_endpoint_auth_method'));
+  const tokenEndpointAuthMethod = checkAuthMethod(field('token_endpoint_auth_method'), grantTypes);
   const name = checkClientName(field('client_name'), policy.source, redirectUris);
   const scope = checkScope(field('scope'), policy.supportedScopes);
   const clientUri = checkHttpsUri(field('client_uri'), 'client_uri');
@@ -86,8 +81,9 @@ export function validateClientMetadata(input: unknown, policy: ClientMetadataPol
   };
 }
 
-/** RFC 7591 §2 redirect_uris: required for the authorization code grant; each one per redirect-uri.ts. */
-function checkRedirectUris(value: unknown, policy: ClientMetadataPolicy): string[] {
+/** RFC 7591 §2 redirect_uris: required for grants that redirect; each one per redirect-uri.ts. */
+function checkRedirectUris(value: unknown, policy: ClientMetadataPolicy, required: boolean): string[] {
+  if (value === undefined && !required) return [];
   if (value === undefined) throw invalidRedirectUri('redirect_uris is required');
   if (!Array.isArray(value) || value.length === 0) {
     throw invalidRedirectUri('redirect_uris must be a non-empty array of strings');
@@ -107,28 +103,31 @@ function checkRedirectUris(value: unknown, policy: ClientMetadataPolicy): string
   return [...new Set(value as string[])];
 }
 
-/** RFC 7591 §2 grant_types: default authorization_code; we issue nothing but codes and refresh tokens. */
-function checkGrantTypes(value: unknown): GrantType[] {
-  if (value === undefined) return ['authorization_code'];
+/** RFC 7591 §2 grant_types: default authorization_code; each one a grant /token implements for this source. */
+function checkGrantTypes(value: unknown, source: ClientMetadataPolicy['source']): string[] {
+  if (value === undefined) return [AUTHORIZATION_CODE];
   const list = stringArray(value, 'grant_types');
-  if (!list.every((g): g is GrantType => (SUPPORTED_GRANT_TYPES as string[]).includes(g))) {
-    throw invalidMetadata('grant_types may only contain authorization_code and refresh_token');
+  const offered = GRANT_TYPES.filter((g) => source === 'operator' || g.selfRegistered);
+  const grants = list.map((type) => offered.find((g) => g.type === type));
+  if (grants.some((g) => g === undefined)) {
+    throw invalidMetadata(`grant_types may only contain ${offered.map((g) => g.type).join(', ')}`);
   }
-  if (!list.includes('authorization_code')) {
-    throw invalidMetadata('grant_types must include authorization_code');
+  if (!grants.some((g) => g?.initial)) {
+    const initial = offered.filter((g) => g.initial).map((g) => g.type);
+    throw invalidMetadata(`grant_types must include ${initial.join(' or ')}`);
   }
   return [...new Set(list)];
 }
 
 /** RFC 7591 §2 response_types (default code), consistent with grant_types per RFC 7591 §2.1. */
-function checkResponseTypes(value: unknown, grantTypes: readonly GrantType[]): ResponseType[] {
-  if (value === undefined) return ['code'];
+function checkResponseTypes(value: unknown, grantTypes: readonly string[]): ResponseType[] {
+  if (value === undefined) return grantTypes.includes(AUTHORIZATION_CODE) ? ['code'] : [];
   const list = stringArray(value, 'response_types');
   if (!list.every((r): r is ResponseType => (SUPPORTED_RESPONSE_TYPES as string[]).includes(r))) {
     throw invalidMetadata('response_types may only contain code');
   }
   // RFC 7591 §2.1: the authorization_code grant type goes with the code response type, both ways.
-  if (grantTypes.includes('authorization_code') !== list.includes('code')) {
+  if (grantTypes.includes(AUTHORIZATION_CODE) !== list.includes('code')) {
     throw invalidMetadata(
       'grant_types and response_types are inconsistent: authorization_code requires code',
     );
@@ -137,19 +136,24 @@ function checkResponseTypes(value: unknown, grantTypes: readonly GrantType[]): R
 }
 
 /** RFC 7591 §2 token_endpoint_auth_method: default none here (DESIGN: omitted → public client). */
-function checkAuthMethod(value: unknown): TokenEndpointAuthMethod {
-  if (value === undefined) return 'none';
-  if (typeof value !== 'string' || !(SUPPORTED_AUTH_METHODS as string[]).includes(value)) {
+function checkAuthMethod(value: unknown, grantTypes: readonly string[]): ClientAuthMethod {
+  if (value !== undefined && !isClientAuthMethod(value)) {
+    throw invalidMetadata(`token_endpoint_auth_method must be one of ${CLIENT_AUTH_METHODS.join(', ')}`);
+  }
+  const method = value ?? 'none';
+  const needsSecret = GRANT_TYPES.find((g) => g.confidentialOnly && grantTypes.includes(g.type));
+  if (needsSecret && method === 'none') {
     throw invalidMetadata(
-      'token_endpoint_auth_method must be one of none, client_secret_post, client_secret_basic',
+      `grant_type ${needsSecret.type} needs a client secret (client_secret_basic or client_secret_post)`,
     );
   }
-  return value as TokenEndpointAuthMethod;
+  return method;
 }
 
 function checkClientName(value: unknown, source: ClientMetadataPolicy['source'], redirectUris: string[]) {
   if (value === undefined || (typeof value === 'string' && value.trim() === '')) {
-    if (source === 'cimd') throw invalidMetadata('client_name is required');
+    if (source !== 'registration' || redirectUris.length === 0)
+      throw invalidMetadata('client_name is required');
     // redirectUris are validated absolute URIs by now.
     return new URL(redirectUris[0]!).hostname;
   }

@@ -31,3 +31,15 @@ export async function resolveResource(
   if (!found) throw invalidTarget('unknown resource');
   return found;
 }
+
+/**
+ * The id of the registered resource server a token request names, or null when none matches (malformed or
+ * unknown). At /token the only acceptable resource is the one the grant is bound to, so an unknown resource is
+ * answered exactly as another registered one is (RFC 8707 §2.2 invalid_target): the answer reveals nothing about
+ * which resource servers exist, and a failed code exchange spends the code either way.
+ */
+export async function findResourceId(requested: string, store: ResourceServerStore): Promise<string | null> {
+  const canonical = normalizeResource(requested);
+  if (!canonical) return null;
+  return (await store.findByUri(canonical))?.id ?? null;
+}

@@ -10,7 +10,8 @@ import {
   authorizationResponseUrl,
   validateAuthorizationRequest,
 } from '../oauth/authorization-request.ts';
-import { OAuthError } from '../oauth/errors.ts';
+import { recordClientUse } from '../oauth/client-registration.ts';
+import { accessDenied, promptNoneError } from '../oauth/errors.ts';
 import { isLoopbackHost } from '../oauth/redirect-uri.ts';
 import { isSubset } from '../oauth/scopes.ts';
 import { checkCsrf, csrfToken, currentSession, type LiveSession } from '../web/session.ts';
@@ -59,8 +60,7 @@ async function answerError(
     );
   }
   return redirectToClient(ctx, reply, req.method, err.redirectUri, {
-    error: err.error.code,
-    error_description: err.error.description,
+    ...err.error.toJSON(),
     state: err.state,
   });
 }
@@ -86,7 +86,7 @@ async function issueCode(
     ctx.config.codeTtl,
     now,
   );
-  await ctx.stores.clients.touch(ar.client.id, now);
+  await recordClientUse(ctx.stores.clients, ar.client, now, req.log);
   return redirectToClient(ctx, reply, req.method, ar.redirectUri, { code, state: ar.state });
 }
 
@@ -138,7 +138,7 @@ async function showConsent(
 }
 
 /** OpenID Connect Core §3.1.2.6: prompt=none answers instead of showing a page. */
-function promptNoneError(
+function answerPromptNone(
   ctx: AppContext,
   req: FastifyRequest,
   reply: FastifyReply,
@@ -150,7 +150,7 @@ function promptNoneError(
     ctx,
     req,
     reply,
-    new AuthorizationError(new OAuthError(code, description), ar.redirectUri, ar.state),
+    new AuthorizationError(promptNoneError(code, description), ar.redirectUri, ar.state),
   );
 }
 
@@ -166,14 +166,14 @@ export function authorizeRoutes(app: FastifyInstance, ctx: AppContext): void {
     const session = await currentSession(ctx, req);
     if (!session || ar.prompt.has('login')) {
       if (ar.prompt.has('none'))
-        return promptNoneError(ctx, req, reply, ar, 'login_required', 'the user is not signed in');
+        return answerPromptNone(ctx, req, reply, ar, 'login_required', 'the user is not signed in');
       return loginRedirect(req, reply);
     }
     const consent = await ctx.stores.grants.findConsent(session.session.userId, ar.client.id, ar.resource.id);
     const covered = consent !== null && isSubset(ar.scopes, consent.scopes);
     if (covered && !ar.prompt.has('consent')) return issueCode(ctx, req, reply, ar, session.session);
     if (ar.prompt.has('none')) {
-      return promptNoneError(
+      return answerPromptNone(
         ctx,
         req,
         reply,
@@ -215,11 +215,12 @@ export function authorizeRoutes(app: FastifyInstance, ctx: AppContext): void {
     }
     const decision = body.toRecord().decision;
     if (decision !== 'approve') {
-      return redirectToClient(ctx, reply, 'POST', ar.redirectUri, {
-        error: 'access_denied',
-        error_description: 'the user denied the request',
-        state: ar.state,
-      });
+      return answerError(
+        ctx,
+        req,
+        reply,
+        new AuthorizationError(accessDenied('the user denied the request'), ar.redirectUri, ar.state),
+      );
     }
     await ctx.stores.grants.saveConsent(session.session.userId, ar.client.id, ar.resource.id, ar.scopes);
     return issueCode(ctx, req, reply, ar, session.session);

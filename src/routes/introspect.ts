@@ -8,18 +8,15 @@ import type { ResourceServer } from '../generated/prisma/client.ts';
 import { hashSecret, verifySecret } from '../lib/crypto.ts';
 import type { Params } from '../lib/params.ts';
 import { presentedCredentials } from '../oauth/client-auth.ts';
-import { OAuthError } from '../oauth/errors.ts';
+import { invalidClient } from '../oauth/errors.ts';
+import { readForm } from '../oauth/form.ts';
 import { IntrospectionCache } from '../oauth/introspection-cache.ts';
 import { formatScope } from '../oauth/scopes.ts';
-import { TOKEN_PREFIX } from '../store/grants.ts';
-import { readForm } from './token.ts';
+import { TOKEN_PREFIX } from '../store/tokens.ts';
 
-function unauthorized(description: string): OAuthError {
-  return new OAuthError('invalid_client', description, {
-    status: 401,
-    headers: { 'www-authenticate': 'Basic realm="latchkey-introspection", charset="UTF-8"' },
-  });
-}
+// RFC 7662 §2.1: only resource servers may introspect; every failure is challenged.
+const REALM = 'latchkey-introspection';
+const unauthorized = (description: string) => invalidClient(description, REALM);
 
 interface ActiveAnswer {
   resourceServerId: string;
@@ -28,7 +25,7 @@ interface ActiveAnswer {
     scope: string;
     client_id: string;
     sub: string;
-    username: string;
+    username?: string;
     aud: string;
     iss: string;
     exp: number;
@@ -68,7 +65,7 @@ export function introspectRoutes(app: FastifyInstance, ctx: AppContext): void {
   });
 
   async function authenticateCaller(req: FastifyRequest, params: Params): Promise<ResourceServer> {
-    const { id, secret } = presentedCredentials(req, params, unauthorized);
+    const { id, secret } = presentedCredentials(req, params, REALM);
     if (!id || secret === undefined) throw unauthorized('resource server authentication is required');
     let rs = answers.enabled ? callers.get(id) : undefined;
     if (!rs) {
@@ -84,18 +81,20 @@ export function introspectRoutes(app: FastifyInstance, ctx: AppContext): void {
     const key = hashSecret(token);
     const cached = answers.get(key);
     if (cached) return cached;
-    const at = await ctx.stores.grants.findAccessToken(token);
+    const at = await ctx.stores.tokens.findAccessToken(token);
     const now = ctx.clock.now();
-    if (!at || at.revokedAt || at.grant.revokedAt || at.expiresAt <= now || at.grant.user.disabled)
+    if (!at || at.revokedAt || at.grant.revokedAt || at.expiresAt <= now || at.grant.user?.disabled)
       return undefined;
+    const { user, client } = at.grant;
     const answer: ActiveAnswer = {
       resourceServerId: at.grant.resourceServerId,
       body: {
         active: true,
         scope: formatScope(at.scopes),
-        client_id: at.grant.client.clientId,
-        sub: at.grant.userId,
-        username: at.grant.user.email,
+        client_id: client.clientId,
+        // A client acting for itself (client_credentials) is its own subject, and has no username.
+        sub: user ? user.id : client.clientId,
+        ...(user ? { username: user.email } : {}),
         aud: at.grant.resourceServer.uri,
         iss: ctx.config.issuer,
         exp: Math.floor(at.expiresAt.getTime() / 1000),

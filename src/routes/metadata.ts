@@ -3,10 +3,11 @@
 // also served at the path-suffixed locations clients build (RFC 8414 §3.1, OIDC Discovery §4).
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../context.ts';
+import { CLIENT_AUTH_METHODS, SECRET_AUTH_METHODS } from '../oauth/client-auth.ts';
+import { grantTypesSupported } from '../oauth/grants/index.ts';
 
 export function authorizationServerMetadata(ctx: AppContext): Record<string, unknown> {
   const { issuer, scopes, allowDynamicRegistration } = ctx.config;
-  const authMethods = ['none', 'client_secret_post', 'client_secret_basic'];
   return {
     issuer,
     authorization_endpoint: `${issuer}/authorize`,
@@ -17,10 +18,11 @@ export function authorizationServerMetadata(ctx: AppContext): Record<string, unk
     scopes_supported: scopes,
     response_types_supported: ['code'],
     response_modes_supported: ['query'],
-    grant_types_supported: ['authorization_code', 'refresh_token'],
-    token_endpoint_auth_methods_supported: authMethods,
-    revocation_endpoint_auth_methods_supported: authMethods,
-    introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+    grant_types_supported: grantTypesSupported(),
+    token_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS,
+    revocation_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS,
+    // Resource servers always hold a secret (RFC 7662 §2.1).
+    introspection_endpoint_auth_methods_supported: SECRET_AUTH_METHODS,
     code_challenge_methods_supported: ['S256'],
     authorization_response_iss_parameter_supported: true,
     client_id_metadata_document_supported: true,

@@ -5,9 +5,10 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../context.ts';
 import type { Prisma } from '../generated/prisma/client.ts';
-import { constantTimeEqual, hashSecret, randomToken } from '../lib/crypto.ts';
+import { constantTimeEqual } from '../lib/crypto.ts';
 import { type ClientMetadata, validateClientMetadata } from '../oauth/client-metadata.ts';
-import { OAuthError } from '../oauth/errors.ts';
+import { createClient } from '../oauth/client-registration.ts';
+import { invalidClientMetadata, invalidToken, temporarilyUnavailable } from '../oauth/errors.ts';
 
 const RATE_LIMIT_WINDOW = 3600;
 // Never kept in the stored copy of the request.
@@ -30,14 +31,10 @@ function checkInitialAccessToken(ctx: AppContext, req: FastifyRequest): void {
   const match = /^Bearer +(\S+) *$/i.exec(req.headers.authorization ?? '');
   if (!match) {
     // RFC 6750 §3.1: a request without credentials gets a challenge without an error code.
-    throw new OAuthError('invalid_token', 'an initial access token is required to register', {
-      headers: { 'www-authenticate': 'Bearer' },
-    });
+    throw invalidToken('an initial access token is required to register', true);
   }
   if (!constantTimeEqual(match[1]!, expected)) {
-    throw new OAuthError('invalid_token', 'the initial access token is not valid', {
-      headers: { 'www-authenticate': 'Bearer error="invalid_token"' },
-    });
+    throw invalidToken('the initial access token is not valid', false);
   }
 }
 
@@ -52,20 +49,13 @@ async function checkRateLimit(ctx: AppContext, req: FastifyRequest): Promise<voi
   if (r.allowed) return;
   const retryAfter = Math.max(1, Math.ceil((r.resetAt.getTime() - now.getTime()) / 1000));
   req.log.warn({ remoteAddress: req.ip }, 'registration rate limit reached');
-  throw new OAuthError(
-    'temporarily_unavailable',
-    'too many registrations from this address; try again later',
-    {
-      status: 429,
-      headers: { 'retry-after': String(retryAfter) },
-    },
-  );
+  throw temporarilyUnavailable('too many registrations from this address; try again later', retryAfter, 429);
 }
 
 async function registerClient(ctx: AppContext, req: FastifyRequest, reply: FastifyReply) {
   // RFC 7591 §3.1: the request is a JSON document. Fastify also parses forms here, so say so plainly.
   if (!/^application\/json\b/i.test(req.headers['content-type'] ?? '')) {
-    throw new OAuthError('invalid_client_metadata', 'the registration request must be application/json');
+    throw invalidClientMetadata('the registration request must be application/json');
   }
   const metadata = validateClientMetadata(req.body, {
     source: 'registration',
@@ -74,22 +64,13 @@ async function registerClient(ctx: AppContext, req: FastifyRequest, reply: Fasti
   });
 
   const now = ctx.clock.now();
-  const clientId = randomToken(16);
-  const secret = metadata.tokenEndpointAuthMethod === 'none' ? undefined : randomToken(32);
-  await ctx.stores.clients.create({
-    clientId,
-    kind: 'DYNAMIC',
-    name: metadata.name,
-    redirectUris: metadata.redirectUris,
-    grantTypes: metadata.grantTypes,
-    responseTypes: metadata.responseTypes,
-    tokenEndpointAuthMethod: metadata.tokenEndpointAuthMethod,
-    secretHash: secret === undefined ? null : hashSecret(secret),
-    scope: metadata.scope ?? null,
-    clientUri: metadata.clientUri ?? null,
-    logoUri: metadata.logoUri ?? null,
-    metadata: storedRequest(req.body),
-  });
+  const { client, secret } = await createClient(
+    ctx.stores.clients,
+    'DYNAMIC',
+    metadata,
+    storedRequest(req.body),
+  );
+  const clientId = client.clientId;
   req.log.info(
     { clientId, clientName: metadata.name, authMethod: metadata.tokenEndpointAuthMethod },
     'client registered',

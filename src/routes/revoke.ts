@@ -4,8 +4,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../context.ts';
 import { authenticateClient } from '../oauth/client-auth.ts';
-import { TOKEN_PREFIX } from '../store/grants.ts';
-import { readForm } from './token.ts';
+import { readForm } from '../oauth/form.ts';
+import { TOKEN_PREFIX } from '../store/tokens.ts';
 
 export function revokeRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.post('/revoke', async (req, reply) => {
@@ -15,15 +15,15 @@ export function revokeRoutes(app: FastifyInstance, ctx: AppContext): void {
     const token = params.require('token');
     const now = ctx.clock.now();
     if (token.startsWith(TOKEN_PREFIX.refresh)) {
-      const rt = await ctx.stores.grants.findRefreshToken(token);
+      const rt = await ctx.stores.tokens.findRefreshToken(token);
       if (rt && rt.grant.clientId === client.id) {
         await ctx.stores.grants.revokeGrant(rt.grantId, 'client', now);
         await ctx.changes.flush();
       }
     } else if (token.startsWith(TOKEN_PREFIX.access)) {
-      const at = await ctx.stores.grants.findAccessToken(token);
+      const at = await ctx.stores.tokens.findAccessToken(token);
       if (at && at.grant.clientId === client.id) {
-        await ctx.stores.grants.revokeAccessToken(at.id, now);
+        await ctx.stores.tokens.revokeAccessToken(at.id, now);
         // Answer only once every instance's introspection cache has been told (RFC 7009 §2.2: at once).
         await ctx.changes.flush();
       }

@@ -5,6 +5,7 @@ import { grantStore } from './grants.ts';
 import { rateLimitStore } from './rate-limits.ts';
 import { resourceServerStore } from './resource-servers.ts';
 import { sessionStore } from './sessions.ts';
+import { tokenStore } from './tokens.ts';
 import { userStore } from './users.ts';
 
 export function createStores(prisma: PrismaClient) {
@@ -15,6 +16,7 @@ export function createStores(prisma: PrismaClient) {
     rateLimits: rateLimitStore(prisma),
     sessions: sessionStore(prisma),
     grants: grantStore(prisma),
+    tokens: tokenStore(prisma),
   };
 }
 

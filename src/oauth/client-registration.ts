@@ -1,0 +1,68 @@
+// Creating clients, and recording their use: one path for every kind (dynamic registration, CIMD documents, the operator's CLI), so each
+// applies the same metadata rules (client-metadata.ts). A client_id is random; a secret is issued only when the
+// auth method presents one, returned once, and stored only as a SHA-256 hash (DESIGN: Security rules).
+import type { FastifyBaseLogger } from 'fastify';
+import type { Client, ClientKind, Prisma } from '../generated/prisma/client.ts';
+import { hashSecret, randomToken } from '../lib/crypto.ts';
+import type { ClientStore, NewClient } from '../store/clients.ts';
+import type { ClientMetadata } from './client-metadata.ts';
+
+/** The stored form of validated metadata. */
+export function clientRecord(
+  kind: ClientKind,
+  clientId: string,
+  m: ClientMetadata,
+  extra: Pick<NewClient, 'secretHash' | 'metadata' | 'fetchedAt' | 'freshUntil'> = {},
+): NewClient {
+  return {
+    clientId,
+    kind,
+    name: m.name,
+    redirectUris: m.redirectUris,
+    grantTypes: m.grantTypes,
+    responseTypes: m.responseTypes,
+    tokenEndpointAuthMethod: m.tokenEndpointAuthMethod,
+    scope: m.scope ?? null,
+    clientUri: m.clientUri ?? null,
+    logoUri: m.logoUri ?? null,
+    ...extra,
+  };
+}
+
+export interface CreatedClient {
+  client: Client;
+  /** The client secret, to show once; undefined for public clients. */
+  secret: string | undefined;
+}
+
+/** Creates a dynamically registered or operator client from validated metadata. */
+export async function createClient(
+  store: Pick<ClientStore, 'create'>,
+  kind: Exclude<ClientKind, 'CIMD'>,
+  m: ClientMetadata,
+  request?: Prisma.InputJsonValue,
+): Promise<CreatedClient> {
+  const secret = m.tokenEndpointAuthMethod === 'none' ? undefined : randomToken(32);
+  const record = clientRecord(kind, randomToken(16), m, {
+    secretHash: secret === undefined ? null : hashSecret(secret),
+    ...(request !== undefined && { metadata: request }),
+  });
+  return { client: await store.create(record), secret };
+}
+
+/**
+ * Records that a client was used (UNUSED_CLIENT_TTL sweeps dynamic clients nobody uses). It runs after a code or
+ * tokens are committed, so a failure is logged and never costs the client what it was just given.
+ */
+export async function recordClientUse(
+  store: Pick<ClientStore, 'touch'>,
+  client: Client,
+  now: Date,
+  log: FastifyBaseLogger,
+): Promise<void> {
+  try {
+    await store.touch(client.id, now);
+  } catch (err) {
+    log.warn({ err, clientId: client.clientId }, 'could not record the client as used');
+  }
+}

@@ -1,0 +1,205 @@
+// Access and refresh tokens, and the atomic steps of issuing them. The store reports facts (a code claimed or
+// already spent, a refresh token claimed or already rotated); the grant handlers in src/oauth/grants/ decide
+// what those facts mean, inside the same transaction, so single use holds under concurrency (RFC 9700 §4.14):
+// of N requests presenting one code or refresh token, the conditional update lets exactly one claim it.
+import type {
+  AccessToken,
+  AuthorizationCode,
+  Client,
+  Grant,
+  PrismaClient,
+  RefreshToken,
+  ResourceServer,
+  User,
+} from '../generated/prisma/client.ts';
+import { addSeconds } from '../lib/clock.ts';
+import { hashSecret, randomToken } from '../lib/crypto.ts';
+import { notifyChange } from './changes.ts';
+
+export type Tx = Parameters<Parameters<PrismaClient['$transaction']>[0]>[0];
+
+export const TOKEN_PREFIX = { code: 'lk_code_', access: 'lk_at_', refresh: 'lk_rt_' } as const;
+
+/** Why a grant ended; recorded on the grant, never secret. */
+export type RevokeReason =
+  | 'user'
+  | 'client'
+  | 'operator'
+  | 'code_replay'
+  | 'refresh_replay'
+  | 'invalid_exchange';
+
+export interface IssuedTokens {
+  accessToken: string;
+  refreshToken: string | undefined;
+  scopes: string[];
+  expiresIn: number;
+}
+
+/** What to mint for a grant: lifetimes in seconds; no refresh token when `refreshTokenTtl` is undefined. */
+export interface TokenIssue {
+  accessScopes: string[];
+  refreshScopes: string[];
+  /** The refresh token this rotation spends (null for the first pair). */
+  parentRefreshId: string | null;
+  accessTokenTtl: number;
+  refreshTokenTtl: number | undefined;
+}
+
+export type CodeWithGrant = AuthorizationCode & { grant: Grant };
+export type RefreshWithGrant = RefreshToken & { grant: Grant };
+
+/** Presenting a code spends it: `claimed` the first time, `spent` every later time, `unknown` if never issued. */
+export type CodeClaim =
+  | { kind: 'unknown' }
+  | { kind: 'spent'; code: CodeWithGrant }
+  | { kind: 'claimed'; code: CodeWithGrant };
+
+/** `rotated`: another request spent the token first, at `rotatedAt`; `revoked` if it has been revoked since. */
+export type RefreshClaim = { kind: 'claimed' } | { kind: 'rotated'; rotatedAt: Date; revoked: boolean };
+
+export type ActiveAccessToken = AccessToken & {
+  grant: Grant & { user: User | null; client: Client; resourceServer: ResourceServer };
+};
+
+/** The steps a grant handler takes inside one transaction. */
+export interface TokenTransaction {
+  claimAuthorizationCode(code: string, now: Date): Promise<CodeClaim>;
+  findRefreshToken(token: string): Promise<RefreshWithGrant | null>;
+  claimRefreshToken(id: string, now: Date): Promise<RefreshClaim>;
+  issueTokens(grant: Grant, issue: TokenIssue, now: Date): Promise<IssuedTokens>;
+  revokeGrant(grantId: string, reason: RevokeReason, now: Date): Promise<void>;
+}
+
+export async function revokeGrantTx(tx: Tx, grantId: string, reason: RevokeReason, now: Date): Promise<void> {
+  await tx.grant.updateMany({
+    where: { id: grantId, revokedAt: null },
+    data: { revokedAt: now, revokedReason: reason },
+  });
+  await tx.accessToken.updateMany({ where: { grantId, revokedAt: null }, data: { revokedAt: now } });
+  await tx.refreshToken.updateMany({ where: { grantId, revokedAt: null }, data: { revokedAt: now } });
+  await notifyChange(tx, 'grant');
+}
+
+async function issueTokensTx(tx: Tx, grant: Grant, issue: TokenIssue, now: Date): Promise<IssuedTokens> {
+  let refreshToken: string | undefined;
+  let refreshId: string | null = null;
+  if (issue.refreshTokenTtl !== undefined) {
+    refreshToken = randomToken(32, TOKEN_PREFIX.refresh);
+    const row = await tx.refreshToken.create({
+      data: {
+        tokenHash: hashSecret(refreshToken),
+        grantId: grant.id,
+        parentId: issue.parentRefreshId,
+        scopes: issue.refreshScopes,
+        createdAt: now,
+        expiresAt: addSeconds(now, issue.refreshTokenTtl),
+      },
+    });
+    refreshId = row.id;
+  }
+  const accessToken = randomToken(32, TOKEN_PREFIX.access);
+  await tx.accessToken.create({
+    data: {
+      tokenHash: hashSecret(accessToken),
+      grantId: grant.id,
+      refreshTokenId: refreshId,
+      scopes: issue.accessScopes,
+      createdAt: now,
+      expiresAt: addSeconds(now, issue.accessTokenTtl),
+    },
+  });
+  return { accessToken, refreshToken, scopes: issue.accessScopes, expiresIn: issue.accessTokenTtl };
+}
+
+function tokenTransaction(tx: Tx): TokenTransaction {
+  return {
+    async claimAuthorizationCode(code, now) {
+      const codeHash = hashSecret(code);
+      const claimed = await tx.authorizationCode.updateMany({
+        where: { codeHash, usedAt: null },
+        data: { usedAt: now },
+      });
+      const row = await tx.authorizationCode.findUnique({ where: { codeHash }, include: { grant: true } });
+      if (!row) return { kind: 'unknown' };
+      return { kind: claimed.count === 1 ? 'claimed' : 'spent', code: row };
+    },
+
+    findRefreshToken(token) {
+      return tx.refreshToken.findUnique({
+        where: { tokenHash: hashSecret(token) },
+        include: { grant: true },
+      });
+    },
+
+    async claimRefreshToken(id, now) {
+      const claimed = await tx.refreshToken.updateMany({
+        where: { id, rotatedAt: null },
+        data: { rotatedAt: now },
+      });
+      if (claimed.count === 1) return { kind: 'claimed' };
+      // The conditional update waited for the winner's commit, so this read sees its rotation.
+      const current = await tx.refreshToken.findUnique({ where: { id } });
+      return { kind: 'rotated', rotatedAt: current?.rotatedAt ?? now, revoked: !!current?.revokedAt };
+    },
+
+    issueTokens: (grant, issue, now) => issueTokensTx(tx, grant, issue, now),
+    revokeGrant: (grantId, reason, now) => revokeGrantTx(tx, grantId, reason, now),
+  };
+}
+
+/** A grant for a client acting on its own behalf (RFC 6749 §4.4): no user, no redirect URI. */
+export interface NewClientGrant {
+  clientId: string;
+  resourceServerId: string;
+  scopes: string[];
+}
+
+export function tokenStore(prisma: PrismaClient) {
+  return {
+    /** Runs `fn` in one transaction; what it writes commits together, or not at all if it throws. */
+    transaction<T>(fn: (t: TokenTransaction) => Promise<T>): Promise<T> {
+      return prisma.$transaction((tx) => fn(tokenTransaction(tx)));
+    },
+
+    /** Starts a grant without a user and mints its access token (and no refresh token). */
+    issueClientGrant(g: NewClientGrant, accessTokenTtl: number, now: Date): Promise<IssuedTokens> {
+      return prisma.$transaction(async (tx) => {
+        const grant = await tx.grant.create({
+          data: {
+            clientId: g.clientId,
+            resourceServerId: g.resourceServerId,
+            scopes: g.scopes,
+            createdAt: now,
+          },
+        });
+        const issue = { accessScopes: g.scopes, refreshScopes: [], parentRefreshId: null, accessTokenTtl };
+        return issueTokensTx(tx, grant, { ...issue, refreshTokenTtl: undefined }, now);
+      });
+    },
+
+    /** For introspection: the access token with its grant, user, client and resource server; null if unknown. */
+    findAccessToken(token: string): Promise<ActiveAccessToken | null> {
+      return prisma.accessToken.findUnique({
+        where: { tokenHash: hashSecret(token) },
+        include: { grant: { include: { user: true, client: true, resourceServer: true } } },
+      });
+    },
+
+    findRefreshToken(token: string): Promise<RefreshWithGrant | null> {
+      return prisma.refreshToken.findUnique({
+        where: { tokenHash: hashSecret(token) },
+        include: { grant: true },
+      });
+    },
+
+    async revokeAccessToken(id: string, now: Date): Promise<void> {
+      await prisma.$transaction(async (tx) => {
+        await tx.accessToken.updateMany({ where: { id, revokedAt: null }, data: { revokedAt: now } });
+        await notifyChange(tx, 'token');
+      });
+    },
+  };
+}
+
+export type TokenStore = ReturnType<typeof tokenStore>;
