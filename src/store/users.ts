@@ -44,10 +44,6 @@ export function userStore(prisma: PrismaClient) {
       return prisma.user.findUnique({ where: { email: normalizeEmail(email) } });
     },
 
-    findById(id: string): Promise<User | null> {
-      return prisma.user.findUnique({ where: { id } });
-    },
-
     /** Disables or re-enables a user; a disabled user's tokens read inactive at once. */
     async setDisabled(email: string, disabled: boolean): Promise<boolean> {
       const r = await prisma.user.updateMany({ where: { email: normalizeEmail(email) }, data: { disabled } });
