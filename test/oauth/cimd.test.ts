@@ -21,7 +21,7 @@ import {
   type RequestFunction,
   specialUseRange,
   warnIfCimdLoopbackAllowed,
-} from '../../src/oauth/cimd.ts';
+} from '../../src/oauth/cimd/index.ts';
 import { type ClientResolverOptions, createClientResolver } from '../../src/oauth/clients.ts';
 import { OAuthError } from '../../src/oauth/errors.ts';
 import { createStores } from '../../src/store/index.ts';
