@@ -59,7 +59,7 @@ export function cimdHostAllowed(url: URL, allowedHosts: readonly string[] | unde
 }
 
 export interface CimdUrlPolicy {
-  /** CIMD_ALLOW_LOOPBACK: http allowed on a loopback host name. */
+  /** CIMD_ALLOW_LOOPBACK: loopback addresses (and http on a loopback host) allowed. */
   allowLoopback: boolean;
   /** CIMD_ALLOWED_HOSTS; undefined allows every host. */
   allowedHosts?: readonly string[] | undefined;
