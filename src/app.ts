@@ -10,7 +10,7 @@ import type { Database } from './db/database.ts';
 import { type Clock, systemClock } from './lib/clock.ts';
 import { randomToken } from './lib/crypto.ts';
 import { loggerOptions } from './logger.ts';
-import { warnIfCimdLoopbackAllowed } from './oauth/cimd.ts';
+import { warnIfCimdLoopbackAllowed } from './oauth/cimd/index.ts';
 import { type ClientResolverOptions, createClientResolver } from './oauth/clients.ts';
 import { invalidRequest, NOT_FOUND_BODY, OAuthError, serverError } from './oauth/errors.ts';
 import { authorizeRoutes } from './routes/authorize.ts';

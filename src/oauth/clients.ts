@@ -7,11 +7,10 @@ import { type Clock, systemClock } from '../lib/clock.ts';
 import type { Stores } from '../store/index.ts';
 import {
   type CimdFetchOptions,
-  cimdClientIdProblem,
   createCimdCache,
   looksLikeUrlClientId,
   type WarnLogger,
-} from './cimd.ts';
+} from './cimd/index.ts';
 import { OAuthError } from './errors.ts';
 
 export interface ClientResolver {
@@ -47,8 +46,7 @@ export function createClientResolver(stores: Stores, options: ClientResolverOpti
       if (client && client.kind !== 'CIMD') return client;
       if (client) return cimd.resolve(clientId, client, log);
       if (!looksLikeUrlClientId(clientId)) throw new OAuthError('invalid_client', 'unknown client_id');
-      const problem = cimdClientIdProblem(clientId, { allowLoopback: config.cimdAllowLoopback });
-      if (problem) throw new OAuthError('invalid_client', problem);
+      // The CIMD cache checks the client_id URL rules and host allow-list, once, cached client or not.
       return cimd.resolve(clientId, null, log);
     },
   };

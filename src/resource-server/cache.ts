@@ -1,14 +1,11 @@
 // A small, bounded cache of positive introspection answers. Keys are SHA-256 of the token, so a heap dump or a
-// debugger never shows a bearer token (DESIGN: Security); Map insertion order gives least-recently-used eviction.
+// debugger never shows a bearer token (DESIGN: Security); the bound and least-recently-used eviction are the
+// server's own bounded cache (src/lib/bounded-cache.ts), compiled into dist/lib beside the kit.
 import { createHash } from 'node:crypto';
+import { BoundedCache } from '../lib/bounded-cache.ts';
 
 export interface KitClock {
   now(): Date;
-}
-
-interface Entry<T> {
-  value: T;
-  expiresAt: number;
 }
 
 /** What callers may look at: how full the cache is and which hashed keys it holds. */
@@ -18,12 +15,14 @@ export interface ReadonlyTokenCache {
 }
 
 export class TokenCache<T> implements ReadonlyTokenCache {
-  private readonly entries = new Map<string, Entry<T>>();
+  private readonly entries: BoundedCache<string, T>;
 
   constructor(
-    private readonly maxEntries: number,
+    maxEntries: number,
     private readonly clock: KitClock,
-  ) {}
+  ) {
+    this.entries = new BoundedCache({ maxEntries, now: () => clock.now().getTime() });
+  }
 
   static keyOf(token: string): string {
     return createHash('sha256').update(token, 'utf8').digest('base64url');
@@ -34,27 +33,16 @@ export class TokenCache<T> implements ReadonlyTokenCache {
   }
 
   keys(): string[] {
-    return [...this.entries.keys()];
+    return this.entries.keys();
   }
 
   get(key: string): T | undefined {
-    const entry = this.entries.get(key);
-    if (!entry) return undefined;
-    this.entries.delete(key);
-    if (entry.expiresAt <= this.clock.now().getTime()) return undefined;
-    this.entries.set(key, entry); // most recently used goes last
-    return entry.value;
+    return this.entries.get(key);
   }
 
   set(key: string, value: T, ttlMs: number): void {
-    if (ttlMs <= 0 || this.maxEntries <= 0) return;
-    this.entries.delete(key);
-    while (this.entries.size >= this.maxEntries) {
-      const oldest = this.entries.keys().next().value;
-      if (oldest === undefined) break;
-      this.entries.delete(oldest);
-    }
-    this.entries.set(key, { value, expiresAt: this.clock.now().getTime() + ttlMs });
+    if (ttlMs <= 0) return;
+    this.entries.set(key, value, this.clock.now().getTime() + ttlMs);
   }
 
   clear(): void {

@@ -1,0 +1,94 @@
+// The database-backed cache of Client ID Metadata Documents (draft-ietf-oauth-client-id-metadata-document-01
+// §4.4): a CIMD client_id resolves to its stored client while that is fresh, else to a new fetch, validated and
+// stored. Failures are never cached (§4.3); a recently stale document still serves while its host is failing
+// (RFC 5861 stale-if-error). The client_id URL rules and host allow-list are checked here, once per resolution,
+// cached or not, so tightening CIMD_ALLOW_LOOPBACK or CIMD_ALLOWED_HOSTS takes effect at once.
+import type { Config } from '../../config.ts';
+import type { Client } from '../../generated/prisma/client.ts';
+import type { Clock } from '../../lib/clock.ts';
+import type { ClientStore } from '../../store/clients.ts';
+import { OAuthError } from '../errors.ts';
+import { type CheckedCimdUrl, type CimdUrlPolicy, checkCimdClientId } from './client-id.ts';
+import { cimdClientRecord, validateCimdDocument } from './document.ts';
+import { CimdError, type WarnLogger } from './error.ts';
+import { type CimdFetchOptions, fetchCheckedCimdDocument } from './fetch.ts';
+
+/**
+ * How long past its freshness a document may still serve while its host is failing (RFC 5861 stale-if-error):
+ * one hour rides out a brief outage without keeping a document its owner may have changed alive for long.
+ */
+export const CIMD_STALE_IF_ERROR = 3600;
+
+export interface CimdCacheOptions extends Omit<CimdFetchOptions, keyof CimdUrlPolicy> {
+  store: ClientStore;
+  clock: Clock;
+  config: Pick<Config, 'cimdAllowLoopback' | 'cimdAllowedHosts' | 'allowedRedirectUriPatterns' | 'scopes'>;
+  /** Seconds past freshness a document serves while its host fails; default CIMD_STALE_IF_ERROR. */
+  staleIfError?: number;
+  log?: WarnLogger | undefined;
+}
+
+export interface CimdCache {
+  /**
+   * The client for a CIMD client_id: the cached row while fresh, else a new fetch (stored on success). A failed
+   * fetch is never stored; the cached row still serves if the host is failing and it went stale recently.
+   */
+  resolve(clientId: string, cached: Client | null, log?: WarnLogger): Promise<Client>;
+}
+
+// A client_id seen for the first time has no document yet, so a URL rule it breaks is reported as the
+// identifier's own problem; for a cached client it is its document that became unusable (a CimdError).
+const unknownClientIdProblem = (problem: string) => new OAuthError('invalid_client', problem);
+
+export function createCimdCache(options: CimdCacheOptions): CimdCache {
+  const { store, clock, config, staleIfError = CIMD_STALE_IF_ERROR, log: defaultLog, ...transport } = options;
+  const fetchOptions: CimdFetchOptions = {
+    ...transport,
+    allowLoopback: config.cimdAllowLoopback,
+    allowedHosts: config.cimdAllowedHosts,
+  };
+  // Concurrent requests for one client_id share one fetch.
+  const inFlight = new Map<string, Promise<Client>>();
+
+  async function refresh(
+    clientId: string,
+    url: CheckedCimdUrl,
+    cached: Client | null,
+    log: WarnLogger | undefined,
+  ): Promise<Client> {
+    const now = clock.now();
+    try {
+      const fetched = await fetchCheckedCimdDocument(url, now, fetchOptions);
+      const metadata = validateCimdDocument(clientId, fetched.document, {
+        supportedScopes: config.scopes,
+        allowedRedirectUriPatterns: config.allowedRedirectUriPatterns,
+      });
+      return await store.upsertCimd(cimdClientRecord(clientId, metadata, fetched, now));
+    } catch (err) {
+      if (!(err instanceof CimdError)) throw err;
+      const context = { clientId, host: url.host, reason: err.description, detail: err.detail };
+      const freshUntil = cached?.freshUntil?.getTime();
+      if (err.staleUsable && freshUntil !== undefined && now.getTime() <= freshUntil + staleIfError * 1000) {
+        log?.warn(
+          context,
+          'client metadata document host is failing; serving the cached document (stale-if-error)',
+        );
+        return cached!;
+      }
+      log?.warn(context, 'client metadata document refused');
+      throw err;
+    }
+  }
+
+  return {
+    async resolve(clientId, cached, log = defaultLog) {
+      const url = checkCimdClientId(clientId, fetchOptions, cached ? undefined : unknownClientIdProblem);
+      if (cached?.freshUntil && cached.freshUntil.getTime() > clock.now().getTime()) return cached;
+      const pending = inFlight.get(clientId);
+      if (pending) return pending;
+      const p = refresh(clientId, url, cached, log).finally(() => inFlight.delete(clientId));
+      inFlight.set(clientId, p);
+      return p;
+    },
+  };
+}
