@@ -64,7 +64,7 @@ export interface CommandContext {
   readonly io: Io;
   /** Opens the database the configuration selects, once; src/cli.ts closes it after the command. */
   database(options?: DatabaseOptions): Promise<CliDatabase>;
-  /** The stores over that (migrated) database: commands read and write only through them (DESIGN: store/). */
+  /** The stores over that (migrated) database: commands read and write only through them (README: How it is built). */
   stores(): Promise<Stores>;
 }
 

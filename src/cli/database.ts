@@ -1,4 +1,4 @@
-// How the CLI reaches the database, in the order that keeps the embedded one safe (DESIGN: Storage):
+// How the CLI reaches the database, in the order that keeps the embedded one safe (README: CLI):
 // 1. DATABASE_URL set → that Postgres server;
 // 2. a server is serving DATA_DIR's socket → through it, so the running server stays the only opener;
 // 3. otherwise the directory itself, under its lock (a live holder → DataDirInUseError, never a second opener).

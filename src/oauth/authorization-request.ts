@@ -5,9 +5,9 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { AppContext } from '../context.ts';
 import type { Client, ResourceServer } from '../generated/prisma/client.ts';
-import type { Params } from '../lib/params.ts';
 import { invalidRequest, OAuthError, unauthorizedClient, unsupportedResponseType } from './errors.ts';
 import { AUTHORIZATION_CODE } from './grants/index.ts';
+import type { Params } from './params.ts';
 import { isValidS256Challenge } from './pkce.ts';
 import { matchRedirectUri } from './redirect-uri.ts';
 import { resolveResource } from './resources.ts';

@@ -5,8 +5,8 @@ import type { FastifyRequest } from 'fastify';
 import type { AppContext } from '../context.ts';
 import type { Client } from '../generated/prisma/client.ts';
 import { verifySecret } from '../lib/crypto.ts';
-import type { Params } from '../lib/params.ts';
 import { invalidClient, invalidRequest, OAuthError } from './errors.ts';
+import type { Params } from './params.ts';
 
 /** The client authentication methods Latchkey supports (RFC 8414 token_endpoint_auth_methods_supported). */
 export const CLIENT_AUTH_METHODS = ['none', 'client_secret_post', 'client_secret_basic'] as const;

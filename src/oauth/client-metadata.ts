@@ -135,7 +135,7 @@ function checkResponseTypes(value: unknown, grantTypes: readonly string[]): Resp
   return [...new Set(list)];
 }
 
-/** RFC 7591 §2 token_endpoint_auth_method: default none here (DESIGN: omitted → public client). */
+/** RFC 7591 §2 token_endpoint_auth_method; omitted → none, a public client (MCP clients that want a secret ask). */
 function checkAuthMethod(value: unknown, grantTypes: readonly string[]): ClientAuthMethod {
   if (value !== undefined && !isClientAuthMethod(value)) {
     throw invalidMetadata(`token_endpoint_auth_method must be one of ${CLIENT_AUTH_METHODS.join(', ')}`);

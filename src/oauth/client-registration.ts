@@ -1,6 +1,6 @@
 // Creating clients, and recording their use: one path for every kind (dynamic registration, CIMD documents, the operator's CLI), so each
 // applies the same metadata rules (client-metadata.ts). A client_id is random; a secret is issued only when the
-// auth method presents one, returned once, and stored only as a SHA-256 hash (DESIGN: Security rules).
+// auth method presents one, returned once, and stored only as a SHA-256 hash.
 import type { FastifyBaseLogger } from 'fastify';
 import type { Client, ClientKind, Prisma } from '../generated/prisma/client.ts';
 import { hashSecret, randomToken } from '../lib/crypto.ts';

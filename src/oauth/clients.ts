@@ -11,11 +11,11 @@ import {
   looksLikeUrlClientId,
   type WarnLogger,
 } from './cimd/index.ts';
-import { OAuthError } from './errors.ts';
+import { invalidClient } from './errors.ts';
 
 export interface ClientResolver {
   /**
-   * The client for `clientId`; throws OAuthError('invalid_client') when there is none or it is unusable.
+   * The client for `clientId`; throws an invalid_client OAuthError when there is none or it is unusable.
    * `log` (e.g. the request's logger) receives warnings about CIMD fetches.
    */
   resolve(clientId: string, log?: WarnLogger): Promise<Client>;
@@ -45,7 +45,7 @@ export function createClientResolver(stores: Stores, options: ClientResolverOpti
       // A registered client wins even when its client_id looks like a URL (an operator may choose one).
       if (client && client.kind !== 'CIMD') return client;
       if (client) return cimd.resolve(clientId, client, log);
-      if (!looksLikeUrlClientId(clientId)) throw new OAuthError('invalid_client', 'unknown client_id');
+      if (!looksLikeUrlClientId(clientId)) throw invalidClient('unknown client_id');
       // The CIMD cache checks the client_id URL rules and host allow-list, once, cached client or not.
       return cimd.resolve(clientId, null, log);
     },

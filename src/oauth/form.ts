@@ -1,8 +1,8 @@
 // The body of a back-channel OAuth request (/token, /revoke, /introspect): form-encoded (RFC 6749 §3.2), and no
 // parameter sent twice (RFC 6749 §3.1).
 import type { FastifyRequest } from 'fastify';
-import { Params } from '../lib/params.ts';
 import { invalidRequest } from './errors.ts';
+import { Params } from './params.ts';
 
 export function readForm(req: FastifyRequest): Params {
   const type = req.headers['content-type'] ?? '';

@@ -1,4 +1,4 @@
-// PKCE (RFC 7636), S256 only: OAuth 2.1 §4.1.1 makes PKCE mandatory and `plain` is refused (DESIGN: Standards).
+// PKCE (RFC 7636), S256 only: OAuth 2.1 §4.1.1 makes PKCE mandatory and `plain` is refused.
 import { createHash } from 'node:crypto';
 import { constantTimeEqual } from '../lib/crypto.ts';
 

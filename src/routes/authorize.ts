@@ -3,7 +3,6 @@
 // POST /authorize: records the decision from the consent page (CSRF-checked) and answers the client.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../context.ts';
-import { Params } from '../lib/params.ts';
 import {
   AuthorizationError,
   type AuthorizationRequest,
@@ -12,6 +11,7 @@ import {
 } from '../oauth/authorization-request.ts';
 import { recordClientUse } from '../oauth/client-registration.ts';
 import { accessDenied, promptNoneError } from '../oauth/errors.ts';
+import { Params } from '../oauth/params.ts';
 import { isLoopbackHost } from '../oauth/redirect-uri.ts';
 import { isSubset } from '../oauth/scopes.ts';
 import { checkCsrf, csrfToken, currentSession, type LiveSession } from '../web/session.ts';

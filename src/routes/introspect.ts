@@ -6,11 +6,11 @@ import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify
 import type { AppContext } from '../context.ts';
 import type { ResourceServer } from '../generated/prisma/client.ts';
 import { hashSecret, verifySecret } from '../lib/crypto.ts';
-import type { Params } from '../lib/params.ts';
 import { presentedCredentials } from '../oauth/client-auth.ts';
 import { invalidClient } from '../oauth/errors.ts';
 import { readForm } from '../oauth/form.ts';
 import { IntrospectionCache } from '../oauth/introspection-cache.ts';
+import type { Params } from '../oauth/params.ts';
 import { formatScope } from '../oauth/scopes.ts';
 import { TOKEN_PREFIX } from '../store/tokens.ts';
 

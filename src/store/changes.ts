@@ -1,6 +1,6 @@
 // Change notifications. Anything that can turn an active token inactive (a revocation, a disabled user, a deleted
 // client or resource server, a rotated resource-server secret) announces itself with NOTIFY in the same
-// transaction, so every instance's caches drop what they hold the moment it commits (DESIGN: Scale).
+// transaction, so every instance's caches drop what they hold the moment it commits (README: How it is built).
 import type { PrismaClient } from '../generated/prisma/client.ts';
 
 export const CHANGES_CHANNEL = 'latchkey_changes';

@@ -32,22 +32,8 @@ function violations(dir: string, allowed: (target: string) => boolean): string[]
   );
 }
 
-// src/lib/params.ts throws invalid_request (RFC 6749 §3.1) through src/oauth/errors.ts; it is protocol, not a
-// helper, and moving it out of lib changes routes/token.ts and oauth/client-auth.ts, which the grants slice owns.
-const PARAMS_SKIP = {
-  skip: 'lib/params.ts still imports oauth/errors.ts; it moves to src/oauth with token.ts',
-};
-
 describe('layering', () => {
   it('src/lib imports nothing from outside src/lib', () => {
-    const found = violations('lib', (target) => target.startsWith('lib/'));
-    assert.deepEqual(
-      found.filter((v) => !v.startsWith('lib/params.ts ')),
-      [],
-    );
-  });
-
-  it('src/lib/params.ts imports nothing from outside src/lib', PARAMS_SKIP, () => {
     assert.deepEqual(
       violations('lib', (target) => target.startsWith('lib/')),
       [],

@@ -7,7 +7,7 @@ import type { Config } from '../../config.ts';
 import type { Client } from '../../generated/prisma/client.ts';
 import type { Clock } from '../../lib/clock.ts';
 import type { ClientStore } from '../../store/clients.ts';
-import { OAuthError } from '../errors.ts';
+import { invalidClient } from '../errors.ts';
 import { type CheckedCimdUrl, type CimdUrlPolicy, checkCimdClientId } from './client-id.ts';
 import { cimdClientRecord, validateCimdDocument } from './document.ts';
 import { CimdError, type WarnLogger } from './error.ts';
@@ -38,7 +38,7 @@ export interface CimdCache {
 
 // A client_id seen for the first time has no document yet, so a URL rule it breaks is reported as the
 // identifier's own problem; for a cached client it is its document that became unusable (a CimdError).
-const unknownClientIdProblem = (problem: string) => new OAuthError('invalid_client', problem);
+const unknownClientIdProblem = (problem: string) => invalidClient(problem);
 
 export function createCimdCache(options: CimdCacheOptions): CimdCache {
   const { store, clock, config, staleIfError = CIMD_STALE_IF_ERROR, log: defaultLog, ...transport } = options;

@@ -10,6 +10,7 @@ import {
   type ClientMetadataPolicy,
   validateClientMetadata,
 } from '../client-metadata.ts';
+import { clientRecord } from '../client-registration.ts';
 import { OAuthError } from '../errors.ts';
 import { CimdError } from './error.ts';
 
@@ -57,21 +58,12 @@ export function cimdClientRecord(
   fetched: { document: unknown; freshFor: number },
   fetchedAt: Date,
 ): NewClient {
-  return {
-    clientId,
-    kind: 'CIMD',
-    name: metadata.name,
-    redirectUris: metadata.redirectUris,
-    grantTypes: metadata.grantTypes,
-    responseTypes: metadata.responseTypes,
-    tokenEndpointAuthMethod: 'none',
+  // The same record every client kind is stored as (client-registration.ts); a CIMD client has no secret.
+  return clientRecord('CIMD', clientId, metadata, {
     secretHash: null,
-    scope: metadata.scope ?? null,
-    clientUri: metadata.clientUri ?? null,
-    logoUri: metadata.logoUri ?? null,
     // Validated by validateCimdDocument: a JSON object, without secrets.
     metadata: fetched.document as Prisma.InputJsonValue,
     fetchedAt,
     freshUntil: addSeconds(fetchedAt, fetched.freshFor),
-  };
+  });
 }

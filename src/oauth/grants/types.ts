@@ -1,10 +1,10 @@
 // The contract between /token and a grant type: what a handler is told, what it answers, and what the registry
 // knows about it (for metadata, registration and the CLI). One module per grant type implements it.
 import type { Client } from '../../generated/prisma/client.ts';
-import type { Params } from '../../lib/params.ts';
 import type { ResourceServerStore } from '../../store/resource-servers.ts';
 import type { IssuedTokens, TokenStore } from '../../store/tokens.ts';
 import type { OAuthError } from '../errors.ts';
+import type { Params } from '../params.ts';
 
 /** A token request that has passed the pipeline's common steps: parsed, client authenticated and allowed. */
 export interface TokenRequest {

@@ -1,6 +1,6 @@
 // Reads OAuth parameters from a query string or form body. RFC 6749 §3.1/§3.2: parameters sent without a value
 // are treated as omitted, and request parameters must not be included more than once.
-import { invalidRequest } from '../oauth/errors.ts';
+import { invalidRequest } from './errors.ts';
 
 export type RawParams = Record<string, string | string[] | undefined>;
 
