@@ -27,6 +27,7 @@ import { migrateCommand } from './cli/migrate.ts';
 import { resourceCommands } from './cli/resources.ts';
 import { runCli } from './cli/run.ts';
 import { userCommands } from './cli/users.ts';
+import { EnvFileError, withEnvFile } from './config/env-file.ts';
 
 export const COMMANDS: readonly Command[] = [
   migrateCommand,
@@ -36,4 +37,12 @@ export const COMMANDS: readonly Command[] = [
   ...grantCommands,
 ];
 
-process.exitCode = await runCli(process.argv.slice(2), COMMANDS);
+// The same configuration as the server started in this directory: the environment, over ./.env when present.
+let env: Record<string, string | undefined> | undefined;
+try {
+  env = withEnvFile(process.env);
+} catch (err) {
+  if (!(err instanceof EnvFileError)) throw err;
+  process.stderr.write(`latchkey: invalid configuration: ${err.message}\n`);
+}
+process.exitCode = env ? await runCli(process.argv.slice(2), COMMANDS, { env }) : 2;

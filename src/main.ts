@@ -1,8 +1,9 @@
-// Process entry: config → database → migrations → listen. SIGTERM/SIGINT: stop accepting, finish in-flight
-// requests, close the database, exit 0.
+// Process entry: config (the environment, over ./.env when present) → database → migrations → listen.
+// SIGTERM/SIGINT: stop accepting, finish in-flight requests, close the database, exit 0.
 import pino from 'pino';
 import { buildApp } from './app.ts';
 import { applyDeclaredResourceServers } from './bootstrap.ts';
+import { EnvFileError, withEnvFile } from './config/env-file.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { DataDirInUseError } from './db/embedded.ts';
 import { MigrationError, migrate } from './db/migrate.ts';
@@ -15,9 +16,9 @@ import { startSweeper } from './sweeper.ts';
 async function main(): Promise<void> {
   let config: ReturnType<typeof loadConfig>;
   try {
-    config = loadConfig();
+    config = loadConfig(withEnvFile(process.env));
   } catch (err) {
-    if (err instanceof ConfigError) {
+    if (err instanceof ConfigError || err instanceof EnvFileError) {
       process.stderr.write(`latchkey: invalid configuration: ${err.message}\n`);
       process.exit(2);
     }

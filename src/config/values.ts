@@ -1,0 +1,131 @@
+// Parsers for the configuration values that are more than a number, a flag or a word. Each takes the trimmed value
+// of one variable (undefined when unset) and throws a ConfigError naming it.
+import { ConfigError } from './read.ts';
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface DeclaredResourceServer {
+  uri: string;
+  clientId: string;
+  clientSecret: string;
+  name: string;
+}
+
+export function parseIssuer(raw: string): string {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError('ISSUER', `must be an absolute URL, got "${raw}"`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    throw new ConfigError('ISSUER', 'must use https (or http for local development)');
+  }
+  if (url.search || url.hash || url.username || url.password) {
+    throw new ConfigError('ISSUER', 'must not have a query, fragment or credentials (RFC 8414 §2)');
+  }
+  // The issuer identifier is the public URL with no trailing slash.
+  return url.href.replace(/\/+$/, '');
+}
+
+export function parseDatabaseUrl(raw: string | undefined): string | undefined {
+  if (raw !== undefined && !/^postgres(ql)?:\/\//.test(raw)) {
+    throw new ConfigError(
+      'DATABASE_URL',
+      'must be a postgres:// or postgresql:// URL (unset it for the embedded database)',
+    );
+  }
+  return raw;
+}
+
+export function parseLogLevel(raw: string): LogLevel {
+  const logLevel = raw.toLowerCase();
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    throw new ConfigError('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
+  }
+  return logLevel as LogLevel;
+}
+
+const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/; // RFC 6749 §3.3 scope-token
+
+export function parseScopes(scopes: string[]): string[] {
+  for (const s of scopes) {
+    if (!SCOPE_TOKEN.test(s))
+      throw new ConfigError('SCOPES', `"${s}" is not a valid scope name (RFC 6749 §3.3)`);
+  }
+  return scopes;
+}
+
+const DEFAULT_SCOPE_DESCRIPTIONS: Record<string, string> = {
+  mcp: 'Use the MCP server named above, as you',
+  offline_access: 'Stay connected when you are away',
+};
+
+/** The built-in descriptions, with those given (a JSON object of scope name to text) merged over them. */
+export function parseScopeDescriptions(raw: string | undefined): Record<string, string> {
+  if (raw === undefined) return { ...DEFAULT_SCOPE_DESCRIPTIONS };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw new ConfigError('SCOPE_DESCRIPTIONS', 'must be a JSON object of scope name to description');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new ConfigError('SCOPE_DESCRIPTIONS', 'must be a JSON object of scope name to description');
+  }
+  for (const [k, v] of Object.entries(parsed)) {
+    if (typeof v !== 'string')
+      throw new ConfigError('SCOPE_DESCRIPTIONS', `the description of "${k}" must be a string`);
+  }
+  return { ...DEFAULT_SCOPE_DESCRIPTIONS, ...(parsed as Record<string, string>) };
+}
+
+export function parseRegistrationAccessToken(raw: string | undefined): string | undefined {
+  if (raw !== undefined && raw.length < 32) {
+    throw new ConfigError('REGISTRATION_ACCESS_TOKEN', 'must be at least 32 characters');
+  }
+  return raw;
+}
+
+/** Glob-like: `*` matches within one path segment or host label; everything else is literal. */
+export function parseRedirectUriPatterns(patterns: string[] | undefined): RegExp[] | undefined {
+  return patterns?.map((p) => {
+    const escaped = p.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/?#]*');
+    return new RegExp(`^${escaped}$`);
+  });
+}
+
+export function parseResourceServers(raw: string | undefined): DeclaredResourceServer[] {
+  if (raw === undefined) return [];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw new ConfigError(
+      'RESOURCE_SERVERS',
+      'must be a JSON array of {"uri","client_id","client_secret","name"?} objects',
+    );
+  }
+  if (!Array.isArray(parsed)) throw new ConfigError('RESOURCE_SERVERS', 'must be a JSON array');
+  return parsed.map((item: unknown, i) => {
+    if (typeof item !== 'object' || item === null) {
+      throw new ConfigError('RESOURCE_SERVERS', `entry ${i} must be an object`);
+    }
+    const o = item as Record<string, unknown>;
+    for (const k of ['uri', 'client_id', 'client_secret']) {
+      if (typeof o[k] !== 'string' || (o[k] as string).length === 0) {
+        throw new ConfigError('RESOURCE_SERVERS', `entry ${i} needs a non-empty "${k}"`);
+      }
+    }
+    if ((o.client_secret as string).length < 32) {
+      throw new ConfigError('RESOURCE_SERVERS', `entry ${i}: client_secret must be at least 32 characters`);
+    }
+    return {
+      uri: o.uri as string,
+      clientId: o.client_id as string,
+      clientSecret: o.client_secret as string,
+      name: typeof o.name === 'string' ? o.name : (o.uri as string),
+    };
+  });
+}
