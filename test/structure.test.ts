@@ -64,3 +64,11 @@ it('keeps Prisma out of the CLI: commands go through the stores', () => {
   );
   assert.deepEqual(offenders, []);
 });
+
+it('cites RFCs and README sections in comments, never documents outside the repository', () => {
+  const outside = /\b(DESIGN|INTEROP|STYLE)(\.md)?\b[:)]|\.\.\/shared\//;
+  const offenders = [...sources('src'), ...sources('test')].filter(
+    (f) => f !== join('test', 'structure.test.ts') && outside.test(read(f)),
+  );
+  assert.deepEqual(offenders, []);
+});

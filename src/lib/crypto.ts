@@ -1,5 +1,5 @@
 // Random secrets, their at-rest hashes, and constant-time comparison.
-// Tokens, codes, secrets and session ids carry 256 bits and are stored only as SHA-256 (DESIGN: Security).
+// Tokens, codes, secrets and session ids carry 256 bits and are stored only as SHA-256 (RFC 6819 §5.1.4.1.3).
 import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { hash as argon2Hash, verify as argon2Verify } from '@node-rs/argon2';
 

@@ -1,5 +1,5 @@
 // A small, bounded cache of positive introspection answers. Keys are SHA-256 of the token, so a heap dump or a
-// debugger never shows a bearer token (DESIGN: Security); the bound and least-recently-used eviction are the
+// debugger never shows a bearer token; the bound and least-recently-used eviction are the
 // server's own bounded cache (src/lib/bounded-cache.ts), compiled into dist/lib beside the kit.
 import { createHash } from 'node:crypto';
 import { BoundedCache } from '../lib/bounded-cache.ts';

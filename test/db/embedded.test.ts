@@ -1,4 +1,4 @@
-// The embedded database belongs to one process (DESIGN: Storage). Its directory is locked: a second opener fails at
+// The embedded database belongs to one process (README: CLI). Its directory is locked: a second opener fails at
 // once, naming the holder; a lock left by a dead process is taken over. Local commands reach a running server's
 // database through the Unix socket in DATA_DIR, and whatever they and the server write at the same time is kept.
 import assert from 'node:assert/strict';

@@ -25,7 +25,7 @@ import {
 } from '../helpers/server.ts';
 import { generateCertificate, HttpsDocumentHost, loopbackLookup } from '../helpers/tls.ts';
 
-// Exactly what Claude sends (INTEROP.md), byte for byte.
+// Exactly what Claude sends (its 2026 registration request), byte for byte.
 const CLAUDE_BODY =
   '{"redirect_uris":["https://claude.ai/api/mcp/auth_callback"],"token_endpoint_auth_method":"client_secret_post","grant_types":["authorization_code","refresh_token"],"response_types":["code"],"client_name":"Claude"}';
 const CLAUDE_CALLBACK = 'https://claude.ai/api/mcp/auth_callback';

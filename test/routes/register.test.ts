@@ -6,7 +6,7 @@ import { forEachDatabase } from '../helpers/db.ts';
 import { exchangeCode, obtainCode } from '../helpers/flow.ts';
 import { addResourceServer, addUser, startServer, type TestServer } from '../helpers/server.ts';
 
-// Exactly what Claude sends (INTEROP.md), byte for byte.
+// Exactly what Claude sends (its 2026 registration request), byte for byte.
 const CLAUDE_BODY =
   '{"redirect_uris":["https://claude.ai/api/mcp/auth_callback"],"token_endpoint_auth_method":"client_secret_post","grant_types":["authorization_code","refresh_token"],"response_types":["code"],"client_name":"Claude"}';
 
