@@ -165,14 +165,7 @@ export function tokenStore(prisma: PrismaClient) {
     /** Starts a grant without a user and mints its access token (and no refresh token). */
     issueClientGrant(g: NewClientGrant, accessTokenTtl: number, now: Date): Promise<IssuedTokens> {
       return prisma.$transaction(async (tx) => {
-        const grant = await tx.grant.create({
-          data: {
-            clientId: g.clientId,
-            resourceServerId: g.resourceServerId,
-            scopes: g.scopes,
-            createdAt: now,
-          },
-        });
+        const grant = await tx.grant.create({ data: { ...g, createdAt: now } });
         const issue = { accessScopes: g.scopes, refreshScopes: [], parentRefreshId: null, accessTokenTtl };
         return issueTokensTx(tx, grant, { ...issue, refreshTokenTtl: undefined }, now);
       });
