@@ -21,6 +21,7 @@ import { metadataRoutes } from './routes/metadata.ts';
 import { registerRoutes } from './routes/register.ts';
 import { revokeRoutes } from './routes/revoke.ts';
 import { tokenRoutes } from './routes/token.ts';
+import { defaultSignInMethods, type SignInMethodsFactory, signInMethods } from './signin/index.ts';
 import { createStores } from './store/index.ts';
 import { registerViews } from './web/views.ts';
 
@@ -32,6 +33,8 @@ export interface AppDeps {
   logger?: FastifyServerOptions['loggerInstance'];
   /** CIMD fetch settings (resolver, trusted CAs, limits): tests use them to serve documents on loopback. */
   cimd?: ClientResolverOptions['cimd'];
+  /** The sign-in methods, in page order; default: the password form. Tests pass their own. */
+  signInMethods?: SignInMethodsFactory;
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -39,6 +42,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   let requestCounter = 0;
   const { config } = deps;
   const stores = createStores(deps.db.prisma);
+  const clock = deps.clock ?? systemClock;
+  // Checked before anything starts: a bad method list fails here, naming the problem.
+  const signIn = signInMethods((deps.signInMethods ?? defaultSignInMethods)({ config, stores, clock }));
   const app = Fastify({
     ...(deps.logger ? { loggerInstance: deps.logger } : { logger: loggerOptions(config.logLevel) }),
     trustProxy: config.trustProxy,
@@ -55,10 +61,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const ctx: AppContext = {
     config,
     db: deps.db,
-    clock: deps.clock ?? systemClock,
+    clock,
     stores,
-    clients: createClientResolver(stores, { config, clock: deps.clock ?? systemClock, cimd: deps.cimd }),
+    clients: createClientResolver(stores, { config, clock, cimd: deps.cimd }),
     changes,
+    signIn,
   };
 
   warnIfCimdLoopbackAllowed(config, app.log);

@@ -4,6 +4,7 @@ import type { Config } from './config.ts';
 import type { Database } from './db/database.ts';
 import type { Clock } from './lib/clock.ts';
 import type { ClientResolver } from './oauth/clients.ts';
+import type { SignInMethods } from './signin/index.ts';
 import type { Stores } from './store/index.ts';
 
 export interface AppContext {
@@ -15,4 +16,6 @@ export interface AppContext {
   readonly clients: ClientResolver;
   /** Change notifications across instances; caches subscribe, revoking routes flush. */
   readonly changes: ChangeFeed;
+  /** The ways a person may sign in, as configured at start; the sign-in page shows them all. */
+  readonly signIn: SignInMethods;
 }

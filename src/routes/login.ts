@@ -1,65 +1,34 @@
-// Sign-in and sign-out on Latchkey's own pages.
-// Failed attempts are throttled per account and per client address (in the database, so every instance shares
-// the count); the answer never reveals whether an email exists, and an unknown email costs the same argon2id
-// verification as a known one.
+// Sign-in and sign-out on Latchkey's own pages. The ways a person proves who they are live in src/signin/; these
+// routes check the form's CSRF token, run the configured method, and turn what it found into a page or a session:
+// - GET /login shows every configured method;
+// - POST /login finishes the form method (the password form);
+// - POST /login/upstream/:id begins a redirect method, GET /login/upstream/:id/callback finishes it.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../context.ts';
-import { hashSecret, verifyPassword } from '../lib/crypto.ts';
-import { normalizeEmail } from '../store/users.ts';
+import type { SignInMethod, SignInOutcome } from '../signin/index.ts';
+import { FORM_EXPIRED, field, loginPage, safeReturnTo, signInInput, throttledPage } from '../signin/page.ts';
 import {
   checkCsrf,
   cookieNames,
   csrfToken,
   currentSession,
   endSession,
-  preSessionSecret,
   startSession,
 } from '../web/session.ts';
 import { renderPage } from '../web/views.ts';
 
-/** Only our own authorization endpoint (or the home page) may be returned to: no open redirects. */
-export function safeReturnTo(value: unknown): string {
-  if (typeof value !== 'string') return '/';
-  if (value.startsWith('/authorize?') && !value.includes('\\') && !/[\r\n]/.test(value)) return value;
-  return '/';
-}
-
-function field(body: unknown, name: string): string | undefined {
-  const v = (body as Record<string, unknown> | undefined)?.[name];
-  return typeof v === 'string' ? v : undefined;
-}
-
-async function clientNameFor(ctx: AppContext, returnTo: string): Promise<string | undefined> {
-  const clientId = new URL(returnTo, 'http://latchkey.invalid').searchParams.get('client_id');
-  if (!clientId) return undefined;
-  try {
-    return (await ctx.clients.resolve(clientId)).name;
-  } catch {
-    return undefined;
-  }
-}
-
-async function loginPage(
+/** One session for every method: the cookie, then back to where the person was going. */
+async function completeSignIn(
   ctx: AppContext,
   req: FastifyRequest,
   reply: FastifyReply,
+  method: SignInMethod,
+  outcome: SignInOutcome & { kind: 'signed_in' },
   returnTo: string,
-  extra: { error?: string; email?: string; status?: number } = {},
 ): Promise<FastifyReply> {
-  const secret = preSessionSecret(ctx, req, reply);
-  return renderPage(
-    ctx,
-    reply,
-    'login',
-    {
-      csrfToken: csrfToken(secret, 'login'),
-      returnTo,
-      clientName: await clientNameFor(ctx, returnTo),
-      error: extra.error,
-      email: extra.email,
-    },
-    { status: extra.status ?? 200 },
-  );
+  await startSession(ctx, req, reply, outcome.userId);
+  req.log.info({ userId: outcome.userId, method: method.id }, 'signed in');
+  return reply.redirect(returnTo, 303);
 }
 
 export function loginRoutes(app: FastifyInstance, ctx: AppContext): void {
@@ -83,61 +52,84 @@ export function loginRoutes(app: FastifyInstance, ctx: AppContext): void {
   });
 
   app.post('/login', async (req, reply) => {
+    const method = ctx.signIn.form;
+    if (!method) return reply.callNotFound();
     const returnTo = safeReturnTo(field(req.body, 'return_to'));
-    const email = normalizeEmail(field(req.body, 'email') ?? '');
-    const password = field(req.body, 'password') ?? '';
-    const secret = req.cookies[cookieNames(config.issuer).preSession];
-    if (!checkCsrf(secret, 'login', field(req.body, 'csrf_token'))) {
-      return loginPage(ctx, req, reply, returnTo, {
-        error: 'This form expired. Please sign in again.',
-        email,
-        status: 403,
-      });
+    const input = signInInput(ctx, req, req.body, returnTo);
+    const values = method.formValues(input);
+    if (!checkCsrf(input.browserSecret, 'login', field(req.body, 'csrf_token'))) {
+      return loginPage(ctx, req, reply, returnTo, { error: FORM_EXPIRED, values, status: 403 });
     }
-    if (!email || !password) {
-      return loginPage(ctx, req, reply, returnTo, {
-        error: 'Enter your email and password.',
-        email,
-        status: 400,
-      });
+    const outcome = await method.finish(input);
+    switch (outcome.kind) {
+      case 'signed_in':
+        return completeSignIn(ctx, req, reply, method, outcome, returnTo);
+      case 'incomplete':
+        return loginPage(ctx, req, reply, returnTo, {
+          error: 'Enter your email and password.',
+          values,
+          status: 400,
+        });
+      case 'throttled':
+        return throttledPage(ctx, req, reply, returnTo, outcome, values);
+      case 'invalid':
+      case 'disabled':
+        // The form never says whether an account exists or is disabled: one answer for every failure.
+        req.log.info('sign-in failed');
+        return loginPage(ctx, req, reply, returnTo, {
+          error: 'Email or password is incorrect.',
+          values,
+          status: 401,
+        });
     }
+  });
 
-    const now = ctx.clock.now();
-    const accountKey = `login:account:${hashSecret(email)}`;
-    const window = config.loginThrottleWindow;
-    const [perAccount, perAddress] = await Promise.all([
-      ctx.stores.rateLimits.hit(accountKey, config.loginMaxAttemptsPerAccount, window, now),
-      ctx.stores.rateLimits.hit(`login:address:${req.ip}`, config.loginMaxAttemptsPerAddress, window, now),
-    ]);
-    if (!perAccount.allowed || !perAddress.allowed) {
-      const resetAt = Math.max(
-        perAccount.allowed ? 0 : perAccount.resetAt.getTime(),
-        perAddress.allowed ? 0 : perAddress.resetAt.getTime(),
-      );
-      const minutes = Math.max(1, Math.ceil((resetAt - now.getTime()) / 60_000));
-      req.log.warn({ throttled: perAccount.allowed ? 'address' : 'account' }, 'sign-in throttled');
-      reply.header('retry-after', String(Math.ceil((resetAt - now.getTime()) / 1000)));
-      return loginPage(ctx, req, reply, returnTo, {
-        error: `Too many sign-in attempts. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.`,
-        email,
-        status: 429,
-      });
+  app.post<{ Params: { id: string } }>('/login/upstream/:id', async (req, reply) => {
+    const method = ctx.signIn.redirect(req.params.id);
+    if (!method) return reply.callNotFound();
+    const returnTo = safeReturnTo(field(req.body, 'return_to'));
+    const input = signInInput(ctx, req, req.body, returnTo);
+    if (!checkCsrf(input.browserSecret, 'login', field(req.body, 'csrf_token'))) {
+      return loginPage(ctx, req, reply, returnTo, { error: FORM_EXPIRED, status: 403 });
     }
+    const outcome = await method.begin(input);
+    switch (outcome.kind) {
+      case 'redirect':
+        return reply.redirect(outcome.location, 303);
+      case 'throttled':
+        return throttledPage(ctx, req, reply, returnTo, outcome);
+      case 'unavailable':
+        return loginPage(ctx, req, reply, returnTo, {
+          error: `${method.label} is not reachable right now. Try again in a moment.`,
+          status: 502,
+        });
+    }
+  });
 
-    const user = await ctx.stores.users.findByEmail(email);
-    const ok = await verifyPassword(password, user?.passwordHash);
-    if (!user || !ok || user.disabled) {
-      req.log.info('sign-in failed');
-      return loginPage(ctx, req, reply, returnTo, {
-        error: 'Email or password is incorrect.',
-        email,
-        status: 401,
-      });
+  app.get<{ Params: { id: string } }>('/login/upstream/:id/callback', async (req, reply) => {
+    const method = ctx.signIn.redirect(req.params.id);
+    if (!method) return reply.callNotFound();
+    // The callback carries no return_to of its own: the method kept it with the flow it began.
+    const outcome = await method.finish(signInInput(ctx, req, req.query, '/'));
+    const returnTo = safeReturnTo(outcome.returnTo);
+    switch (outcome.kind) {
+      case 'signed_in':
+        return completeSignIn(ctx, req, reply, method, outcome, returnTo);
+      case 'throttled':
+        return throttledPage(ctx, req, reply, returnTo, outcome);
+      case 'disabled':
+        return loginPage(ctx, req, reply, returnTo, {
+          error: 'This account cannot sign in here.',
+          status: 403,
+        });
+      case 'incomplete':
+      case 'invalid':
+        req.log.info({ method: method.id }, 'sign-in failed');
+        return loginPage(ctx, req, reply, returnTo, {
+          error: 'This sign-in could not be completed. Start again.',
+          status: 400,
+        });
     }
-    await ctx.stores.rateLimits.reset(accountKey);
-    await startSession(ctx, req, reply, user.id);
-    req.log.info({ userId: user.id }, 'signed in');
-    return reply.redirect(returnTo, 303);
   });
 
   app.get('/logout', async (req, reply) => {

@@ -89,6 +89,17 @@ forEachDatabase('sign-in', (kind) => {
     });
   });
 
+  describe('the sign-in page', () => {
+    it('shows the password form alone when it is the only configured method (no provider block)', async () => {
+      const page = await new FormBrowser(server.url).request('/login');
+      assert.equal(page.status, 200);
+      assert.equal((page.html.match(/<form /g) ?? []).length, 1);
+      assert.match(page.html, /<form method="post" action="\/login" novalidate>/);
+      assert.doesNotMatch(page.html, /signin-buttons|\/login\/upstream\//);
+      assert.match(page.headers.get('content-security-policy') ?? '', /form-action 'self';/);
+    });
+  });
+
   describe('sessions', () => {
     it('sets an HttpOnly, SameSite=Lax session cookie stored only as a hash', async () => {
       const email = await addUser(server.stores);

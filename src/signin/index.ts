@@ -1,0 +1,68 @@
+// The configured sign-in methods, built once at start and checked there: the sign-in page shows them in this
+// order, and the login routes find them here by id.
+import type { Config } from '../config.ts';
+import type { Clock } from '../lib/clock.ts';
+import type { Stores } from '../store/index.ts';
+import type { FormSignInMethod, RedirectSignInMethod, SignInMethod } from './method.ts';
+import { passwordSignIn } from './password.ts';
+
+export type * from './method.ts';
+
+/** What building the methods may draw on; each method takes only the parts it uses. */
+export interface SignInDeps {
+  config: Config;
+  stores: Stores;
+  clock: Clock;
+}
+
+/** Builds the methods an app offers, in page order. */
+export type SignInMethodsFactory = (deps: SignInDeps) => readonly SignInMethod[];
+
+/** Today's configuration: the password form alone. */
+export const defaultSignInMethods: SignInMethodsFactory = ({ config, stores, clock }) => [
+  passwordSignIn({
+    users: stores.users,
+    rateLimits: stores.rateLimits,
+    clock,
+    limits: {
+      perAccount: config.loginMaxAttemptsPerAccount,
+      perAddress: config.loginMaxAttemptsPerAddress,
+      windowSeconds: config.loginThrottleWindow,
+    },
+  }),
+];
+
+export interface SignInMethods {
+  readonly all: readonly SignInMethod[];
+  /** The form that POST /login finishes, when one is configured. */
+  readonly form: FormSignInMethod | undefined;
+  readonly redirects: readonly RedirectSignInMethod[];
+  redirect(id: string): RedirectSignInMethod | undefined;
+  /** Every origin a redirect method may send the browser to, for the sign-in page's CSP form-action. */
+  formTargets(): string[];
+}
+
+const ID = /^[a-z0-9][a-z0-9-]{0,31}$/;
+
+/** Checks the list (ids well-formed and unique, at most one form) and indexes it; throws naming the problem. */
+export function signInMethods(all: readonly SignInMethod[]): SignInMethods {
+  const seen = new Set<string>();
+  for (const m of all) {
+    if (!ID.test(m.id)) throw new Error(`sign-in method id "${m.id}" must match ${ID.source}`);
+    if (seen.has(m.id)) throw new Error(`sign-in method id "${m.id}" is used twice`);
+    seen.add(m.id);
+  }
+  const forms = all.filter((m): m is FormSignInMethod => m.kind === 'form');
+  // POST /login carries no method id: one form at most keeps that unambiguous.
+  if (forms.length > 1)
+    throw new Error(`only one form sign-in method may be configured, got ${forms.length}`);
+  const redirects = all.filter((m): m is RedirectSignInMethod => m.kind === 'redirect');
+  const byId = new Map(redirects.map((m) => [m.id, m]));
+  return {
+    all,
+    form: forms[0],
+    redirects,
+    redirect: (id) => byId.get(id),
+    formTargets: () => [...new Set(redirects.flatMap((m) => m.formTargets()))],
+  };
+}

@@ -1,0 +1,100 @@
+// The sign-in page: every configured method (the form, then a button per redirect method), the alert, and the
+// answer to too many attempts; and the narrow view of a request that a method receives. Used by routes/login.ts.
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { AppContext } from '../context.ts';
+import { cookieNames, csrfToken, preSessionSecret } from '../web/session.ts';
+import { renderPage } from '../web/views.ts';
+import type { SignInInput } from './method.ts';
+
+/** Only our own authorization endpoint (or the home page) may be returned to: no open redirects. */
+export function safeReturnTo(value: unknown): string {
+  if (typeof value !== 'string') return '/';
+  if (value.startsWith('/authorize?') && !value.includes('\\') && !/[\r\n]/.test(value)) return value;
+  return '/';
+}
+
+export function field(body: unknown, name: string): string | undefined {
+  const v = (body as Record<string, unknown> | undefined)?.[name];
+  return typeof v === 'string' ? v : undefined;
+}
+
+async function clientNameFor(ctx: AppContext, returnTo: string): Promise<string | undefined> {
+  const clientId = new URL(returnTo, 'http://latchkey.invalid').searchParams.get('client_id');
+  if (!clientId) return undefined;
+  try {
+    return (await ctx.clients.resolve(clientId)).name;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface PageExtra {
+  error?: string;
+  /** The form's submitted values to show again (the email, never the password). */
+  values?: Record<string, string>;
+  status?: number;
+}
+
+export async function loginPage(
+  ctx: AppContext,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  returnTo: string,
+  extra: PageExtra = {},
+): Promise<FastifyReply> {
+  const secret = preSessionSecret(ctx, req, reply);
+  const { form, redirects } = ctx.signIn;
+  return renderPage(
+    ctx,
+    reply,
+    'login',
+    {
+      csrfToken: csrfToken(secret, 'login'),
+      returnTo,
+      clientName: await clientNameFor(ctx, returnTo),
+      error: extra.error,
+      // At the top level too, so an operator's login template (TEMPLATES_DIR) can keep reading `it.email`.
+      ...extra.values,
+      form: form && { template: `./${form.template}` },
+      buttons: redirects.map((m) => ({ action: `/login/upstream/${m.id}`, label: m.buttonLabel })),
+    },
+    { status: extra.status ?? 200, formTargets: ctx.signIn.formTargets() },
+  );
+}
+
+export function signInInput(
+  ctx: AppContext,
+  req: FastifyRequest,
+  source: unknown,
+  returnTo: string,
+): SignInInput {
+  return {
+    param: (name) => field(source, name),
+    ip: req.ip,
+    browserSecret: req.cookies[cookieNames(ctx.config.issuer).preSession],
+    returnTo,
+    log: req.log,
+  };
+}
+
+export const FORM_EXPIRED = 'This form expired. Please sign in again.';
+
+/** The answer to too many attempts: 429 with Retry-After (RFC 6585 §4), in whole seconds and in minutes. */
+export function throttledPage(
+  ctx: AppContext,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  returnTo: string,
+  outcome: { limit: 'account' | 'address'; until: Date },
+  values?: Record<string, string>,
+): Promise<FastifyReply> {
+  const ms = outcome.until.getTime() - ctx.clock.now().getTime();
+  const minutes = Math.max(1, Math.ceil(ms / 60_000));
+  req.log.warn({ throttled: outcome.limit }, 'sign-in throttled');
+  reply.header('retry-after', String(Math.ceil(ms / 1000)));
+  return loginPage(ctx, req, reply, returnTo, {
+    error: `Too many sign-in attempts. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.`,
+    values,
+    status: 429,
+  });
+}
