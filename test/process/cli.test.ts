@@ -16,7 +16,8 @@ import { hashSecret, verifyPassword } from '../../src/lib/crypto.ts';
 import { calculateS256Challenge } from '../../src/oauth/pkce.ts';
 import { FormBrowser } from '../helpers/browser.ts';
 import { createPostgresDatabase } from '../helpers/db.ts';
-import { CLI_JS, cleanEnv, freePort, runCli, spawnServer, statusOf, tempDir } from './support.ts';
+import { freePort } from '../helpers/net.ts';
+import { CLI_JS, cleanEnv, runCli, spawnServer, statusOf, tempDir } from '../helpers/server-process.ts';
 
 const cleanups: (() => Promise<void>)[] = [];
 after(async () => {
