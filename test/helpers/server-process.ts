@@ -30,6 +30,27 @@ export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv 
 }
 
 const live = new Set<ChildProcess>();
+
+/** Ends `child` with the test file, however the file ends (see below). */
+export function endWithTests<T extends ChildProcess>(child: T): T {
+  live.add(child);
+  child.once('exit', () => live.delete(child));
+  return child;
+}
+
+// A test file the runner stops (its --test-timeout, Ctrl-C) gets SIGTERM and runs no `after` hook: without this its
+// servers and commands would run on as orphans, loading the machine that every later test shares.
+const killLive = () => {
+  for (const child of live) child.kill('SIGKILL');
+};
+process.once('exit', killLive);
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.once(signal, () => {
+    killLive();
+    process.kill(process.pid, signal); // the default action, now that this listener is gone
+  });
+}
+
 // A failing test must not leave processes behind: they would hold ports and data directories, and their open pipes
 // would keep the test file from ever finishing. Registered on the file's root test by importing this module.
 after(async () => {
@@ -76,12 +97,15 @@ export interface SpawnOptions {
   env?: Record<string, string>;
   /** The working directory: the package (as in the container's WORKDIR) unless a test needs another. */
   cwd?: string;
-  /** How long `listening` may take before it rejects (a slow start fails the test with the output, not a hang). */
+  /**
+   * How long `listening` (and `logged`) may wait before rejecting with the output so far: by default just under the
+   * runner's --test-timeout (240 s), so a slow start on a loaded machine still passes and a stuck one says why.
+   */
   timeoutMs?: number;
 }
 
 /** Starts START_COMMAND (with dist/main.js made absolute when cwd is not the package) on a port of its choosing. */
-export function spawnServer({ env = {}, cwd = ROOT, timeoutMs = 120_000 }: SpawnOptions = {}): ServerProcess {
+export function spawnServer({ env = {}, cwd = ROOT, timeoutMs = 230_000 }: SpawnOptions = {}): ServerProcess {
   const script = cwd === ROOT ? START_COMMAND[1] : join(ROOT, START_COMMAND[1]);
   // START_COMMAND[0] is `node`: the very node running the tests (Node 20 or 24 in CI).
   const child = spawn(process.execPath, [script], {
@@ -89,7 +113,7 @@ export function spawnServer({ env = {}, cwd = ROOT, timeoutMs = 120_000 }: Spawn
     env: cleanEnv({ PORT: '0', ...env }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  live.add(child);
+  endWithTests(child);
   let out = '';
   let err = '';
   let text = '';
@@ -118,7 +142,6 @@ export function spawnServer({ env = {}, cwd = ROOT, timeoutMs = 120_000 }: Spawn
   });
   const exited = new Promise<Exit>((resolve) => {
     child.once('exit', (code, signal) => {
-      live.delete(child);
       resolve({ code, signal });
     });
   });
@@ -210,7 +233,7 @@ export function runCli(
     env: cleanEnv(env),
     stdio: ['pipe', 'pipe', 'pipe'],
   });
-  live.add(child);
+  endWithTests(child);
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (c: string) => {
@@ -223,7 +246,6 @@ export function runCli(
   child.stdin.end(input ?? '');
   return new Promise((resolve) => {
     child.once('close', (code) => {
-      live.delete(child);
       resolve({ code, stdout, stderr });
     });
   });

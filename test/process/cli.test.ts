@@ -17,7 +17,15 @@ import { calculateS256Challenge } from '../../src/oauth/pkce.ts';
 import { FormBrowser } from '../helpers/browser.ts';
 import { createPostgresDatabase } from '../helpers/db.ts';
 import { freePort } from '../helpers/net.ts';
-import { CLI_JS, cleanEnv, runCli, spawnServer, statusOf, tempDir } from '../helpers/server-process.ts';
+import {
+  CLI_JS,
+  cleanEnv,
+  endWithTests,
+  runCli,
+  spawnServer,
+  statusOf,
+  tempDir,
+} from '../helpers/server-process.ts';
 
 const cleanups: (() => Promise<void>)[] = [];
 after(async () => {
@@ -160,12 +168,16 @@ describe('latchkey user add and user list', () => {
       ['a@example.com', 'seven77', /at least 8 characters/],
       ['not-an-email', 'long enough password', /"not-an-email" is not an email address/],
     ];
-    for (const [email, input, message] of cases) {
-      const r = await runCli(['user', 'add', email, '--password-stdin'], { env, input });
+    // Independent commands on a directory none of them creates: run at once, checked in order.
+    const [noTerminal, ...results] = await Promise.all([
+      runCli(['user', 'add', 'a@example.com'], { env }),
+      ...cases.map(([email, input]) => runCli(['user', 'add', email, '--password-stdin'], { env, input })),
+    ]);
+    for (const [i, [email, input, message]] of cases.entries()) {
+      const r = results[i]!;
       assert.equal(r.code, 2, `${email} / ${JSON.stringify(input)}`);
       assert.match(r.stderr, message);
     }
-    const noTerminal = await runCli(['user', 'add', 'a@example.com'], { env });
     assert.equal(noTerminal.code, 2);
     assert.match(noTerminal.stderr, /--password-stdin/);
     assert.ok(!existsSync(dataDir), 'no database was created');
@@ -177,13 +189,11 @@ describe('latchkey user add and user list', () => {
     const dataDir = await newDataDir();
     const password = `typed-${randomBytes(6).toString('hex')}`;
     // script(1) gives the command a pseudo-terminal; the answers are typed once each prompt shows.
-    const child = spawn(
-      'script',
-      ['-qfec', `${process.execPath} ${CLI_JS} user add tty@example.com`, '/dev/null'],
-      {
+    const child = endWithTests(
+      spawn('script', ['-qfec', `${process.execPath} ${CLI_JS} user add tty@example.com`, '/dev/null'], {
         env: cleanEnv({ DATA_DIR: dataDir }),
         stdio: ['pipe', 'pipe', 'pipe'],
-      },
+      }),
     );
     let screen = '';
     let answered = 0;
@@ -277,7 +287,9 @@ describe('latchkey user add and user list', () => {
 
   it('refuses, with exit 1 and the holder named, a directory that another live process holds, and creates nothing', async () => {
     const dataDir = await newDataDir();
-    const holder = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+    const holder = endWithTests(
+      spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' }),
+    );
     cleanups.push(async () => {
       holder.kill();
     });
@@ -324,31 +336,35 @@ describe('latchkey on PostgreSQL (DATABASE_URL)', () => {
   });
 });
 
-describe('latchkey usage', () => {
+describe('latchkey usage', { concurrency: true }, () => {
   it('prints help for the program, a group and a command, exit 0', async () => {
-    const main = await runCli(['--help']);
+    const [main, group, command] = await Promise.all([
+      runCli(['--help']),
+      runCli(['user', '--help']),
+      runCli(['user', 'add', '--help']),
+    ]);
     assert.equal(main.code, 0);
     for (const c of ['migrate', 'user add EMAIL', 'user list'])
       assert.match(main.stdout, new RegExp(`^  ${c} `, 'm'));
-    const group = await runCli(['user', '--help']);
     assert.equal(group.code, 0);
     assert.match(group.stdout, /user add EMAIL/);
-    const command = await runCli(['user', 'add', '--help']);
     assert.equal(command.code, 0);
     assert.match(command.stdout, /^usage: latchkey user add EMAIL \[options\]/);
     assert.match(command.stdout, /--password-stdin/);
   });
 
   it('answers an unknown command, a missing argument or an unknown option with the usage and exit 2', async () => {
-    for (const args of [
+    const calls = [
       [],
       ['frobnicate'],
       ['user'],
       ['user', 'frob'],
       ['user', 'add'],
       ['user', 'list', '--bogus'],
-    ]) {
-      const r = await runCli(args);
+    ];
+    const results = await Promise.all(calls.map((args) => runCli(args)));
+    for (const [i, args] of calls.entries()) {
+      const r = results[i]!;
       assert.equal(r.code, 2, `latchkey ${args.join(' ')}`);
       assert.match(r.stderr, /usage: latchkey/);
       assert.equal(r.stdout, '');
