@@ -274,9 +274,15 @@ describe('socket for local commands', () => {
   });
   it('delivers a NOTIFY sent through the socket to the server’s own listeners', async () => {
     const heard: string[] = [];
+    let bothHeard: () => void = () => {};
+    const both = new Promise<void>((resolve) => {
+      bothHeard = resolve;
+    });
     const unlisten = await db.listen(
       'latchkey_socket_test',
-      (p) => heard.push(p),
+      (p) => {
+        if (heard.push(p) === 2) bothHeard();
+      },
       () => {},
     );
     try {
@@ -285,8 +291,7 @@ describe('socket for local commands', () => {
       await c.query('BEGIN');
       await c.query("SELECT pg_notify('latchkey_socket_test', 'after commit')");
       await c.query('COMMIT');
-      const deadline = Date.now() + 5000;
-      while (heard.length < 2 && Date.now() < deadline) await sleep(20);
+      await within(both, 5000, 'the two notifications').catch(() => {});
       assert.deepEqual(heard, ['plain', 'after commit']);
     } finally {
       await unlisten();
@@ -311,19 +316,19 @@ describe('second server process', () => {
   });
 
   it('exits non-zero at once, naming the directory in use, while another server holds DATA_DIR', async () => {
-    holder = spawnServer({ DATA_DIR: dataDir });
-    await waitUntilReady(await holder.listening);
+    holder = spawnServer({ env: { DATA_DIR: dataDir } });
+    await waitUntilReady(holder);
 
     // At once: without the lock it would open the directory and serve, never exiting by itself.
-    const second = spawnServer({ DATA_DIR: dataDir });
+    const second = spawnServer({ env: { DATA_DIR: dataDir } });
     const exit = await within(second.exited, 15_000, 'the second server');
     assert.notEqual(exit.code, 0);
     assert.equal(exit.signal, null);
-    const said = [...second.logs.map((l) => String(l.msg)), second.output()].join('\n');
+    const said = [...second.logs().map((l) => String(l.msg)), second.output()].join('\n');
     assert.ok(said.includes(`${dataDir} is in use by process ${holder.child.pid}`), said);
 
     // The holder is unaffected and still shuts down cleanly.
-    await waitUntilReady(await holder.listening);
+    await waitUntilReady(holder);
     assert.deepEqual(await holder.stop(), { code: 0, signal: null });
   });
 });

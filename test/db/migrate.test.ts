@@ -246,9 +246,9 @@ describe('concurrent start [postgres]', { skip: !DB_KINDS.includes('postgres') }
     const dataDir = await mkdtemp(join(tmpdir(), 'latchkey-data-'));
     const servers: ServerProcess[] = [];
     try {
-      for (let i = 0; i < 2; i++) servers.push(spawnServer({ DATABASE_URL: created.url, DATA_DIR: dataDir }));
-      const urls = await Promise.all(servers.map((s) => s.listening));
-      await Promise.all(urls.map((u) => waitUntilReady(u)));
+      for (let i = 0; i < 2; i++)
+        servers.push(spawnServer({ env: { DATABASE_URL: created.url, DATA_DIR: dataDir } }));
+      await Promise.all(servers.map((s) => waitUntilReady(s)));
 
       const db = openPostgres({ url: created.url, poolSize: 1 });
       try {
@@ -258,7 +258,7 @@ describe('concurrent start [postgres]', { skip: !DB_KINDS.includes('postgres') }
       } finally {
         await db.close();
       }
-      const appliedLines = servers.flatMap((s) => s.logs.filter((l) => l.msg === 'migration applied'));
+      const appliedLines = servers.flatMap((s) => s.logs().filter((l) => l.msg === 'migration applied'));
       assert.deepEqual(appliedLines.map((l) => l.migration).sort(), real.map((m) => m.name).sort());
 
       const exits = await Promise.all(servers.map((s) => s.stop()));

@@ -1,115 +1,285 @@
-// Real Latchkey server processes (`node dist/main.js`, exactly what `npm start` and the container run), for tests
-// about start-up, shutdown and what two processes do to one database. dist/ is built by `npm test`.
+// Real processes for tests: the server as `npm start` and the container run it (`node dist/main.js`; dist/ is built
+// by `npm test`), the `latchkey` command as an operator runs it, and temporary directories. Tests wait on what these
+// processes say (a log line, an exit), never on fixed sleeps.
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after } from 'node:test';
 import { PACKAGE_ROOT } from '../../src/paths.ts';
 
-export const MAIN_JS = join(PACKAGE_ROOT, 'dist', 'main.js');
+export const ROOT = PACKAGE_ROOT;
 
-// Configuration the test runner's own environment must not leak into a spawned server.
-const CONFIG_VARIABLES = ['ISSUER', 'PORT', 'HOST', 'DATABASE_URL', 'DATA_DIR', 'LOG_LEVEL'];
+/** The start command of `npm start` and of the container (container.test.ts holds both to it). */
+export const START_COMMAND = ['node', 'dist/main.js'] as const;
+export const CLI_JS = join(ROOT, 'bin', 'latchkey.js');
+
+/** Every variable src/config.ts reads, found in its source: `str(env, 'NAME')`, `int(env, 'NAME', …)`, … */
+export function configVariables(): string[] {
+  const source = readFileSync(join(ROOT, 'src', 'config.ts'), 'utf8');
+  const names = [...source.matchAll(/\b(?:str|int|bool|list)\(env, '([A-Z][A-Z0-9_]*)'/g)].map((m) => m[1]!);
+  return [...new Set(names)].sort();
+}
+
+/** The test runner's environment without any Latchkey configuration, plus `extra`. */
+export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const name of configVariables()) delete env[name];
+  return { ...env, ...extra };
+}
+
+const live = new Set<ChildProcess>();
+
+/** Ends `child` with the test file, however the file ends (see below). */
+export function endWithTests<T extends ChildProcess>(child: T): T {
+  live.add(child);
+  child.once('exit', () => live.delete(child));
+  return child;
+}
+
+// A test file the runner stops (its --test-timeout, Ctrl-C) gets SIGTERM and runs no `after` hook: without this its
+// servers and commands would run on as orphans, loading the machine that every later test shares.
+const killLive = () => {
+  for (const child of live) child.kill('SIGKILL');
+};
+process.once('exit', killLive);
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.once(signal, () => {
+    killLive();
+    process.kill(process.pid, signal); // the default action, now that this listener is gone
+  });
+}
+
+// A failing test must not leave processes behind: they would hold ports and data directories, and their open pipes
+// would keep the test file from ever finishing. Registered on the file's root test by importing this module.
+after(async () => {
+  await Promise.all(
+    [...live].map(
+      (child) =>
+        new Promise((resolve) => {
+          child.once('exit', resolve);
+          child.kill('SIGKILL');
+        }),
+    ),
+  );
+});
 
 export interface Exit {
   code: number | null;
   signal: NodeJS.Signals | null;
 }
 
+type LogLine = Record<string, unknown>;
+
 export interface ServerProcess {
   readonly child: ChildProcess;
-  /** Every JSON log line written to stdout so far. */
-  readonly logs: Record<string, unknown>[];
-  /** stdout lines that were not JSON, and everything on stderr. */
+  /** Everything written to stdout so far (pino's JSON lines). */
+  stdout(): string;
+  stderr(): string;
+  /** stdout lines that are not JSON, and everything on stderr. */
   output(): string;
-  /** Resolves with the base URL once Fastify logs "Server listening at …"; rejects if the process exits first. */
+  /** The parsed JSON log lines so far. */
+  logs(): LogLine[];
+  /**
+   * Resolves with the first log line (already written or still to come) that `match` accepts, or whose `msg` is
+   * `match`; rejects if the process ends first or after `timeoutMs`.
+   */
+  logged(match: string | ((line: LogLine) => boolean), timeoutMs?: number): Promise<LogLine>;
+  /** Resolves with the base URL from Fastify's "Server listening at …" line; rejects if the process ends first. */
   readonly listening: Promise<string>;
   readonly exited: Promise<Exit>;
-  /** Sends SIGTERM and resolves with how the process ended. */
-  stop(): Promise<Exit>;
+  /** Sends `signal` (default SIGTERM) if the process still runs and resolves with how it ended. */
+  stop(signal?: NodeJS.Signals): Promise<Exit>;
 }
 
-export function spawnServer(env: Record<string, string>, timeoutMs = 60_000): ServerProcess {
-  const childEnv: NodeJS.ProcessEnv = { ...process.env };
-  for (const name of CONFIG_VARIABLES) delete childEnv[name];
-  const child = spawn(process.execPath, [MAIN_JS], {
-    cwd: PACKAGE_ROOT,
-    env: { ...childEnv, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
+export interface SpawnOptions {
+  env?: Record<string, string>;
+  /** The working directory: the package (as in the container's WORKDIR) unless a test needs another. */
+  cwd?: string;
+  /**
+   * How long `listening` (and `logged`) may wait before rejecting with the output so far: by default just under the
+   * runner's --test-timeout (240 s), so a slow start on a loaded machine still passes and a stuck one says why.
+   */
+  timeoutMs?: number;
+}
+
+/** Starts START_COMMAND (with dist/main.js made absolute when cwd is not the package) on a port of its choosing. */
+export function spawnServer({ env = {}, cwd = ROOT, timeoutMs = 230_000 }: SpawnOptions = {}): ServerProcess {
+  const script = cwd === ROOT ? START_COMMAND[1] : join(ROOT, START_COMMAND[1]);
+  // START_COMMAND[0] is `node`: the very node running the tests (Node 20 or 24 in CI).
+  const child = spawn(process.execPath, [script], {
+    cwd,
+    env: cleanEnv({ PORT: '0', ...env }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const logs: Record<string, unknown>[] = [];
+  endWithTests(child);
+  let out = '';
+  let err = '';
   let text = '';
-  let pending = '';
-  let onListening: ((url: string) => void) | undefined;
-
+  let partial = '';
+  const lines: LogLine[] = [];
+  const watchers = new Set<(line: LogLine) => void>();
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-    pending += chunk;
-    const lines = pending.split('\n');
-    pending = lines.pop()!;
-    for (const line of lines) {
-      let entry: Record<string, unknown> | undefined;
+    out += chunk;
+    partial += chunk;
+    const complete = partial.split('\n');
+    partial = complete.pop()!;
+    for (const raw of complete) {
+      let line: LogLine;
       try {
-        entry = JSON.parse(line) as Record<string, unknown>;
+        line = JSON.parse(raw) as LogLine;
       } catch {
-        text += `${line}\n`;
+        text += `${raw}\n`;
         continue;
       }
-      logs.push(entry);
-      const m = /^Server listening at (http:\/\/127\.0\.0\.1:\d+)$/.exec(String(entry.msg ?? ''));
-      if (m) onListening?.(m[1]!);
+      lines.push(line);
+      for (const w of [...watchers]) w(line);
     }
   });
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
-    text += chunk;
+    err += chunk;
   });
-
   const exited = new Promise<Exit>((resolve) => {
-    child.once('exit', (code, signal) => resolve({ code, signal }));
-  });
-  const output = () => `${text}${pending}`;
-  const describe = () =>
-    `${logs.map((l) => JSON.stringify(l)).join('\n')}\n${output()}`.trim() || '(no output)';
-
-  const listening = new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      reject(new Error(`the server did not listen within ${timeoutMs} ms:\n${describe()}`));
-    }, timeoutMs);
-    onListening = (url) => {
-      clearTimeout(timer);
-      resolve(url);
-    };
-    void exited.then((e) => {
-      clearTimeout(timer);
-      reject(new Error(`the server exited (${e.code ?? e.signal}) before listening:\n${describe()}`));
+    child.once('exit', (code, signal) => {
+      resolve({ code, signal });
     });
   });
-  // A test that never awaits `listening` (a process expected to fail) must not see an unhandled rejection.
-  listening.catch(() => {});
+  const describe = () => `stdout:\n${out}\nstderr:\n${err}`;
 
+  const logged = (match: string | ((line: LogLine) => boolean), ms = timeoutMs): Promise<LogLine> => {
+    const accepts = typeof match === 'string' ? (l: LogLine) => l.msg === match : match;
+    const seen = lines.find(accepts);
+    if (seen) return Promise.resolve(seen);
+    const what = typeof match === 'string' ? `"${match}"` : 'the awaited line';
+    return new Promise<LogLine>((resolve, reject) => {
+      const finish = (fn: () => void) => {
+        clearTimeout(timer);
+        watchers.delete(watch);
+        fn();
+      };
+      const watch = (line: LogLine) => {
+        if (accepts(line)) finish(() => resolve(line));
+      };
+      const timer = setTimeout(
+        () =>
+          finish(() => reject(new Error(`the server did not log ${what} within ${ms} ms\n${describe()}`))),
+        ms,
+      );
+      watchers.add(watch);
+      void exited.then((e) =>
+        finish(() =>
+          reject(new Error(`the server ended (${e.code ?? e.signal}) before logging ${what}\n${describe()}`)),
+        ),
+      );
+    });
+  };
+
+  const listening = logged((l) => /^Server listening at http:\/\//.test(String(l.msg ?? ''))).then((l) =>
+    String(l.msg).slice('Server listening at '.length).replace('0.0.0.0', '127.0.0.1'),
+  );
+  listening.catch(() => {}); // a process expected to fail is never awaited for this
   return {
     child,
-    logs,
-    output,
+    stdout: () => out,
+    stderr: () => err,
+    output: () => `${text}${partial}${err}`,
+    logs: () => [...lines],
+    logged,
     listening,
     exited,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       return exited;
     },
   };
 }
 
-/** Polls GET /readyz until it answers 200. */
-export async function waitUntilReady(baseUrl: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let last = '';
-  while (Date.now() < deadline) {
-    try {
-      const res = await fetch(`${baseUrl}/readyz`);
-      if (res.status === 200) return;
-      last = `status ${res.status}`;
-    } catch (err) {
-      last = (err as Error).message;
-    }
-    await new Promise((r) => setTimeout(r, 100));
+/**
+ * Resolves once the server has logged that it is ready and GET /readyz answers 200. A 503 is asked again at once,
+ * a few times: each try waits on the answer to the one before (the database ping has its own 2 s bound).
+ */
+export async function waitUntilReady(server: ServerProcess, attempts = 5): Promise<string> {
+  const url = await server.listening;
+  await server.logged('latchkey is ready');
+  let last = 0;
+  for (let i = 0; i < attempts; i++) {
+    last = await statusOf(url, '/readyz');
+    if (last === 200) return url;
   }
-  throw new Error(`${baseUrl}/readyz did not answer 200 within ${timeoutMs} ms (last: ${last})`);
+  throw new Error(`${url}/readyz answered ${last}, not 200, ${attempts} times in a row`);
+}
+
+export function parseLogLines(text: string): LogLine[] {
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as LogLine);
+}
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `node bin/latchkey.js …args` to completion, writing `input` (if any) to its standard input. */
+export function runCli(
+  args: readonly string[],
+  { env = {}, input, cwd = ROOT }: { env?: Record<string, string>; input?: string; cwd?: string } = {},
+): Promise<CliResult> {
+  const child = spawn(process.execPath, [CLI_JS, ...args], {
+    cwd,
+    env: cleanEnv(env),
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  endWithTests(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (c: string) => {
+    stdout += c;
+  });
+  child.stderr.setEncoding('utf8').on('data', (c: string) => {
+    stderr += c;
+  });
+  child.stdin.on('error', () => {}); // a command that exits before reading its input
+  child.stdin.end(input ?? '');
+  return new Promise((resolve) => {
+    child.once('close', (code) => {
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** A temporary directory, removed by the returned function. */
+export async function tempDir(prefix = 'latchkey-'): Promise<{ path: string; remove(): Promise<void> }> {
+  const path = await mkdtemp(join(tmpdir(), prefix));
+  return { path, remove: () => rm(path, { recursive: true, force: true }) };
+}
+
+/** GET `path`; the status, or 0 when no connection could be made. */
+export async function statusOf(baseUrl: string, path: string): Promise<number> {
+  try {
+    const res = await fetch(`${baseUrl}${path}`, { signal: AbortSignal.timeout(10_000) });
+    await res.arrayBuffer();
+    return res.status;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Asks `probe` until it answers true, at most `attempts` times; between tries it waits for `next()`, an event that
+ * can change the answer (a connection reaching a proxy, a log line), never a fixed sleep.
+ */
+export async function retryOnEvent(
+  probe: () => Promise<boolean>,
+  next: () => Promise<unknown>,
+  attempts = 20,
+): Promise<boolean> {
+  for (let i = 0; i < attempts; i++) {
+    if (await probe()) return true;
+    if (i < attempts - 1) await next();
+  }
+  return false;
 }

@@ -1,25 +1,16 @@
 // A real Latchkey listener on 127.0.0.1 over a fresh migrated database, for end-to-end tests.
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { type AppDeps, buildApp } from '../../src/app.ts';
 import { type Config, loadConfig } from '../../src/config.ts';
 import { type Clock, ManualClock } from '../../src/lib/clock.ts';
 import { hashSecret, randomToken } from '../../src/lib/crypto.ts';
 import { createStores, type Stores } from '../../src/store/index.ts';
+import { basicAuth } from './basic-auth.ts';
 import { type DbKind, migratedDatabase, type TestDatabase } from './db.ts';
+import { freePort } from './net.ts';
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.unref();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 export interface TestServer {
   url: string;
@@ -137,7 +128,7 @@ export async function introspect(
     method: 'POST',
     headers: {
       'content-type': 'application/x-www-form-urlencoded',
-      authorization: `Basic ${Buffer.from(`${rs.clientId}:${rs.clientSecret}`).toString('base64')}`,
+      authorization: basicAuth(rs.clientId, rs.clientSecret),
     },
     body: new URLSearchParams({ token, token_type_hint: 'access_token' }),
   });

@@ -9,7 +9,7 @@ import { FormBrowser } from '../helpers/browser.ts';
 import { createPostgresDatabase, DB_KINDS, type TestDatabase } from '../helpers/db.ts';
 import { authorizeUrl, exchangeCode } from '../helpers/flow.ts';
 import { introspect, startServer, TEST_PASSWORD, type TestServer } from '../helpers/server.ts';
-import { runCli } from './support.ts';
+import { runCli } from '../helpers/server-process.ts';
 
 function field(output: string, name: string): string {
   const m = new RegExp(`^${name}: (.+)$`, 'm').exec(output);

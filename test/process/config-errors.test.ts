@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { freePort, isListening, runCli, spawnServer, tempDir } from './support.ts';
+import { freePort, isListening } from '../helpers/net.ts';
+import { runCli, spawnServer, tempDir } from '../helpers/server-process.ts';
 
 const CASES: { env: Record<string, string>; variable: string; problem: RegExp }[] = [
   { env: { PORT: 'abc' }, variable: 'PORT', problem: /whole number/ },

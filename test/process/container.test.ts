@@ -7,6 +7,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../../src/config.ts';
+import { freePort } from '../helpers/net.ts';
+import { configVariables, ROOT, START_COMMAND, spawnServer, tempDir } from '../helpers/server-process.ts';
 import {
   envPairs,
   execForm,
@@ -18,7 +20,6 @@ import {
   parseYaml,
   sequence,
 } from './operator-files.ts';
-import { configVariables, freePort, ROOT, START_COMMAND, spawnServer, tempDir } from './support.ts';
 
 const read = (name: string) => readFileSync(join(ROOT, name), 'utf8');
 

@@ -14,8 +14,9 @@ import pino from 'pino';
 import { buildApp } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
 import { loggerOptions } from '../../src/logger.ts';
+import { basicCredentials } from '../helpers/basic-auth.ts';
 import { migratedDatabase, type TestDatabase } from '../helpers/db.ts';
-import { type ServerProcess, spawnServer, tempDir } from './support.ts';
+import { type ServerProcess, spawnServer, tempDir } from '../helpers/server-process.ts';
 
 const SECRET_PARAMS = [
   'password',
@@ -35,7 +36,7 @@ function makeSecrets() {
     string
   >;
   const basicSecret = value('basic_secret');
-  const basic = Buffer.from(`some-client:${basicSecret}`).toString('base64');
+  const basic = basicCredentials('some-client', basicSecret);
   const bearer = value('bearer');
   const cookie = value('cookie');
   return {

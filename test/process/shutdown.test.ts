@@ -10,7 +10,8 @@ import { after, describe, it } from 'node:test';
 import pg from 'pg';
 import { LOCK_FILE, openEmbedded, SOCKET_FILE } from '../../src/db/embedded.ts';
 import { createPostgresDatabase } from '../helpers/db.ts';
-import { isListening, pollUntil, type ServerProcess, spawnServer, tempDir } from './support.ts';
+import { refusesConnections } from '../helpers/net.ts';
+import { type ServerProcess, spawnServer, tempDir } from '../helpers/server-process.ts';
 
 const cleanups: (() => Promise<void>)[] = [];
 after(async () => {
@@ -71,17 +72,11 @@ async function shutDownDuringRegistration(server: ServerProcess): Promise<string
   });
   const request = await halfSentPost(url, '/register', registration, 20);
   // Fastify has seen the request (it logs "incoming request" when it routes it) before the signal is sent.
-  assert.ok(
-    await pollUntil(async () => server.logs().some((l) => l.msg === 'incoming request')),
-    'the request was received',
-  );
+  await server.logged('incoming request');
 
   server.child.kill('SIGTERM');
-  assert.ok(await pollUntil(async () => server.logs().some((l) => l.msg === 'shutting down')));
-  assert.ok(
-    await pollUntil(async () => !(await isListening(port))),
-    'new connections are refused once shutdown has begun',
-  );
+  await server.logged('shutting down');
+  assert.ok(await refusesConnections(port), 'new connections are refused once shutdown has begun');
   assert.equal(server.child.exitCode, null, 'the process waits for the request under way');
 
   const response = await request.finish();

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { openEmbedded } from '../../src/db/embedded.ts';
 import { userStore } from '../../src/store/users.ts';
-import { runCli, spawnServer, statusOf, tempDir } from './support.ts';
+import { runCli, spawnServer, statusOf, tempDir } from '../helpers/server-process.ts';
 
 const cleanups: (() => Promise<void>)[] = [];
 after(async () => {

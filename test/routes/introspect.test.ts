@@ -2,6 +2,7 @@
 // and revocation seen at once by another instance on the same database.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { basicAuth } from '../helpers/basic-auth.ts';
 import { DB_KINDS, forEachDatabase, migratedDatabase, type TestDatabase } from '../helpers/db.ts';
 import { exchangeCode, obtainCode, postForm as post } from '../helpers/flow.ts';
 import {
@@ -15,7 +16,7 @@ import {
 } from '../helpers/server.ts';
 
 function basic(id: string, secret: string) {
-  return { authorization: `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}` };
+  return { authorization: basicAuth(id, secret) };
 }
 
 forEachDatabase('/introspect and /revoke', (kind) => {

@@ -2,6 +2,7 @@
 // (RFC 6749 §4.1.3, §5.2, §6; RFC 7636 §4.6; RFC 9700 §2.2.2, §4.14; OAuth 2.1 §4.3.1).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { basicAuth } from '../helpers/basic-auth.ts';
 import { forEachDatabase } from '../helpers/db.ts';
 import { exchangeCode, obtainCode, refreshToken, tokenRequest, VERIFIER } from '../helpers/flow.ts';
 import {
@@ -14,10 +15,6 @@ import {
   type TestResourceServer,
   type TestServer,
 } from '../helpers/server.ts';
-
-function basic(id: string, secret: string): string {
-  return `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
-}
 
 forEachDatabase('/token', (kind) => {
   let server: TestServer;
@@ -154,7 +151,7 @@ forEachDatabase('/token', (kind) => {
         const res =
           method === 'client_secret_post'
             ? await tokenRequest(server, { ...params, client_id: c.clientId, client_secret: c.clientSecret! })
-            : await tokenRequest(server, params, { authorization: basic(c.clientId, c.clientSecret!) });
+            : await tokenRequest(server, params, { authorization: basicAuth(c.clientId, c.clientSecret!) });
         assert.equal(res.status, 200, `${method}: ${JSON.stringify(res.body)}`);
       }
     });
@@ -173,7 +170,7 @@ forEachDatabase('/token', (kind) => {
       const r2 = await tokenRequest(
         server,
         { grant_type: 'refresh_token', refresh_token: 'x' },
-        { authorization: basic(b.clientId, 'wrong') },
+        { authorization: basicAuth(b.clientId, 'wrong') },
       );
       assert.equal(r2.status, 401);
       assert.match(r2.headers.get('www-authenticate') ?? '', /^Basic /);
