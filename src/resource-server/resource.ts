@@ -19,7 +19,8 @@ export function normalizeResource(value: string): string | undefined {
   if (url.username || url.password) return undefined;
   // URL already lower-cases scheme and host and drops default ports.
   const href = url.href;
-  return url.pathname === '/' && !url.search ? href.slice(0, -1) : href;
+  // Only the root path's slash goes; an empty query (`https://a.example/?`) is kept (RFC 3986 §6.2.3).
+  return url.pathname === '/' && href.endsWith('/') ? href.slice(0, -1) : href;
 }
 
 /** True when `audience` (a string or list, RFC 7662 §2.2 `aud`) names `resource` after normalisation. */

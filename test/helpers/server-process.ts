@@ -2,11 +2,11 @@
 // by `npm test`), the `latchkey` command as an operator runs it, and temporary directories. Tests wait on what these
 // processes say (a log line, an exit), never on fixed sleeps.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
+import { CONFIG_VARIABLES } from '../../src/config.ts';
 import { PACKAGE_ROOT } from '../../src/paths.ts';
 
 export const ROOT = PACKAGE_ROOT;
@@ -15,17 +15,22 @@ export const ROOT = PACKAGE_ROOT;
 export const START_COMMAND = ['node', 'dist/main.js'] as const;
 export const CLI_JS = join(ROOT, 'bin', 'latchkey.js');
 
-/** Every variable src/config.ts reads, found in its source: `str(env, 'NAME')`, `int(env, 'NAME', …)`, … */
+/** Every variable src/config.ts declares (its configuration table). */
 export function configVariables(): string[] {
-  const source = readFileSync(join(ROOT, 'src', 'config.ts'), 'utf8');
-  const names = [...source.matchAll(/\b(?:str|int|bool|list)\(env, '([A-Z][A-Z0-9_]*)'/g)].map((m) => m[1]!);
-  return [...new Set(names)].sort();
+  return CONFIG_VARIABLES.map((v) => v.name).sort();
 }
 
-/** The test runner's environment without any Latchkey configuration, plus `extra`. */
-export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+/**
+ * The test runner's environment without any Latchkey configuration, plus `extra`. In the package folder, where a
+ * developer may keep a `.env`, the variables are set empty rather than removed: a real variable wins over the
+ * file, and empty means unset, so that file cannot reach a test. Elsewhere (a test's own folder) they are removed.
+ */
+export function cleanEnv(extra: Record<string, string> = {}, cwd = ROOT): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const name of configVariables()) delete env[name];
+  for (const name of configVariables()) {
+    if (cwd === ROOT) env[name] = '';
+    else delete env[name];
+  }
   return { ...env, ...extra };
 }
 
@@ -110,7 +115,7 @@ export function spawnServer({ env = {}, cwd = ROOT, timeoutMs = 230_000 }: Spawn
   // START_COMMAND[0] is `node`: the very node running the tests (Node 20 or 24 in CI).
   const child = spawn(process.execPath, [script], {
     cwd,
-    env: cleanEnv({ PORT: '0', ...env }),
+    env: cleanEnv({ PORT: '0', ...env }, cwd),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   endWithTests(child);
@@ -230,7 +235,7 @@ export function runCli(
 ): Promise<CliResult> {
   const child = spawn(process.execPath, [CLI_JS, ...args], {
     cwd,
-    env: cleanEnv(env),
+    env: cleanEnv(env, cwd),
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   endWithTests(child);

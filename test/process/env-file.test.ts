@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { runCli, spawnServer, tempDir } from './support.ts';
+import { runCli, spawnServer, tempDir } from '../helpers/server-process.ts';
 
 async function issuerOf(baseUrl: string): Promise<string> {
   const res = await fetch(`${baseUrl}/.well-known/oauth-authorization-server`);

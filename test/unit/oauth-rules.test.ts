@@ -3,9 +3,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { ResourceServer } from '../../src/generated/prisma/client.ts';
-import { Params, type RawParams } from '../../src/lib/params.ts';
 import { type BasicCredentials, parseBasicAuth } from '../../src/oauth/client-auth.ts';
 import { OAuthError } from '../../src/oauth/errors.ts';
+import { Params, type RawParams } from '../../src/oauth/params.ts';
 import {
   calculateS256Challenge,
   isValidCodeVerifier,
@@ -694,7 +694,6 @@ describe('resource normalisation (src/resource-server/resource.ts, src/oauth/res
       { name: 'userinfo is refused', value: 'https://user@mcp.example.com/', canonical: undefined },
       {
         name: 'RFC 3986 §6.2.3 an empty query is kept, so normalising twice changes nothing',
-        todo: 'normalizeResource("https://a.example/?") returns "https://a.example/": it cuts the "?" as if it were the trailing slash',
         value: 'https://a.example/?',
         canonical: 'https://a.example/?',
       },
