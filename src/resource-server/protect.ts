@@ -1,7 +1,7 @@
 // The request check every adapter shares: read the bearer token (RFC 6750 §2.1), ask the verifier, bind the
 // audience (RFC 8707 §2, MCP authorization "Token Audience Binding"), check scopes, and otherwise answer with a
 // challenge (RFC 6750 §3) whose `resource_metadata` points at the protected resource metadata (RFC 9728 §5.1).
-import type { IntrospectionResult, TokenVerifier } from './introspection.ts';
+import type { ActiveToken, IntrospectionResult, TokenVerifier } from './introspection.ts';
 import { protectedResourceMetadataUrl } from './metadata.ts';
 import { audienceIncludes, requireResource } from './resource.ts';
 
@@ -18,17 +18,8 @@ export interface ProtectResourceOptions {
 }
 
 /** The caller, once the token checks out. */
-export interface LatchkeyAuth {
+export interface LatchkeyAuth extends Omit<ActiveToken, 'active'> {
   token: string;
-  clientId: string;
-  scopes: string[];
-  sub: string;
-  username?: string;
-  aud: string | string[];
-  /** Seconds since the epoch. */
-  exp: number;
-  iat: number;
-  iss: string;
   /** The resource this request was checked against (the configured canonical URL). */
   resource: string;
 }

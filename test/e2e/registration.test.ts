@@ -98,6 +98,35 @@ forEachDatabase('client registration end to end', (kind) => {
     await server.close();
   });
 
+  /** After the SDK's redirect: the authorization request it made and the response it got (RFC 9207 iss). */
+  function expectAuthorizationResponse(provider: HeadlessProvider, clientId: string) {
+    const authorizationUrl = provider.authorizationUrls[0]!;
+    assert.equal(authorizationUrl.searchParams.get('client_id'), clientId);
+    assert.equal(authorizationUrl.searchParams.get('resource'), resource.url);
+    assert.equal(provider.lastCallback?.searchParams.get('iss'), server.url);
+    assert.ok(provider.code, `no code in ${provider.lastCallback?.href}`);
+  }
+
+  /** The SDK's next auth() exchanges the code, the one after refreshes; both tokens introspect active. */
+  async function exchangeThenRefresh(provider: HeadlessProvider, fetchFn: typeof fetch, clientId: string) {
+    assert.equal(
+      await auth(provider, { serverUrl: resource.url, authorizationCode: provider.code, fetchFn }),
+      'AUTHORIZED',
+    );
+    const first = provider.tokens();
+    assert.ok(first?.access_token && first.refresh_token);
+    const info = await introspect(server.url, rs, first.access_token);
+    assert.equal(info.active, true);
+    assert.equal(info.client_id, clientId);
+
+    assert.equal(await auth(provider, { serverUrl: resource.url, fetchFn }), 'AUTHORIZED');
+    const second = provider.tokens();
+    assert.ok(second?.access_token && second.refresh_token);
+    assert.notEqual(second.refresh_token, first.refresh_token);
+    assert.equal(provider.authorizationUrls.length, 1, 'the refresh did not start a new authorization');
+    assert.equal((await introspect(server.url, rs, second.access_token)).active, true);
+  }
+
   describe('the MCP SDK client', () => {
     it('uses its clientMetadataUrl as client_id without registering, then exchanges and refreshes (CIMD §3, §4)', async () => {
       const prisma = server.database.db.prisma;
@@ -116,33 +145,14 @@ forEachDatabase('client registration end to end', (kind) => {
       const { fetchFn, requests } = recordingFetch();
 
       assert.equal(await auth(provider, { serverUrl: resource.url, fetchFn }), 'REDIRECT');
-      const authorizationUrl = provider.authorizationUrls[0]!;
-      assert.equal(authorizationUrl.searchParams.get('client_id'), clientId);
-      assert.equal(authorizationUrl.searchParams.get('resource'), resource.url);
-      assert.equal(provider.lastCallback?.searchParams.get('iss'), server.url);
-      assert.ok(provider.code, `no code in ${provider.lastCallback?.href}`);
+      expectAuthorizationResponse(provider, clientId);
       assert.ok((documents.hits.get(documentPath) ?? 0) >= 1, 'Latchkey fetched the document');
       const row = await prisma.client.findUnique({ where: { clientId } });
       assert.equal(row?.kind, 'CIMD');
       assert.deepEqual(row.redirectUris, [SDK_REDIRECT]);
       assert.equal(row.tokenEndpointAuthMethod, 'none');
 
-      assert.equal(
-        await auth(provider, { serverUrl: resource.url, authorizationCode: provider.code, fetchFn }),
-        'AUTHORIZED',
-      );
-      const first = provider.tokens();
-      assert.ok(first?.access_token && first.refresh_token);
-      const info = await introspect(server.url, rs, first.access_token);
-      assert.equal(info.active, true);
-      assert.equal(info.client_id, clientId);
-
-      assert.equal(await auth(provider, { serverUrl: resource.url, fetchFn }), 'AUTHORIZED');
-      const second = provider.tokens();
-      assert.ok(second?.access_token && second.refresh_token);
-      assert.notEqual(second.refresh_token, first.refresh_token);
-      assert.equal(provider.authorizationUrls.length, 1, 'the refresh did not start a new authorization');
-      assert.equal((await introspect(server.url, rs, second.access_token)).active, true);
+      await exchangeThenRefresh(provider, fetchFn, clientId);
 
       // No dynamic registration: the SDK never called /register and no DYNAMIC client appeared.
       assert.deepEqual(
@@ -177,28 +187,9 @@ forEachDatabase('client registration end to end', (kind) => {
       assert.equal(row.tokenEndpointAuthMethod, 'none');
       assert.equal(row.name, 'MCP SDK test client');
 
-      const authorizationUrl = provider.authorizationUrls[0]!;
-      assert.equal(authorizationUrl.searchParams.get('client_id'), registered.client_id);
-      assert.equal(authorizationUrl.searchParams.get('resource'), resource.url);
-      assert.equal(provider.lastCallback?.searchParams.get('iss'), server.url);
-      assert.ok(provider.code, `no code in ${provider.lastCallback?.href}`);
+      expectAuthorizationResponse(provider, registered.client_id);
 
-      assert.equal(
-        await auth(provider, { serverUrl: resource.url, authorizationCode: provider.code, fetchFn }),
-        'AUTHORIZED',
-      );
-      const first = provider.tokens();
-      assert.ok(first?.access_token && first.refresh_token);
-      const info = await introspect(server.url, rs, first.access_token);
-      assert.equal(info.active, true);
-      assert.equal(info.client_id, registered.client_id);
-
-      assert.equal(await auth(provider, { serverUrl: resource.url, fetchFn }), 'AUTHORIZED');
-      const second = provider.tokens();
-      assert.ok(second?.access_token && second.refresh_token);
-      assert.notEqual(second.refresh_token, first.refresh_token);
-      assert.equal(provider.authorizationUrls.length, 1, 'the refresh did not start a new authorization');
-      assert.equal((await introspect(server.url, rs, second.access_token)).active, true);
+      await exchangeThenRefresh(provider, fetchFn, registered.client_id);
       assert.equal(await dynamicClients(), dynamicBefore + 1, 'registered once');
     });
   });

@@ -29,6 +29,8 @@ export interface TestServerOptions {
   database?: TestDatabase;
   /** CIMD fetch settings passed to buildApp (resolver, trusted CAs, limits, transport). */
   cimd?: AppDeps['cimd'];
+  /** The sign-in methods the app offers (default: the password form). */
+  signInMethods?: AppDeps['signInMethods'];
 }
 
 export async function startServer(kind: DbKind, options: TestServerOptions = {}): Promise<TestServer> {
@@ -42,6 +44,7 @@ export async function startServer(kind: DbKind, options: TestServerOptions = {})
     db: database.db,
     clock: options.clock ?? clock,
     ...(options.cimd && { cimd: options.cimd }),
+    ...(options.signInMethods && { signInMethods: options.signInMethods }),
   });
   await app.listen({ port, host: '127.0.0.1' });
   return {

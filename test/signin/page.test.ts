@@ -5,21 +5,13 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { buildApp } from '../../src/app.ts';
-import { loadConfig } from '../../src/config.ts';
-import { ManualClock } from '../../src/lib/clock.ts';
 import { randomToken } from '../../src/lib/crypto.ts';
-import {
-  defaultSignInMethods,
-  type RedirectSignInMethod,
-  type SignInInput,
-  type SignInMethodsFactory,
-} from '../../src/signin/index.ts';
-import { createStores, type Stores } from '../../src/store/index.ts';
+import { defaultSignInMethods, type RedirectSignInMethod, type SignInInput } from '../../src/signin/index.ts';
+import type { Stores } from '../../src/store/index.ts';
 import { FormBrowser, parseForms } from '../helpers/browser.ts';
-import { type DbKind, forEachDatabase, migratedDatabase } from '../helpers/db.ts';
+import { forEachDatabase } from '../helpers/db.ts';
 import { authorizeUrl } from '../helpers/flow.ts';
-import { addClient, addResourceServer, addUser, freePort, type TestServer } from '../helpers/server.ts';
+import { addClient, addResourceServer, addUser, startServer, type TestServer } from '../helpers/server.ts';
 
 /** A stand-in upstream: its authorization endpoint sends the browser straight back with a code. */
 async function startStandIn(): Promise<{ origin: string; received: URL[]; close(): Promise<void> }> {
@@ -77,33 +69,6 @@ function fakeUpstream(stores: Stores, standIn: string, issuer: string) {
   return method;
 }
 
-/** A listener built with the given methods, shaped like the shared TestServer so the flow helpers apply. */
-async function startWithMethods(
-  kind: DbKind,
-  methods: (stores: Stores, issuer: string) => SignInMethodsFactory,
-): Promise<TestServer> {
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
-  const config = loadConfig({ ISSUER: url, PORT: String(port), LOG_LEVEL: 'silent' });
-  const database = await migratedDatabase(kind);
-  const stores = createStores(database.db.prisma);
-  const clock = new ManualClock();
-  const app = await buildApp({ config, db: database.db, clock, signInMethods: methods(stores, url) });
-  await app.listen({ port, host: '127.0.0.1' });
-  return {
-    url,
-    app,
-    config,
-    clock,
-    stores,
-    database,
-    async close() {
-      await app.close();
-      await database.cleanup();
-    },
-  };
-}
-
 forEachDatabase('sign-in page with configured methods', (kind) => {
   let standIn: Awaited<ReturnType<typeof startStandIn>>;
   before(async () => {
@@ -115,9 +80,11 @@ forEachDatabase('sign-in page with configured methods', (kind) => {
     let server: TestServer;
     let fake: ReturnType<typeof fakeUpstream>;
     before(async () => {
-      server = await startWithMethods(kind, (stores, issuer) => (deps) => {
-        fake = fakeUpstream(stores, standIn.origin, issuer);
-        return [...defaultSignInMethods(deps), fake];
+      server = await startServer(kind, {
+        signInMethods: (deps) => {
+          fake = fakeUpstream(deps.stores, standIn.origin, deps.config.issuer);
+          return [...defaultSignInMethods(deps), fake];
+        },
       });
       await addResourceServer(server.stores, 'https://mcp.example.com/mcp');
     });
@@ -202,9 +169,9 @@ forEachDatabase('sign-in page with configured methods', (kind) => {
   describe('a redirect method without the password form', () => {
     let server: TestServer;
     before(async () => {
-      server = await startWithMethods(kind, (stores, issuer) => () => [
-        fakeUpstream(stores, standIn.origin, issuer),
-      ]);
+      server = await startServer(kind, {
+        signInMethods: (deps) => [fakeUpstream(deps.stores, standIn.origin, deps.config.issuer)],
+      });
     });
     after(() => server.close());
 
