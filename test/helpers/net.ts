@@ -125,8 +125,9 @@ export async function refusesConnections(port: number, attempts = 5, stepMs = 10
     if (!accepted) return true;
     socket.on('error', () => {});
     let timer: NodeJS.Timeout | undefined;
+    // Not events.once: it rejects on 'error', and a server that stops listening may reset this very connection.
     await Promise.race([
-      once(socket, 'close'),
+      new Promise((resolve) => socket.once('close', resolve)),
       new Promise((resolve) => {
         timer = setTimeout(resolve, stepMs);
       }),
