@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { createPostgresDatabase, DB_KINDS } from '../helpers/db.ts';
 import { runCli, spawnServer, tempDir } from '../helpers/server-process.ts';
 
 async function issuerOf(baseUrl: string): Promise<string> {
@@ -51,16 +52,24 @@ describe('.env in the working directory', () => {
     assert.match(listed.stdout, /^dotenv@example\.com\s/m);
   });
 
-  it('gives way to a variable set in the real environment', async () => {
+  it('gives way to a variable set in the real environment', {
+    skip: !DB_KINDS.includes('postgres') && 'runs on Postgres',
+  }, async () => {
     // PORT=70000 would stop the start; the real PORT (0, set by spawnServer) wins, as does the real ISSUER.
     const cwd = await cwdWith('overridden', 'PORT=70000\nISSUER=https://auth.from-dotenv.example\n');
-    const server = spawnServer({
-      cwd,
-      env: { ISSUER: 'https://auth.from-env.example', DATA_DIR: join(cwd, 'data') },
-    });
-    const url = await server.listening;
-    assert.equal(await issuerOf(url), 'https://auth.from-env.example');
-    assert.deepEqual(await server.stop(), { code: 0, signal: null });
+    // On Postgres: a fresh embedded database would take seconds to create and prove nothing more here.
+    const database = await createPostgresDatabase();
+    try {
+      const server = spawnServer({
+        cwd,
+        env: { ISSUER: 'https://auth.from-env.example', DATABASE_URL: database.url },
+      });
+      const url = await server.listening;
+      assert.equal(await issuerOf(url), 'https://auth.from-env.example');
+      assert.deepEqual(await server.stop(), { code: 0, signal: null });
+    } finally {
+      await database.drop();
+    }
   });
 
   it('stops the server and the command at a line it cannot read, naming the file and the line', async () => {
