@@ -1,12 +1,38 @@
 // Fresh, migrated databases for tests: an in-memory PGlite, and a new database on the local Postgres server
 // (created per call, dropped afterwards). Storage tests run once per kind via `forEachDatabase`.
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe } from 'node:test';
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 import { type Database, openPostgres } from '../../src/db/database.ts';
 import { migrate } from '../../src/db/migrate.ts';
 import { pgliteDatabase } from '../../src/db/pglite.ts';
+import { PACKAGE_ROOT } from '../../src/paths.ts';
+
+// A new PGlite runs initdb (seconds of WebAssembly); starting from a saved copy of a fresh one takes a fraction of
+// that and gives the same empty cluster. The copy is kept per PGlite version in the temp folder, written under a
+// unique name and renamed into place, so test files running at once never read half a file.
+const PGLITE_VERSION = (
+  JSON.parse(readFileSync(join(PACKAGE_ROOT, 'node_modules/@electric-sql/pglite/package.json'), 'utf8')) as {
+    version: string;
+  }
+).version;
+const FRESH_PGLITE = join(tmpdir(), `latchkey-test-pglite-${PGLITE_VERSION}.tar`);
+
+async function freshPGlite(): Promise<PGlite> {
+  const saved = await readFile(FRESH_PGLITE).catch(() => undefined);
+  if (saved) return PGlite.create({ loadDataDir: new Blob([saved]) });
+  const pglite = await PGlite.create();
+  const dump = await pglite.dumpDataDir('none');
+  const partial = `${FRESH_PGLITE}.${process.pid}.${randomBytes(4).toString('hex')}`;
+  await writeFile(partial, Buffer.from(await dump.arrayBuffer()));
+  await rename(partial, FRESH_PGLITE);
+  return pglite;
+}
 
 export type DbKind = 'pglite' | 'postgres';
 
@@ -56,7 +82,7 @@ export async function createPostgresDatabase(): Promise<{
 /** An empty (unmigrated) database of the given kind. */
 export async function emptyDatabase(kind: DbKind): Promise<TestDatabase> {
   if (kind === 'pglite') {
-    const pglite = await PGlite.create();
+    const pglite = await freshPGlite();
     const db = pgliteDatabase(pglite);
     return { kind, db, url: undefined, cleanup: () => db.close() };
   }
