@@ -3,6 +3,7 @@ import type { ResourceServer } from '../generated/prisma/client.ts';
 import { normalizeResource } from '../resource-server/resource.ts';
 import type { ResourceServerStore } from '../store/resource-servers.ts';
 import { invalidTarget } from './errors.ts';
+import type { Params } from './params.ts';
 
 // One definition of the canonical form, shared with the resource-server kit (which has no server dependencies).
 export { normalizeResource };
@@ -33,12 +34,18 @@ export async function resolveResource(
 }
 
 /**
- * The id of the registered resource server a token request names, or null when none matches (malformed or
- * unknown). At /token the only acceptable resource is the one the grant is bound to, so an unknown resource is
- * answered exactly as another registered one is (RFC 8707 §2.2 invalid_target): the answer reveals nothing about
- * which resource servers exist, and a failed code exchange spends the code either way.
+ * The id of the registered resource server a token request's `resource` names: undefined when the request names
+ * none, null when none matches (malformed or unknown). At /token the only acceptable resource is the one the grant
+ * is bound to, so an unknown resource is answered exactly as another registered one is (RFC 8707 §2.2
+ * invalid_target): the answer reveals nothing about which resource servers exist, and a failed code exchange spends
+ * the code either way.
  */
-export async function findResourceId(requested: string, store: ResourceServerStore): Promise<string | null> {
+export async function requestedResourceId(
+  params: Params,
+  store: ResourceServerStore,
+): Promise<string | null | undefined> {
+  const requested = params.get('resource');
+  if (requested === undefined) return undefined;
   const canonical = normalizeResource(requested);
   if (!canonical) return null;
   return (await store.findByUri(canonical))?.id ?? null;

@@ -6,7 +6,7 @@ import type { Client } from '../../generated/prisma/client.ts';
 import type { CodeWithGrant } from '../../store/tokens.ts';
 import { invalidGrant, invalidRequest, invalidTarget, type OAuthError } from '../errors.ts';
 import { verifyPkce } from '../pkce.ts';
-import { findResourceId } from '../resources.ts';
+import { requestedResourceId } from '../resources.ts';
 import { REFRESH_TOKEN } from './refresh-token.ts';
 import { type GrantDependencies, type GrantType, type Outcome, settle, type TokenRequest } from './types.ts';
 
@@ -53,12 +53,11 @@ export const authorizationCodeGrant: GrantType<Deps> = {
       const code = params.require('code');
       const verifier = params.get('code_verifier');
       if (verifier === undefined) throw invalidRequest('code_verifier is required (PKCE)');
-      const resource = params.get('resource');
       const presented: Presented = {
         client,
         verifier,
         redirectUri: params.get('redirect_uri'),
-        resourceId: resource === undefined ? undefined : await findResourceId(resource, deps.resourceServers),
+        resourceId: await requestedResourceId(params, deps.resourceServers),
         now,
       };
       const outcome = await deps.tokens.transaction(async (tx): Promise<Outcome> => {

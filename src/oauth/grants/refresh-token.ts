@@ -5,7 +5,7 @@
 import type { Client } from '../../generated/prisma/client.ts';
 import type { RefreshWithGrant } from '../../store/tokens.ts';
 import { invalidGrant, invalidScope, invalidTarget, type OAuthError } from '../errors.ts';
-import { findResourceId } from '../resources.ts';
+import { requestedResourceId } from '../resources.ts';
 import { isSubset, parseScope } from '../scopes.ts';
 import { type GrantDependencies, type GrantType, type Outcome, settle, type TokenRequest } from './types.ts';
 
@@ -45,11 +45,10 @@ export const refreshTokenGrant: GrantType<Deps> = {
   create(deps) {
     return async ({ client, params, now }: TokenRequest) => {
       const token = params.require('refresh_token');
-      const resource = params.get('resource');
       const presented: Presented = {
         client,
         scopes: parseScope(params.get('scope')),
-        resourceId: resource === undefined ? undefined : await findResourceId(resource, deps.resourceServers),
+        resourceId: await requestedResourceId(params, deps.resourceServers),
         now,
       };
       const outcome = await deps.tokens.transaction(async (tx): Promise<Outcome> => {
