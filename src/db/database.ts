@@ -49,6 +49,10 @@ export function openPostgres({ url, logger, poolSize = 10 }: PostgresOptions): D
   });
   // An idle client whose connection dies emits here; without a listener the process would crash.
   pool.on('error', (err) => logger?.warn({ err: { message: err.message } }, 'database connection lost'));
+  // pg-pool takes its listener off a client while the client is in use, and pg emits 'error' on a client whose
+  // connection ends unexpectedly: a query, transaction or readiness probe under way when the database goes away
+  // would crash the process. The work under way already fails with that error, so this listener only stops the crash.
+  pool.on('connect', (client) => client.on('error', () => {}));
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
   let closed = false;
 
@@ -118,7 +122,17 @@ export function openPostgres({ url, logger, poolSize = 10 }: PostgresOptions): D
       };
     },
     async ping(timeoutMs = 2000) {
-      const client = await withTimeout(pool.connect(), timeoutMs, 'database did not accept a connection');
+      const connecting = pool.connect();
+      const client = await withTimeout(connecting, timeoutMs, 'database did not accept a connection').catch(
+        (err: unknown) => {
+          // A connection that arrives after the deadline goes back to the pool instead of being held forever.
+          connecting.then(
+            (late) => late.release(),
+            () => {},
+          );
+          throw err;
+        },
+      );
       try {
         await withTimeout(client.query('SELECT 1'), timeoutMs, 'database did not answer');
         client.release();
