@@ -128,7 +128,7 @@ const TABLE = configTable<Config>({
   },
   refreshReuseWindow: {
     meaning:
-      'seconds a rotated refresh token still answers (concurrent refreshes) before a replay revokes the grant',
+      'seconds a rotated refresh token still gets the same answer (concurrent refreshes) before a replay revokes the grant',
     read: (env) => int(env, 'REFRESH_REUSE_WINDOW', 60, 0, 3600),
   },
   sessionIdleTtl: {

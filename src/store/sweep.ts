@@ -1,13 +1,15 @@
 // Removes rows nothing can use any more, in bounded batches so a large backlog never holds long locks:
 // expired codes, tokens and sessions, ended rate-limit windows, grants left with nothing in them, and
 // dynamically registered clients unused for UNUSED_CLIENT_TTL (DCR happens on every fresh Claude connection).
-// Rotated refresh tokens stay until they expire: presenting one again must still revoke its grant.
+// Rotated refresh tokens stay until they expire: presenting one again must still revoke its grant. The answers kept
+// for the refresh reuse window go as soon as the window ends.
 import type { PrismaClient } from '../generated/prisma/client.ts';
 
 export interface SweepResult {
   authorizationCodes: number;
   accessTokens: number;
   refreshTokens: number;
+  refreshReplays: number;
   grants: number;
   sessions: number;
   rateLimits: number;
@@ -50,6 +52,7 @@ export async function sweepExpired(
     codeCutoff,
   );
   const accessTokens = await deleteInBatches(prisma, 'access_tokens', 'expires_at < $1', now);
+  const refreshReplays = await deleteInBatches(prisma, 'refresh_replays', 'expires_at < $1', now);
   const refreshTokens = await deleteInBatches(prisma, 'refresh_tokens', 'expires_at < $1', now);
   const grants = await deleteInBatches(
     prisma,
@@ -74,5 +77,14 @@ export async function sweepExpired(
     `kind = 'DYNAMIC' AND COALESCE(last_used_at, created_at) < $1`,
     unusedSince,
   );
-  return { authorizationCodes, accessTokens, refreshTokens, grants, sessions, rateLimits, clients };
+  return {
+    authorizationCodes,
+    accessTokens,
+    refreshTokens,
+    refreshReplays,
+    grants,
+    sessions,
+    rateLimits,
+    clients,
+  };
 }

@@ -14,6 +14,7 @@ import type {
 } from '../generated/prisma/client.ts';
 import { addSeconds } from '../lib/clock.ts';
 import { hashSecret, randomToken } from '../lib/crypto.ts';
+import { openWithSecret, sealWithSecret } from '../lib/seal.ts';
 import { notifyChange } from './changes.ts';
 
 export type Tx = Parameters<Parameters<PrismaClient['$transaction']>[0]>[0];
@@ -68,6 +69,18 @@ export interface TokenTransaction {
   findRefreshToken(token: string): Promise<RefreshWithGrant | null>;
   claimRefreshToken(id: string, now: Date): Promise<RefreshClaim>;
   issueTokens(grant: Grant, issue: TokenIssue, now: Date): Promise<IssuedTokens>;
+  /**
+   * Keeps the answer to the refresh that spent `refreshId` until `expiresAt`, sealed under a key derived from the
+   * spent token (`presented`), so that only a holder of that token can read it back.
+   */
+  keepReplayAnswer(
+    refreshId: string,
+    presented: string,
+    tokens: IssuedTokens,
+    expiresAt: Date,
+  ): Promise<void>;
+  /** The answer kept for the refresh that spent `refreshId`, if still kept, unexpired and `presented` opens it. */
+  findReplayAnswer(refreshId: string, presented: string, now: Date): Promise<IssuedTokens | undefined>;
   revokeGrant(grantId: string, reason: RevokeReason, now: Date): Promise<void>;
 }
 
@@ -78,6 +91,8 @@ export async function revokeGrantTx(tx: Tx, grantId: string, reason: RevokeReaso
   });
   await tx.accessToken.updateMany({ where: { grantId, revokedAt: null }, data: { revokedAt: now } });
   await tx.refreshToken.updateMany({ where: { grantId, revokedAt: null }, data: { revokedAt: now } });
+  // Kept answers hold (sealed) tokens of this grant: none outlives it.
+  await tx.refreshReplay.deleteMany({ where: { refreshToken: { grantId } } });
   await notifyChange(tx, 'grant');
 }
 
@@ -144,6 +159,23 @@ function tokenTransaction(tx: Tx): TokenTransaction {
     },
 
     issueTokens: (grant, issue, now) => issueTokensTx(tx, grant, issue, now),
+
+    async keepReplayAnswer(refreshId, presented, tokens, expiresAt) {
+      const sealed = sealWithSecret(presented, refreshId, JSON.stringify(tokens));
+      await tx.refreshReplay.create({ data: { id: refreshId, sealed, expiresAt } });
+    },
+
+    async findReplayAnswer(refreshId, presented, now) {
+      const row = await tx.refreshReplay.findUnique({ where: { id: refreshId } });
+      if (!row) return undefined;
+      if (row.expiresAt < now) {
+        await tx.refreshReplay.deleteMany({ where: { id: refreshId } });
+        return undefined;
+      }
+      const opened = openWithSecret(presented, refreshId, row.sealed);
+      return opened === undefined ? undefined : (JSON.parse(opened) as IssuedTokens);
+    },
+
     revokeGrant: (grantId, reason, now) => revokeGrantTx(tx, grantId, reason, now),
   };
 }

@@ -2,6 +2,7 @@
 // (RFC 6749 §4.1.3, §5.2, §6; RFC 7636 §4.6; RFC 9700 §2.2.2, §4.14; OAuth 2.1 §4.3.1).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { hashSecret } from '../../src/lib/crypto.ts';
 import { basicAuth } from '../helpers/basic-auth.ts';
 import { forEachDatabase } from '../helpers/db.ts';
 import { exchangeCode, obtainCode, refreshToken, tokenRequest, VERIFIER } from '../helpers/flow.ts';
@@ -308,7 +309,7 @@ forEachDatabase('/token', (kind) => {
       assert.equal(r.body.error, 'invalid_grant');
     });
 
-    it('lets two concurrent refreshes with one token both succeed, and both new refresh tokens keep working', async () => {
+    it('answers two concurrent refreshes with one token with the same pair, and a third inside REFRESH_REUSE_WINDOW too (RFC 9700 §4.14.2)', async () => {
       const t = await tokens();
       const [a, b] = await Promise.all([
         refreshToken(server, client, t.refresh_token),
@@ -316,11 +317,36 @@ forEachDatabase('/token', (kind) => {
       ]);
       assert.equal(a.status, 200, JSON.stringify(a.body));
       assert.equal(b.status, 200, JSON.stringify(b.body));
-      assert.notEqual(a.body.refresh_token, b.body.refresh_token);
+      assert.deepEqual(b.body, a.body, 'one answer, not a second token family');
+      assert.equal(b.headers.get('cache-control'), 'no-store');
+      server.clock.advance(59);
+      const c = await refreshToken(server, client, t.refresh_token);
+      assert.equal(c.status, 200, JSON.stringify(c.body));
+      assert.deepEqual(c.body, a.body);
+      const prisma = server.database.db.prisma;
+      const grant = await prisma.refreshToken.findUniqueOrThrow({
+        where: { tokenHash: hashSecret(t.refresh_token) },
+        select: { grantId: true },
+      });
+      assert.equal(
+        await prisma.refreshToken.count({ where: { grantId: grant.grantId } }),
+        2,
+        'one rotation: the first token and its one successor',
+      );
       assert.ok(await isActive(String(a.body.access_token)));
-      assert.ok(await isActive(String(b.body.access_token)));
-      assert.equal((await refreshToken(server, client, String(a.body.refresh_token))).status, 200);
-      assert.equal((await refreshToken(server, client, String(b.body.refresh_token))).status, 200);
+      const next = await refreshToken(server, client, String(a.body.refresh_token));
+      assert.equal(next.status, 200, 'the shared new refresh token keeps working');
+    });
+
+    it('does not hand the kept answer to a holder of another token, nor to another client', async () => {
+      const t = await tokens();
+      const first = await refreshToken(server, client, t.refresh_token);
+      assert.equal(first.status, 200);
+      const other = await addClient(server.stores);
+      const stolen = await refreshToken(server, other, t.refresh_token);
+      assert.equal(stolen.body.error, 'invalid_grant');
+      assert.equal(JSON.stringify(stolen.body).includes(String(first.body.access_token)), false);
+      assert.ok(await isActive(String(first.body.access_token)), 'a wrong client changes nothing');
     });
 
     it('revokes the whole grant when a rotated token is replayed after REFRESH_REUSE_WINDOW', async () => {
@@ -341,12 +367,29 @@ forEachDatabase('/token', (kind) => {
       assert.ok(grants.length >= 1);
     });
 
-    it('answers a replay inside REFRESH_REUSE_WINDOW with a fresh pair instead', async () => {
+    it('answers a replay inside REFRESH_REUSE_WINDOW with the same pair instead of revoking', async () => {
       const t = await tokens();
-      await refreshToken(server, client, t.refresh_token);
+      const first = await refreshToken(server, client, t.refresh_token);
       server.clock.advance(30);
       const again = await refreshToken(server, client, t.refresh_token);
       assert.equal(again.status, 200);
+      assert.deepEqual(again.body, first.body);
+      assert.ok(await isActive(String(first.body.access_token)));
+    });
+
+    it('drops the kept answer when the grant is revoked by a replay after the window', async () => {
+      const t = await tokens();
+      const first = await refreshToken(server, client, t.refresh_token);
+      assert.equal(first.status, 200);
+      const prisma = server.database.db.prisma;
+      const spent = await prisma.refreshToken.findUniqueOrThrow({
+        where: { tokenHash: hashSecret(t.refresh_token) },
+      });
+      assert.equal(await prisma.refreshReplay.count({ where: { id: spent.id } }), 1);
+      server.clock.advance(61);
+      assert.equal((await refreshToken(server, client, t.refresh_token)).body.error, 'invalid_grant');
+      assert.equal(await prisma.refreshReplay.count({ where: { id: spent.id } }), 0);
+      assert.equal(await isActive(String(first.body.access_token)), false);
     });
   });
 });

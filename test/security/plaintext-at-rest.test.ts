@@ -44,7 +44,12 @@ forEachDatabase('secrets at rest', (kind) => {
       const t = (await exchangeCode(server, client, code)).body;
       secrets.add(String(t.access_token));
       secrets.add(String(t.refresh_token));
-      const r = (await refreshToken(server, client, String(t.refresh_token))).body;
+      // Two refreshes at once: the second gets the first one's answer, kept sealed for REFRESH_REUSE_WINDOW.
+      const [r, twin] = await Promise.all([
+        refreshToken(server, client, String(t.refresh_token)).then((res) => res.body),
+        refreshToken(server, client, String(t.refresh_token)).then((res) => res.body),
+      ]);
+      assert.deepEqual(twin, r);
       secrets.add(String(r.access_token));
       secrets.add(String(r.refresh_token));
       assert.equal((await introspect(server.url, rs, String(r.access_token))).active, true);
@@ -69,5 +74,21 @@ forEachDatabase('secrets at rest', (kind) => {
     for (const s of secrets)
       assert.equal(dump.text.includes(s), false, `a secret (${s.slice(0, 6)}…) is stored in plaintext`);
     assert.match(dump.text, /\$argon2id\$/);
+  });
+
+  it('keeps the answer for the refresh reuse window sealed: no token in it, in text or in any of its decoded parts', async () => {
+    const rows = await server.database.db.prisma.refreshReplay.findMany();
+    assert.ok(rows.length >= 2, 'each refresh above kept its answer');
+    for (const row of rows) {
+      const decoded = row.sealed
+        .split('.')
+        .map((part) => Buffer.from(part, 'base64url').toString('latin1'))
+        .join('\n');
+      for (const s of secrets) {
+        assert.equal(row.sealed.includes(s), false, `a secret (${s.slice(0, 6)}…) is in a kept answer`);
+        assert.equal(decoded.includes(s), false, `a secret (${s.slice(0, 6)}…) is in a kept answer's bytes`);
+      }
+      assert.equal(/lk_(at|rt)_/.test(row.sealed + decoded), false, 'no token prefix in a kept answer');
+    }
   });
 });

@@ -1,6 +1,7 @@
 // The sweep removes what nothing can use any more, and keeps what still matters.
 import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
+import { hashSecret } from '../../src/lib/crypto.ts';
 import { sweepExpired } from '../../src/store/sweep.ts';
 import { forEachDatabase } from '../helpers/db.ts';
 import { exchangeCode, obtainCode, refreshToken } from '../helpers/flow.ts';
@@ -25,6 +26,23 @@ forEachDatabase('sweeping expired rows', (kind) => {
       (await server.database.db.prisma.refreshToken.count({ where: { rotatedAt: { not: null } } })) >= 1,
       true,
     );
+  });
+
+  it('removes the answer kept for a refresh once REFRESH_REUSE_WINDOW has passed, and keeps the spent token', async () => {
+    const prisma = server.database.db.prisma;
+    const client = await addClient(server.stores);
+    const email = await addUser(server.stores);
+    const t = (await exchangeCode(server, client, await obtainCode(server, client, email))).body;
+    assert.equal((await refreshToken(server, client, String(t.refresh_token))).status, 200);
+    const spent = await prisma.refreshToken.findUniqueOrThrow({
+      where: { tokenHash: hashSecret(String(t.refresh_token)) },
+    });
+    assert.equal((await sweepExpired(prisma, server.clock.now(), 86400)).refreshReplays, 0);
+    assert.equal(await prisma.refreshReplay.count({ where: { id: spent.id } }), 1, 'kept inside the window');
+    server.clock.advance(server.config.refreshReuseWindow + 1);
+    assert.ok((await sweepExpired(prisma, server.clock.now(), 86400)).refreshReplays >= 1);
+    assert.equal(await prisma.refreshReplay.count({ where: { id: spent.id } }), 0);
+    assert.ok(await prisma.refreshToken.findUnique({ where: { id: spent.id } }), 'the spent token stays');
   });
 
   it('removes expired codes, tokens, sessions, empty grants and unused dynamic clients once their time has passed', async () => {

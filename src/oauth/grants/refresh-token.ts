@@ -1,7 +1,9 @@
 // The refresh token grant with rotation (RFC 6749 §6; OAuth 2.1 §4.3.1): every use spends the token and issues a
 // new pair. The same token presented again within REFRESH_REUSE_WINDOW seconds of its rotation (a client that
-// refreshed twice at once) gets another fresh pair; later, it is a replay and revokes the whole grant
-// (RFC 9700 §4.14.2). A refresh may narrow the scope, never widen it, and stays bound to its grant's resource.
+// refreshed twice at once) gets the very pair the first use got, so no second token family is born; that answer is
+// kept sealed under a key derived from the spent token (src/lib/seal.ts), never in plaintext. Later, the token is a
+// replay and revokes the whole grant (RFC 9700 §4.14.2). A refresh may narrow the scope, never widen it, and stays
+// bound to its grant's resource.
 import type { Client } from '../../generated/prisma/client.ts';
 import type { RefreshWithGrant } from '../../store/tokens.ts';
 import { invalidGrant, invalidScope, invalidTarget, type OAuthError } from '../errors.ts';
@@ -57,13 +59,19 @@ export const refreshTokenGrant: GrantType<Deps> = {
         const problem = refreshProblem(rt, presented);
         if (problem) return { error: problem, revokedIssued: false };
         const claim = await tx.claimRefreshToken(rt.id, now);
+        const windowMs = deps.config.refreshReuseWindow * 1000;
         if (claim.kind === 'rotated') {
           const sinceRotation = now.getTime() - claim.rotatedAt.getTime();
-          if (claim.revoked || sinceRotation > deps.config.refreshReuseWindow * 1000) {
+          if (claim.revoked || sinceRotation > windowMs) {
             await tx.revokeGrant(rt.grantId, 'refresh_replay', now);
             const error = invalidGrant('refresh token was already used; the grant has been revoked');
             return { error, revokedIssued: true };
           }
+          const kept = await tx.findReplayAnswer(rt.id, token, now);
+          // Without a kept answer (it expired with the window) the token is spent; inside the window that is not
+          // yet a replay, so the grant stands.
+          if (!kept) return { error: invalidGrant('refresh token was already used'), revokedIssued: false };
+          return { tokens: kept };
         }
         const scopes = presented.scopes.length
           ? rt.scopes.filter((s) => presented.scopes.includes(s))
@@ -79,6 +87,7 @@ export const refreshTokenGrant: GrantType<Deps> = {
           },
           now,
         );
+        if (windowMs > 0) await tx.keepReplayAnswer(rt.id, token, tokens, new Date(now.getTime() + windowMs));
         return { tokens };
       });
       return settle(outcome, deps.flushChanges);
