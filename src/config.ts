@@ -50,6 +50,8 @@ export interface Config {
   unusedClientTtl: number;
   cimdAllowLoopback: boolean;
   cimdAllowedHosts: string[] | undefined;
+  cimdFailureTtl: number;
+  cimdHostFetchLimit: number;
   allowedRedirectUriPatterns: RegExp[] | undefined;
   /** Resource servers declared in configuration (RESOURCE_SERVERS), created or updated at start. */
   resourceServers: DeclaredResourceServer[];
@@ -192,6 +194,16 @@ const TABLE = configTable<Config>({
       'hosts whose Client ID Metadata Documents are accepted, comma-separated; `*.example.com` matches subdomains',
     unset: 'any public host',
     read: (env) => list(env, 'CIMD_ALLOWED_HOSTS')?.map((h) => h.toLowerCase()),
+  },
+  cimdFailureTtl: {
+    meaning:
+      'seconds a failed Client ID Metadata Document fetch is remembered, so requests naming that URL meanwhile fetch nothing (0: not remembered)',
+    read: (env) => int(env, 'CIMD_FAILURE_TTL', 60, 0, 3600),
+  },
+  cimdHostFetchLimit: {
+    meaning:
+      'Client ID Metadata Document fetches per host per minute, per instance, however many URLs name it',
+    read: (env) => int(env, 'CIMD_HOST_FETCH_LIMIT', 30, 1, 100000),
   },
   resourceServers: {
     section: 'Resource servers',

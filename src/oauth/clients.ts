@@ -1,11 +1,12 @@
 // Client lookup: turns a client_id into a client, or an invalid_client error that says why.
 // Registered clients (dynamic and operator) are read from the database. URL client_ids are Client ID Metadata
 // Documents (draft-ietf-oauth-client-id-metadata-document), fetched and cached by the CIMD module.
-import { type Config, loadConfig } from '../config.ts';
+import { loadConfig } from '../config.ts';
 import type { Client } from '../generated/prisma/client.ts';
 import { type Clock, systemClock } from '../lib/clock.ts';
 import type { Stores } from '../store/index.ts';
 import {
+  type CimdCacheOptions,
   type CimdFetchOptions,
   createCimdCache,
   looksLikeUrlClientId,
@@ -23,7 +24,7 @@ export interface ClientResolver {
 
 export interface ClientResolverOptions {
   /** Defaults to the operator defaults (loadConfig({})): no loopback documents, no host allow-list. */
-  config?: Pick<Config, 'cimdAllowLoopback' | 'cimdAllowedHosts' | 'allowedRedirectUriPatterns' | 'scopes'>;
+  config?: CimdCacheOptions['config'];
   clock?: Clock;
   /** Resolver, transport, limits and trusted CAs for CIMD fetches (tests). */
   cimd?: Omit<CimdFetchOptions, 'allowLoopback' | 'allowedHosts'> & { staleIfError?: number };

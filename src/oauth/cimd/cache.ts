@@ -1,7 +1,7 @@
 // The database-backed cache of Client ID Metadata Documents (draft-ietf-oauth-client-id-metadata-document-01
 // §4.4): a CIMD client_id resolves to its stored client while that is fresh, else to a new fetch, validated and
-// stored. Failures are never cached (§4.3); a recently stale document still serves while its host is failing
-// (RFC 5861 stale-if-error). The client_id URL rules and host allow-list are checked here, once per resolution,
+// stored. A failure is never stored as a document (§4.3), but it is remembered briefly and each host's fetches are
+// limited (limits.ts); a recently stale document still serves while its host is failing (RFC 5861 stale-if-error). The client_id URL rules and host allow-list are checked here, once per resolution,
 // cached or not, so tightening CIMD_ALLOW_LOOPBACK or CIMD_ALLOWED_HOSTS takes effect at once.
 import type { Config } from '../../config.ts';
 import type { Client } from '../../generated/prisma/client.ts';
@@ -12,6 +12,7 @@ import { type CheckedCimdUrl, type CimdUrlPolicy, checkCimdClientId } from './cl
 import { cimdClientRecord, validateCimdDocument } from './document.ts';
 import { CimdError, type WarnLogger } from './error.ts';
 import { type CimdFetchOptions, fetchCheckedCimdDocument } from './fetch.ts';
+import { createCimdFetchLimits } from './limits.ts';
 
 /**
  * How long past its freshness a document may still serve while its host is failing (RFC 5861 stale-if-error):
@@ -22,7 +23,15 @@ export const CIMD_STALE_IF_ERROR = 3600;
 export interface CimdCacheOptions extends Omit<CimdFetchOptions, keyof CimdUrlPolicy> {
   store: ClientStore;
   clock: Clock;
-  config: Pick<Config, 'cimdAllowLoopback' | 'cimdAllowedHosts' | 'allowedRedirectUriPatterns' | 'scopes'>;
+  config: Pick<
+    Config,
+    | 'cimdAllowLoopback'
+    | 'cimdAllowedHosts'
+    | 'cimdFailureTtl'
+    | 'cimdHostFetchLimit'
+    | 'allowedRedirectUriPatterns'
+    | 'scopes'
+  >;
   /** Seconds past freshness a document serves while its host fails; default CIMD_STALE_IF_ERROR. */
   staleIfError?: number;
   log?: WarnLogger | undefined;
@@ -31,7 +40,8 @@ export interface CimdCacheOptions extends Omit<CimdFetchOptions, keyof CimdUrlPo
 export interface CimdCache {
   /**
    * The client for a CIMD client_id: the cached row while fresh, else a new fetch (stored on success). A failed
-   * fetch is never stored; the cached row still serves if the host is failing and it went stale recently.
+   * fetch is never stored, only remembered for CIMD_FAILURE_TTL; the cached row still serves if the host is
+   * failing and it went stale recently.
    */
   resolve(clientId: string, cached: Client | null, log?: WarnLogger): Promise<Client>;
 }
@@ -49,6 +59,28 @@ export function createCimdCache(options: CimdCacheOptions): CimdCache {
   };
   // Concurrent requests for one client_id share one fetch.
   const inFlight = new Map<string, Promise<Client>>();
+  const limits = createCimdFetchLimits({
+    clock,
+    failureTtl: config.cimdFailureTtl,
+    hostFetchLimit: config.cimdHostFetchLimit,
+  });
+
+  async function fetchAndStore(clientId: string, url: CheckedCimdUrl, now: Date): Promise<Client> {
+    const remembered = limits.rememberedFailure(clientId);
+    if (remembered) throw remembered;
+    limits.takeFetch(url.hostname);
+    try {
+      const fetched = await fetchCheckedCimdDocument(url, now, fetchOptions);
+      const metadata = validateCimdDocument(clientId, fetched.document, {
+        supportedScopes: config.scopes,
+        allowedRedirectUriPatterns: config.allowedRedirectUriPatterns,
+      });
+      return await store.upsertCimd(cimdClientRecord(clientId, metadata, fetched, now));
+    } catch (err) {
+      if (err instanceof CimdError) limits.rememberFailure(clientId, err);
+      throw err;
+    }
+  }
 
   async function refresh(
     clientId: string,
@@ -58,12 +90,7 @@ export function createCimdCache(options: CimdCacheOptions): CimdCache {
   ): Promise<Client> {
     const now = clock.now();
     try {
-      const fetched = await fetchCheckedCimdDocument(url, now, fetchOptions);
-      const metadata = validateCimdDocument(clientId, fetched.document, {
-        supportedScopes: config.scopes,
-        allowedRedirectUriPatterns: config.allowedRedirectUriPatterns,
-      });
-      return await store.upsertCimd(cimdClientRecord(clientId, metadata, fetched, now));
+      return await fetchAndStore(clientId, url, now);
     } catch (err) {
       if (!(err instanceof CimdError)) throw err;
       const context = { clientId, host: url.host, reason: err.description, detail: err.detail };

@@ -6,6 +6,7 @@
 // - fetch.ts: the pinned fetch: resolve once, connect to the vetted address, no redirects, size and time limits;
 // - freshness.ts: how long a response stays fresh (§4.4, RFC 9111 §4.2);
 // - document.ts: document validation (§4.1, §6.1) and the client record it becomes;
+// - limits.ts: failed fetches remembered briefly, and a per-host limit on fetches (§6);
 // - cache.ts: the database-backed cache with stale-if-error (§4.3, §4.4, RFC 5861).
 export { addressProblem, specialUseRange } from './addresses.ts';
 export { CIMD_STALE_IF_ERROR, type CimdCache, type CimdCacheOptions, createCimdCache } from './cache.ts';
@@ -39,3 +40,4 @@ export {
   CIMD_MIN_FRESHNESS,
   freshnessLifetime,
 } from './freshness.ts';
+export { CIMD_HOST_WINDOW, type CimdFetchLimits, createCimdFetchLimits } from './limits.ts';

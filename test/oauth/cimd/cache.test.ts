@@ -208,16 +208,19 @@ forEachDatabase('CIMD clients resolved through the database cache', (kind) => {
     assert.equal(client.freshUntil!.getTime() - clock.now().getTime(), CIMD_MIN_FRESHNESS * 1000);
   });
 
-  it('never caches a failure: the next request fetches again (draft §4.3)', async () => {
+  it('never caches a failure as a document: once the remembered failure ends, the next request fetches again (draft §4.3)', async () => {
     const clock = new ManualClock();
     const p = path('flaky');
     const url = `${httpsServer.origin}${p}`;
     httpsServer.routes.set(p, (_req, res) => res.writeHead(404).end());
     const resolver = resolverFor(clock);
     await rejectsWith(resolver.resolve(url), /HTTP 404/);
+    assert.equal(await t.db.prisma.client.count({ where: { clientId: url } }), 0);
+    clock.advance(config.cimdFailureTtl + 1);
     await rejectsWith(resolver.resolve(url), /HTTP 404/);
     assert.equal(httpsServer.hits.get(p), 2);
     httpsServer.serve(p);
+    clock.advance(config.cimdFailureTtl + 1);
     assert.equal((await resolver.resolve(url)).clientId, url);
     assert.equal(httpsServer.hits.get(p), 3);
   });
@@ -238,6 +241,7 @@ forEachDatabase('CIMD clients resolved through the database cache', (kind) => {
     // The row that was valid is kept (grants hang off it); the host coming back refreshes it.
     assert.ok(await t.db.prisma.client.findUnique({ where: { clientId: url } }));
     httpsServer.serve(p, undefined, { 'cache-control': 'max-age=600' });
+    clock.advance(config.cimdFailureTtl + 1); // the failure is remembered until CIMD_FAILURE_TTL passes
     const back = await resolver.resolve(url);
     assert.equal(back.freshUntil!.getTime(), clock.now().getTime() + 600_000);
   });
@@ -266,6 +270,7 @@ forEachDatabase('CIMD clients resolved through the database cache', (kind) => {
     httpsServer.routes.set(p, (_req, res) => res.writeHead(404).end());
     await rejectsWith(resolver.resolve(url), /HTTP 404/);
     httpsServer.serve(p, documentFor(url, { client_secret: 'now leaked' }));
+    clock.advance(config.cimdFailureTtl + 1); // the failure is remembered until CIMD_FAILURE_TTL passes
     await rejectsWith(resolver.resolve(url), /client_secret/);
   });
 
