@@ -23,6 +23,7 @@ import { revokeRoutes } from './routes/revoke.ts';
 import { tokenRoutes } from './routes/token.ts';
 import { defaultSignInMethods, type SignInMethodsFactory, signInMethods } from './signin/index.ts';
 import { createStores } from './store/index.ts';
+import { databaseOutageError, registerOutagePage } from './web/outage.ts';
 import { registerViews } from './web/views.ts';
 
 export interface AppDeps {
@@ -86,9 +87,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     done(null, payload);
   });
 
-  app.setErrorHandler((err, req, reply) => {
+  app.setErrorHandler((thrown, req, reply) => {
+    // A database that cannot be reached is 503 temporarily_unavailable with Retry-After, not a 500 (web/outage.ts).
+    const err = databaseOutageError(thrown, req.log) ?? thrown;
     if (err instanceof OAuthError) {
-      if (err.status >= 500) req.log.error({ err, requestId: req.id }, 'oauth error');
+      if (err.status >= 500 && err === thrown) req.log.error({ err, requestId: req.id }, 'oauth error');
       return reply
         .code(err.status)
         .headers({ ...err.headers, 'cache-control': 'no-store' })
@@ -122,6 +125,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(async (pages) => {
     await pages.register(cookie);
     await registerViews(pages, ctx);
+    registerOutagePage(pages, ctx);
     loginRoutes(pages, ctx);
     authorizeRoutes(pages, ctx);
   });
