@@ -46,8 +46,11 @@ const MESSAGES = [
   /^PGlite is closed$/,
 ];
 
-// Prisma's interactive-transaction manager: no connection to start one on in time (the pool is starved).
-const TRANSACTION_START = /Unable to start a transaction in the given time/;
+// Prisma's interactive-transaction manager: no connection to start one on in time (the pool is starved), or a
+// transaction that outlived its timeout because the database stopped answering (no handler waits on anything else
+// inside a transaction).
+const TRANSACTION_STALLED =
+  /Unable to start a transaction in the given time|cannot be executed on an expired transaction/;
 
 interface Inspectable {
   code?: unknown;
@@ -62,7 +65,7 @@ function namesConnection(e: Inspectable): boolean {
   const code = typeof e.code === 'string' ? e.code : undefined;
   const message = typeof e.message === 'string' ? e.message : '';
   if (code && PRISMA_CODES.has(code)) return true;
-  if (code === 'P2028' && TRANSACTION_START.test(message)) return true;
+  if (code === 'P2028' && TRANSACTION_STALLED.test(message)) return true;
   const adapter = e.meta?.driverAdapterError?.cause;
   if (adapter && typeof adapter.kind === 'string') {
     if (ADAPTER_KINDS.has(adapter.kind)) return true;

@@ -61,6 +61,33 @@ forEachDatabase('telling a database outage from a bug', (kind) => {
     }
   });
 
+  it('counts a starved connection pool as unavailable: a transaction that cannot start within maxWait', async (c) => {
+    if (kind === 'pglite') return c.skip('PGlite is one connection, serialised by its own lock');
+    const small = openPostgres({ url: t.url!, poolSize: 1 });
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let holding!: () => void;
+    const isHeld = new Promise<void>((resolve) => {
+      holding = resolve;
+    });
+    const holder = small.withConnection(async (conn) => {
+      await conn.query('SELECT 1');
+      holding();
+      await held;
+    });
+    try {
+      await isHeld;
+      const err = await failure(small.prisma.$transaction(async (tx) => tx.user.count(), { maxWait: 50 }));
+      assert.ok(isDatabaseUnavailable(err), String(err));
+    } finally {
+      release();
+      await holder;
+      await small.close();
+    }
+  });
+
   it('counts a constraint violation, a missing table, bad SQL and a TypeError as bugs, not outages', async () => {
     const email = `dup-${randomToken(4)}@example.com`;
     await t.db.prisma.user.create({ data: { email, name: 'A' } });
@@ -80,6 +107,21 @@ forEachDatabase('telling a database outage from a bug', (kind) => {
   it('recognises what it cannot provoke here by the shapes pg and Prisma give it: a starved pool, a server shutting down', () => {
     assert.ok(isDatabaseUnavailable(new Error('timeout exceeded when trying to connect')));
     assert.ok(isDatabaseUnavailable(Object.assign(new Error('pool timeout'), { code: 'P2024' })));
+    const p2028 = (message: string) =>
+      Object.assign(new Error(`Transaction API error: ${message}`), { code: 'P2028' });
+    assert.ok(isDatabaseUnavailable(p2028('Unable to start a transaction in the given time.')));
+    assert.ok(
+      isDatabaseUnavailable(
+        p2028(
+          'A query cannot be executed on an expired transaction. The timeout for this transaction was 5000 ms',
+        ),
+      ),
+    );
+    assert.equal(
+      isDatabaseUnavailable(p2028('Transaction not found.')),
+      false,
+      'a misused transaction is a bug',
+    );
     const shutdown = Object.assign(new Error('terminating connection due to administrator command'), {
       code: '57P01',
       severity: 'FATAL',
