@@ -338,6 +338,20 @@ forEachDatabase('/token', (kind) => {
       assert.equal(next.status, 200, 'the shared new refresh token keeps working');
     });
 
+    it('answers eight refreshes at once with one token with one pair, and one rotation', async () => {
+      const t = await tokens();
+      const answers = await Promise.all(
+        Array.from({ length: 8 }, () => refreshToken(server, client, t.refresh_token)),
+      );
+      for (const a of answers) assert.equal(a.status, 200, JSON.stringify(a.body));
+      assert.equal(new Set(answers.map((a) => JSON.stringify(a.body))).size, 1);
+      const spent = await server.database.db.prisma.refreshToken.findUniqueOrThrow({
+        where: { tokenHash: hashSecret(t.refresh_token) },
+        include: { children: true },
+      });
+      assert.equal(spent.children.length, 1, 'one successor, not eight');
+    });
+
     it('does not hand the kept answer to a holder of another token, nor to another client', async () => {
       const t = await tokens();
       const first = await refreshToken(server, client, t.refresh_token);
