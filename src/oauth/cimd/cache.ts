@@ -1,8 +1,9 @@
 // The database-backed cache of Client ID Metadata Documents (draft-ietf-oauth-client-id-metadata-document-01
 // §4.4): a CIMD client_id resolves to its stored client while that is fresh, else to a new fetch, validated and
 // stored. A failure is never stored as a document (§4.3), but it is remembered briefly and each host's fetches are
-// limited (limits.ts); a recently stale document still serves while its host is failing (RFC 5861 stale-if-error). The client_id URL rules and host allow-list are checked here, once per resolution,
-// cached or not, so tightening CIMD_ALLOW_LOOPBACK or CIMD_ALLOWED_HOSTS takes effect at once.
+// limited (limits.ts); a recently stale document still serves while its host is failing (RFC 5861 stale-if-error).
+// The client_id URL rules and host allow-list are checked here, once per resolution, cached or not, so tightening
+// CIMD_ALLOW_LOOPBACK or CIMD_ALLOWED_HOSTS takes effect at once.
 import type { Config } from '../../config.ts';
 import type { Client } from '../../generated/prisma/client.ts';
 import type { Clock } from '../../lib/clock.ts';

@@ -68,8 +68,8 @@ export const refreshTokenGrant: GrantType<Deps> = {
             return { error, revokedIssued: true };
           }
           const kept = await tx.findReplayAnswer(rt.id, token, now);
-          // Without a kept answer (it expired with the window) the token is spent; inside the window that is not
-          // yet a replay, so the grant stands.
+          // No kept answer (none was kept when it was spent, or it has just expired): the token is spent, but
+          // inside the window that is not yet a replay, so the grant stands.
           if (!kept) return { error: invalidGrant('refresh token was already used'), revokedIssued: false };
           return { tokens: kept };
         }
