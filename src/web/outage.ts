@@ -31,9 +31,12 @@ export function databaseOutageError(err: unknown, log: FastifyBaseLogger): OAuth
   );
 }
 
-/** Where "try again" leads: the same page for a GET on our own path; nothing for a form post. */
+/**
+ * Where "try again" leads: the same page for a GET on our own path; nothing for a form post. Only a path that
+ * cannot be read as another origin (`//host`, `/\host`) is offered.
+ */
 function retryUrl(req: FastifyRequest): string | undefined {
-  if (req.method !== 'GET' || !req.url.startsWith('/') || req.url.startsWith('//')) return undefined;
+  if (req.method !== 'GET' || !/^\/(?![/\\])/.test(req.url)) return undefined;
   return req.url;
 }
 
