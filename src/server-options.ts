@@ -1,0 +1,48 @@
+// The server options that come from configuration (README "Security notes"): whose X-Forwarded-For to believe, and
+// how long and how much a client may take.
+import type { ServerOptions } from 'node:http';
+import type { FastifyServerOptions } from 'fastify';
+import type { Config, TrustProxy } from './config.ts';
+
+type Options = FastifyServerOptions & { http: ServerOptions };
+
+/**
+ * TRUST_PROXY as a trust function for proxy-addr (through Fastify). A hop count n believes the n nearest hops (the
+ * peer is hop 0), so the address the nearest untrusted hop connected from is the client's, whatever a client wrote
+ * into X-Forwarded-For itself. (Fastify 5 takes a bare number as "trust nobody", hence the function.)
+ */
+export function trustProxyOption(trust: TrustProxy): FastifyServerOptions['trustProxy'] {
+  if (typeof trust === 'number') return trust === 0 ? false : (_address: string, hop: number) => hop < trust;
+  return trust;
+}
+
+export function serverOptions(
+  config: Pick<
+    Config,
+    | 'trustProxy'
+    | 'headersTimeout'
+    | 'requestTimeout'
+    | 'connectionTimeout'
+    | 'keepAliveTimeout'
+    | 'bodyLimit'
+  >,
+): Options {
+  // A client that never finishes its headers or body, or keeps an idle connection, must not hold a socket
+  // forever: Node answers 408 and closes the connection past the header and request limits.
+  const headersTimeout = config.headersTimeout * 1000;
+  const requestTimeout = config.requestTimeout * 1000;
+  return {
+    trustProxy: trustProxyOption(config.trustProxy),
+    bodyLimit: config.bodyLimit,
+    connectionTimeout: config.connectionTimeout * 1000,
+    keepAliveTimeout: config.keepAliveTimeout * 1000,
+    requestTimeout,
+    http: {
+      headersTimeout,
+      requestTimeout,
+      // Node checks the two limits above on this interval (30 s by default, which would let a slow client hold
+      // a socket up to that much longer than configured): a quarter of the header limit, at most one second.
+      connectionsCheckingInterval: Math.min(1000, Math.max(50, headersTimeout / 4)),
+    },
+  };
+}
