@@ -33,6 +33,9 @@ export function serverOptions(
   const requestTimeout = config.requestTimeout * 1000;
   return {
     trustProxy: trustProxyOption(config.trustProxy),
+    // The input schemas (src/web/input.ts) bound values with type-specific keywords and no `type`, on purpose, so
+    // that Ajv coerces nothing; its strict mode would log a warning for each such keyword.
+    ajv: { customOptions: { strictTypes: false } },
     bodyLimit: config.bodyLimit,
     connectionTimeout: config.connectionTimeout * 1000,
     keepAliveTimeout: config.keepAliveTimeout * 1000,
