@@ -115,7 +115,8 @@ export function describe(failure: ValidationFailure): string {
   switch (first.keyword) {
     case 'type':
       // A form or query value of the wrong type is a list: the parameter was sent more than once.
-      return path === '' ? `${name} must be an object` : `${name} must not be repeated`;
+      // (A form is always an object: only a JSON body can be something else.)
+      return path === '' ? 'the request body must be a JSON object' : `${name} must not be repeated`;
     case 'pattern':
       return `${name} must not contain control characters`;
     case 'maxLength':
