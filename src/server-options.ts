@@ -1,8 +1,10 @@
 // The server options that come from configuration (README "Security notes"): whose X-Forwarded-For to believe, and
 // how long and how much a client may take.
-import type { ServerOptions } from 'node:http';
+import { type ServerOptions, STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import type { FastifyServerOptions } from 'fastify';
 import type { Config, TrustProxy } from './config.ts';
+import { invalidRequest } from './oauth/errors.ts';
 
 type Options = FastifyServerOptions & { http: ServerOptions };
 
@@ -33,6 +35,7 @@ export function serverOptions(
   const requestTimeout = config.requestTimeout * 1000;
   return {
     trustProxy: trustProxyOption(config.trustProxy),
+    clientErrorHandler: answerClientError,
     // The input schemas (src/web/input.ts) bound values with type-specific keywords and no `type`, on purpose, so
     // that Ajv coerces nothing; its strict mode would log a warning for each such keyword.
     ajv: { customOptions: { strictTypes: false } },
@@ -48,4 +51,26 @@ export function serverOptions(
       connectionsCheckingInterval: Math.min(1000, Math.max(50, headersTimeout / 4)),
     },
   };
+}
+
+/**
+ * Requests Node cannot even parse (headers too large, a malformed request line, too slow) are answered here, before
+ * any route: a standard error body like every other refusal, then the connection is closed.
+ */
+function answerClientError(err: Error & { code?: string }, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, description] =
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, 'the request was not received in time']
+      : err.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'the request headers are too large']
+        : [400, 'the request could not be read'];
+  const body = JSON.stringify(invalidRequest(description).toJSON());
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+        `Content-Type: application/json\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy();
 }
