@@ -23,11 +23,7 @@ export function registerRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.post('/register', {
     ...input,
     // Authentication and the rate limit run before the body is even parsed.
-    onRequest: [
-      async (req) => checkInitialAccessToken(ctx, req),
-      async (req) => checkRateLimit(ctx, req),
-      input.onRequest,
-    ],
+    onRequest: [async (req) => checkInitialAccessToken(ctx, req), async (req) => checkRateLimit(ctx, req)],
     handler: async (req, reply) => registerClient(ctx, req, reply),
   });
 }

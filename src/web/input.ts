@@ -74,25 +74,43 @@ export interface InputSpec {
 /** Route options declaring what the route accepts: its schemas, its body's content type, and the refusal. */
 export function routeInput(ctx: AppContext, kind: RouteKind, spec: InputSpec) {
   const contentType = kind === 'registration' ? JSON_TYPE : FORM;
-  const heading = spec.heading ?? 'This request is not valid';
-  // The refusal: thrown to the error handler on the API, rendered here on a page (and the hook chain ends).
+  const { heading = 'This request is not valid', ...schemas } = spec;
+  const schema = schemas as FastifySchema;
+  const wrongType = (req: FastifyRequest): string | undefined => {
+    if (!spec.body) return undefined;
+    const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+    return type === contentType ? undefined : `the request body must be ${contentType}`;
+  };
+
+  if (kind !== 'page') {
+    // The API: the refusal is an OAuthError for the error handler. No async hook, as /introspect is a hot path.
+    const refusal = kind === 'api' ? invalidRequest : invalidClientMetadata;
+    return {
+      schema,
+      schemaErrorFormatter: (errors: ValidationIssue[], dataVar: string) =>
+        refusal(describe({ validation: errors, validationContext: dataVar })),
+      // Before validation, so a body of another type is named as such rather than by its first odd member.
+      preValidation: (req: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void) => {
+        const problem = wrongType(req);
+        done(problem === undefined ? undefined : refusal(problem));
+      },
+    };
+  }
+
+  // A page renders the error page itself (and the hook chain ends there).
   const refuse = async (req: FastifyRequest, reply: FastifyReply, description: string) => {
     req.log.info({ reason: description }, 'request refused: malformed input');
-    if (kind === 'api') throw invalidRequest(description);
-    if (kind === 'registration') throw invalidClientMetadata(description);
     const data = { heading, message: description, code: 'invalid_request' };
     await renderPage(ctx, reply, 'error', data, { status: 400 });
     return reply;
   };
-  const { heading: _, ...schema } = spec;
   return {
-    schema: schema as FastifySchema,
+    schema,
     attachValidation: true,
     // Before the body is read: a body of the wrong type is never parsed.
     onRequest: async (req: FastifyRequest, reply: FastifyReply) => {
-      if (!spec.body) return;
-      const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-      if (type !== contentType) return refuse(req, reply, `the request body must be ${contentType}`);
+      const problem = wrongType(req);
+      if (problem !== undefined) return refuse(req, reply, problem);
     },
     preHandler: async (req: FastifyRequest, reply: FastifyReply) => {
       const failure = req.validationError as ValidationFailure | undefined;
@@ -101,8 +119,13 @@ export function routeInput(ctx: AppContext, kind: RouteKind, spec: InputSpec) {
   };
 }
 
+interface ValidationIssue {
+  instancePath: string;
+  keyword: string;
+}
+
 interface ValidationFailure {
-  validation?: { instancePath: string; keyword: string; params: Record<string, unknown> }[];
+  validation?: ValidationIssue[];
   validationContext?: string;
 }
 
