@@ -201,7 +201,7 @@ const TABLE = configTable<Config>({
   },
   loginMaxDelay: {
     meaning:
-      'the longest wait, seconds, added to each sign-in to an account that failed more than `LOGIN_MAX_ATTEMPTS_PER_ACCOUNT` times from anywhere (it grows up to this, never refuses)',
+      'the longest wait, seconds, added to each sign-in to an account tried more than `LOGIN_MAX_ATTEMPTS_PER_ACCOUNT` times from anywhere in the window (the wait grows up to this; it never refuses)',
     read: (env) => int(env, 'LOGIN_MAX_DELAY', 10, 0, 60),
   },
   allowDynamicRegistration: {
