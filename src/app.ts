@@ -21,6 +21,7 @@ import { metadataRoutes } from './routes/metadata.ts';
 import { registerRoutes } from './routes/register.ts';
 import { revokeRoutes } from './routes/revoke.ts';
 import { tokenRoutes } from './routes/token.ts';
+import { serverOptions } from './server-options.ts';
 import { defaultSignInMethods, type SignInMethodsFactory, signInMethods } from './signin/index.ts';
 import { createStores } from './store/index.ts';
 import { databaseOutageError, registerOutagePage } from './web/outage.ts';
@@ -48,11 +49,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const signIn = signInMethods((deps.signInMethods ?? defaultSignInMethods)({ config, stores, clock }));
   const app = Fastify({
     ...(deps.logger ? { loggerInstance: deps.logger } : { logger: loggerOptions(config.logLevel) }),
-    trustProxy: config.trustProxy,
     // Request ids name log lines, they guard nothing: a per-process random prefix and a counter are enough.
     genReqId: () => `${requestIdPrefix}${(++requestCounter).toString(36)}`,
     requestIdHeader: false,
-    bodyLimit: 64 * 1024,
+    ...serverOptions(config),
     routerOptions: { ignoreTrailingSlash: false, maxParamLength: 200 },
     forceCloseConnections: false,
   }) as unknown as FastifyInstance;

@@ -17,11 +17,13 @@ import {
   parseResourceServers,
   parseScopeDescriptions,
   parseScopes,
+  parseTrustProxy,
+  type TrustProxy,
 } from './config/values.ts';
 
 export { ConfigError } from './config/read.ts';
 export type { Variable } from './config/table.ts';
-export { type DeclaredResourceServer, LOG_LEVELS, type LogLevel } from './config/values.ts';
+export { type DeclaredResourceServer, LOG_LEVELS, type LogLevel, type TrustProxy } from './config/values.ts';
 
 export interface Config {
   issuer: string;
@@ -31,7 +33,14 @@ export interface Config {
   dataDir: string;
   logLevel: LogLevel;
   templatesDir: string | undefined;
-  trustProxy: boolean;
+  /** Which proxies' X-Forwarded-For to believe: none, the nearest n hops, or these addresses/CIDRs. */
+  trustProxy: TrustProxy;
+  /** Slow-client limits, in seconds (0 turns one off) and bytes: see the README's "Security notes". */
+  connectionTimeout: number;
+  headersTimeout: number;
+  requestTimeout: number;
+  keepAliveTimeout: number;
+  bodyLimit: number;
   /** Supported scopes, in the order they are advertised. */
   scopes: string[];
   scopeDescriptions: Record<string, string>;
@@ -44,6 +53,7 @@ export interface Config {
   loginMaxAttemptsPerAccount: number;
   loginMaxAttemptsPerAddress: number;
   loginThrottleWindow: number;
+  loginMaxDelay: number;
   allowDynamicRegistration: boolean;
   registrationAccessToken: string | undefined;
   registrationRateLimit: number;
@@ -77,8 +87,38 @@ const TABLE = configTable<Config>({
     read: (env, c) => parseIssuer(str(env, 'ISSUER') ?? `http://localhost:${earlier(c, 'port')}`),
   },
   trustProxy: {
-    meaning: 'trust `X-Forwarded-*` headers from a reverse proxy in front of Latchkey (true/false)',
-    read: (env) => bool(env, 'TRUST_PROXY', false),
+    meaning:
+      'which reverse proxies to believe about the client address (`X-Forwarded-For`): `false`, a hop count (`true` = `1`), or a comma-separated list of proxy addresses/CIDRs',
+    read: (env) => parseTrustProxy(str(env, 'TRUST_PROXY')),
+  },
+  headersTimeout: {
+    meaning:
+      'seconds a client has to send the request line and headers, else 408 and the connection is closed',
+    read: (env) => int(env, 'HEADERS_TIMEOUT', 10, 1, 600),
+  },
+  requestTimeout: {
+    meaning:
+      'seconds a client has to send a whole request (headers and body), else 408; not less than `HEADERS_TIMEOUT`',
+    read: (env, c) => {
+      const requestTimeout = int(env, 'REQUEST_TIMEOUT', 30, 1, 3600);
+      if (requestTimeout < earlier(c, 'headersTimeout')) {
+        throw new ConfigError('REQUEST_TIMEOUT', 'must not be less than HEADERS_TIMEOUT');
+      }
+      return requestTimeout;
+    },
+  },
+  connectionTimeout: {
+    meaning:
+      'seconds a connection may stay silent (no bytes either way) before it is closed; `0` for no limit',
+    read: (env) => int(env, 'CONNECTION_TIMEOUT', 60, 0, 3600),
+  },
+  keepAliveTimeout: {
+    meaning: 'seconds an idle kept-alive connection stays open between requests',
+    read: (env) => int(env, 'KEEP_ALIVE_TIMEOUT', 5, 1, 600),
+  },
+  bodyLimit: {
+    meaning: 'largest request body accepted, in bytes (larger: 413)',
+    read: (env) => int(env, 'BODY_LIMIT', 64 * 1024, 1024, 10 * 1024 * 1024),
   },
   logLevel: {
     meaning: 'pino log level: `fatal`, `error`, `warn`, `info`, `debug`, `trace` or `silent`',
@@ -149,7 +189,8 @@ const TABLE = configTable<Config>({
   },
   loginMaxAttemptsPerAccount: {
     section: 'Sign-in throttling',
-    meaning: 'failed sign-ins allowed per account within `LOGIN_THROTTLE_WINDOW`',
+    meaning:
+      'failed sign-ins allowed per account from one client address within `LOGIN_THROTTLE_WINDOW`; past it from anywhere, sign-ins to the account are slowed',
     read: (env) => int(env, 'LOGIN_MAX_ATTEMPTS_PER_ACCOUNT', 5, 1, 1000),
   },
   loginMaxAttemptsPerAddress: {
@@ -159,6 +200,11 @@ const TABLE = configTable<Config>({
   loginThrottleWindow: {
     meaning: 'the sign-in throttling window, seconds',
     read: (env) => int(env, 'LOGIN_THROTTLE_WINDOW', 900, 1, DAY),
+  },
+  loginMaxDelay: {
+    meaning:
+      'the longest wait, seconds, added to each sign-in to an account tried more than `LOGIN_MAX_ATTEMPTS_PER_ACCOUNT` times from anywhere in the window (the wait grows up to this; it never refuses)',
+    read: (env) => int(env, 'LOGIN_MAX_DELAY', 10, 0, 60),
   },
   allowDynamicRegistration: {
     section: 'Clients',

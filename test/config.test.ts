@@ -29,6 +29,29 @@ describe('configuration', () => {
     assert.equal(c.cimdAllowLoopback, false);
   });
 
+  it('reads TRUST_PROXY as false, a hop count (true is one hop), or proxy addresses and CIDR ranges', () => {
+    assert.equal(loadConfig({}).trustProxy, false);
+    assert.equal(loadConfig({ TRUST_PROXY: 'false' }).trustProxy, false);
+    assert.equal(loadConfig({ TRUST_PROXY: '0' }).trustProxy, false);
+    // `true` no longer believes every hop (a client could then pick its own address): it is one hop.
+    assert.equal(loadConfig({ TRUST_PROXY: 'true' }).trustProxy, 1);
+    assert.equal(loadConfig({ TRUST_PROXY: '2' }).trustProxy, 2);
+    assert.deepEqual(loadConfig({ TRUST_PROXY: '10.0.0.0/8, 192.168.1.7,fd00::/8 loopback' }).trustProxy, [
+      '10.0.0.0/8',
+      '192.168.1.7',
+      'fd00::/8',
+      'loopback',
+    ]);
+  });
+
+  it('has slow-client limits by default', () => {
+    const c = loadConfig({});
+    assert.deepEqual(
+      [c.headersTimeout, c.requestTimeout, c.connectionTimeout, c.keepAliveTimeout, c.bodyLimit],
+      [10, 30, 60, 5, 65536],
+    );
+  });
+
   it('derives the default issuer from PORT', () => {
     assert.equal(loadConfig({ PORT: '8080' }).issuer, 'http://localhost:8080');
   });
@@ -58,6 +81,11 @@ describe('configuration', () => {
     ['REGISTRATION_ACCESS_TOKEN', { REGISTRATION_ACCESS_TOKEN: 'short' }, /at least 32/],
     ['RESOURCE_SERVERS', { RESOURCE_SERVERS: '[{"uri":"https://mcp.example.com"}]' }, /client_id/],
     ['SESSION_IDLE_TTL', { SESSION_IDLE_TTL: '100000', SESSION_TTL: '3600' }, /must not exceed SESSION_TTL/],
+    ['TRUST_PROXY', { TRUST_PROXY: 'maybe' }, /hop count, an IP address, a CIDR range/],
+    ['TRUST_PROXY', { TRUST_PROXY: '10.0.0.0/33' }, /"10.0.0.0\/33"/],
+    ['TRUST_PROXY', { TRUST_PROXY: '11' }, /between 0 and 10/],
+    ['REQUEST_TIMEOUT', { HEADERS_TIMEOUT: '20', REQUEST_TIMEOUT: '10' }, /not be less than HEADERS_TIMEOUT/],
+    ['BODY_LIMIT', { BODY_LIMIT: '10' }, /between/],
   ];
   for (const [variable, env, message] of bad) {
     it(`rejects a bad ${variable} naming the variable and the problem (${JSON.stringify(env)})`, () => {

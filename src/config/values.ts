@@ -1,5 +1,6 @@
 // Parsers for the configuration values that are more than a number, a flag or a word. Each takes the trimmed value
 // of one variable (undefined when unset) and throws a ConfigError naming it.
+import { isIP } from 'node:net';
 import { ConfigError } from './read.ts';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -128,4 +129,42 @@ export function parseResourceServers(raw: string | undefined): DeclaredResourceS
       name: typeof o.name === 'string' ? o.name : (o.uri as string),
     };
   });
+}
+
+/** TRUST_PROXY as Fastify's trustProxy takes it: nobody, the nearest n hops, or these proxies' addresses. */
+export type TrustProxy = false | number | string[];
+
+// proxy-addr's names for address ranges (what Fastify's trustProxy list accepts besides addresses and CIDRs).
+const PROXY_RANGE_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
+
+export function parseTrustProxy(raw: string | undefined): TrustProxy {
+  if (raw === undefined) return false;
+  const v = raw.toLowerCase();
+  if (['false', 'no', 'off', '0'].includes(v)) return false;
+  // `true` once meant "believe every hop", which lets any client choose its own address; it now means one hop.
+  if (['true', 'yes', 'on'].includes(v)) return 1;
+  if (/^\d+$/.test(v)) {
+    const hops = Number(v);
+    if (hops > 10) throw new ConfigError('TRUST_PROXY', `a hop count must be between 0 and 10, got ${hops}`);
+    return hops;
+  }
+  const entries = v.split(/[\s,]+/).filter(Boolean);
+  for (const entry of entries) {
+    if (!isProxyAddress(entry)) {
+      throw new ConfigError(
+        'TRUST_PROXY',
+        `"${entry}" is not false, a hop count, an IP address, a CIDR range or one of ${PROXY_RANGE_NAMES.join(', ')}`,
+      );
+    }
+  }
+  return entries;
+}
+
+function isProxyAddress(entry: string): boolean {
+  if (PROXY_RANGE_NAMES.includes(entry)) return true;
+  const [address, prefix, extra] = entry.split('/');
+  const family = isIP(address ?? '');
+  if (family === 0 || extra !== undefined) return false;
+  if (prefix === undefined) return true;
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
 }

@@ -5,6 +5,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { AppContext } from '../context.ts';
 import type { Client, ResourceServer } from '../generated/prisma/client.ts';
+import { hasControlCharacter } from '../lib/text.ts';
 import { invalidRequest, OAuthError, unauthorizedClient, unsupportedResponseType } from './errors.ts';
 import { AUTHORIZATION_CODE } from './grants/index.ts';
 import type { Params } from './params.ts';
@@ -106,6 +107,15 @@ function checkPrompt(params: Params): Set<string> {
   return prompt;
 }
 
+/** None of the request's own parameters may hold a control character (the route's schema only bounds them). */
+function checkText(params: Params): void {
+  for (const name of AUTHORIZATION_PARAMS) {
+    if (params.all(name).some(hasControlCharacter)) {
+      throw invalidRequest(`${name} must not contain control characters`);
+    }
+  }
+}
+
 export async function validateAuthorizationRequest(
   ctx: AppContext,
   params: Params,
@@ -126,6 +136,7 @@ export async function validateAuthorizationRequest(
     // RFC 8707 allows several resource parameters; resolveResource refuses more than one as invalid_target.
     const duplicate = params.firstDuplicate(['resource']);
     if (duplicate) throw invalidRequest(`${duplicate} must not be repeated`);
+    checkText(params);
     const codeFlow = client.grantTypes.includes(AUTHORIZATION_CODE);
     if (!codeFlow || (!client.responseTypes.includes('code') && client.responseTypes.length > 0)) {
       throw unauthorizedClient('this client may not use the authorization code flow');

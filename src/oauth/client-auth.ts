@@ -5,6 +5,7 @@ import type { FastifyRequest } from 'fastify';
 import type { AppContext } from '../context.ts';
 import type { Client } from '../generated/prisma/client.ts';
 import { verifySecret } from '../lib/crypto.ts';
+import { hasControlCharacter } from '../lib/text.ts';
 import { invalidClient, invalidRequest, OAuthError } from './errors.ts';
 import type { Params } from './params.ts';
 
@@ -34,7 +35,11 @@ export function parseBasicAuth(header: string | undefined): BasicCredentials | u
   if (i < 0) return 'malformed';
   try {
     const formDecode = (s: string) => (/[%+]/.test(s) ? decodeURIComponent(s.replace(/\+/g, ' ')) : s); // most ids and secrets need no decoding
-    return { id: formDecode(decoded.slice(0, i)), secret: formDecode(decoded.slice(i + 1)) };
+    const id = formDecode(decoded.slice(0, i));
+    const secret = formDecode(decoded.slice(i + 1));
+    // No control character belongs in an id or a secret (and PostgreSQL cannot even look up a NUL).
+    if (hasControlCharacter(id) || hasControlCharacter(secret)) return 'malformed';
+    return { id, secret };
   } catch {
     return 'malformed';
   }

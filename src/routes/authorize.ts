@@ -14,8 +14,15 @@ import { accessDenied, promptNoneError } from '../oauth/errors.ts';
 import { Params } from '../oauth/params.ts';
 import { isLoopbackHost } from '../oauth/redirect-uri.ts';
 import { isSubset } from '../oauth/scopes.ts';
+import { BOUNDED, params, routeInput, text } from '../web/input.ts';
 import { checkCsrf, csrfToken, currentSession, type LiveSession } from '../web/session.ts';
 import { renderPage } from '../web/views.ts';
+
+// Until client_id and redirect_uri are known good, a problem is shown on the error page (RFC 6749 §4.1.2.1), so the
+// schema holds those two to the rule and only bounds the rest; validateAuthorizationRequest checks the others and
+// sends their errors back to the client.
+const INVALID_REQUEST = 'This sign-in request is not valid';
+const TRUSTED_FIRST = { client_id: text(), redirect_uri: text() };
 
 function hostOf(uri: string): string {
   try {
@@ -155,7 +162,8 @@ function answerPromptNone(
 }
 
 export function authorizeRoutes(app: FastifyInstance, ctx: AppContext): void {
-  app.get('/authorize', async (req, reply) => {
+  const getInput = { querystring: params(TRUSTED_FIRST, BOUNDED), heading: INVALID_REQUEST };
+  app.get('/authorize', routeInput(ctx, 'page', getInput), async (req, reply) => {
     let ar: AuthorizationRequest;
     try {
       ar = await validateAuthorizationRequest(ctx, Params.from(req.query), req.log);
@@ -185,7 +193,11 @@ export function authorizeRoutes(app: FastifyInstance, ctx: AppContext): void {
     return showConsent(ctx, reply, ar, session);
   });
 
-  app.post('/authorize', async (req, reply) => {
+  const postInput = {
+    body: params({ ...TRUSTED_FIRST, csrf_token: text(), decision: text(32) }, BOUNDED),
+    heading: INVALID_REQUEST,
+  };
+  app.post('/authorize', routeInput(ctx, 'page', postInput), async (req, reply) => {
     const body = Params.from(req.body);
     let ar: AuthorizationRequest;
     try {

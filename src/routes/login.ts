@@ -7,6 +7,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../context.ts';
 import type { SignInMethod, SignInOutcome } from '../signin/index.ts';
 import { FORM_EXPIRED, field, loginPage, safeReturnTo, signInInput, throttledPage } from '../signin/page.ts';
+import { params, routeInput, text } from '../web/input.ts';
 import {
   checkCsrf,
   cookieNames,
@@ -16,6 +17,18 @@ import {
   startSession,
 } from '../web/session.ts';
 import { renderPage } from '../web/views.ts';
+
+// return_to carries a whole authorization request; an email is at most 320 characters (RFC 5321 §4.5.3.1); a
+// password may hold any character but NUL, and is bounded so argon2id never hashes megabytes.
+const RETURN_TO = text(16384);
+const query = params({ return_to: RETURN_TO });
+const csrfForm = params({ csrf_token: text(), return_to: RETURN_TO });
+const passwordForm = params({
+  email: text(320),
+  password: text(1024, { controls: 'nul-only' }),
+  csrf_token: text(),
+  return_to: RETURN_TO,
+});
 
 /** One session for every method: the cookie, then back to where the person was going. */
 async function completeSignIn(
@@ -34,7 +47,7 @@ async function completeSignIn(
 export function loginRoutes(app: FastifyInstance, ctx: AppContext): void {
   const { config } = ctx;
 
-  app.get('/', async (req, reply) => {
+  app.get('/', routeInput(ctx, 'page', { querystring: query }), async (req, reply) => {
     const session = await currentSession(ctx, req);
     return renderPage(ctx, reply, 'message', {
       heading: 'Latchkey',
@@ -45,13 +58,13 @@ export function loginRoutes(app: FastifyInstance, ctx: AppContext): void {
     });
   });
 
-  app.get('/login', async (req, reply) => {
+  app.get('/login', routeInput(ctx, 'page', { querystring: query }), async (req, reply) => {
     const returnTo = safeReturnTo((req.query as Record<string, unknown>).return_to);
     if (await currentSession(ctx, req)) return reply.redirect(returnTo, 302);
     return loginPage(ctx, req, reply, returnTo);
   });
 
-  app.post('/login', async (req, reply) => {
+  app.post('/login', routeInput(ctx, 'page', { body: passwordForm }), async (req, reply) => {
     const method = ctx.signIn.form;
     if (!method) return reply.callNotFound();
     const returnTo = safeReturnTo(field(req.body, 'return_to'));
@@ -84,7 +97,8 @@ export function loginRoutes(app: FastifyInstance, ctx: AppContext): void {
     }
   });
 
-  app.post<{ Params: { id: string } }>('/login/upstream/:id', async (req, reply) => {
+  const upstreamInput = routeInput(ctx, 'page', { body: csrfForm });
+  app.post<{ Params: { id: string } }>('/login/upstream/:id', upstreamInput, async (req, reply) => {
     const method = ctx.signIn.redirect(req.params.id);
     if (!method) return reply.callNotFound();
     const returnTo = safeReturnTo(field(req.body, 'return_to'));
@@ -106,7 +120,8 @@ export function loginRoutes(app: FastifyInstance, ctx: AppContext): void {
     }
   });
 
-  app.get<{ Params: { id: string } }>('/login/upstream/:id/callback', async (req, reply) => {
+  const callbackInput = routeInput(ctx, 'page', { querystring: params({}) });
+  app.get<{ Params: { id: string } }>('/login/upstream/:id/callback', callbackInput, async (req, reply) => {
     const method = ctx.signIn.redirect(req.params.id);
     if (!method) return reply.callNotFound();
     // The callback carries no return_to of its own: the method kept it with the flow it began.
@@ -132,7 +147,7 @@ export function loginRoutes(app: FastifyInstance, ctx: AppContext): void {
     }
   });
 
-  app.get('/logout', async (req, reply) => {
+  app.get('/logout', routeInput(ctx, 'page', { querystring: query }), async (req, reply) => {
     const session = await currentSession(ctx, req);
     return renderPage(ctx, reply, 'message', {
       heading: session ? 'Sign out?' : 'You are signed out',
@@ -141,7 +156,7 @@ export function loginRoutes(app: FastifyInstance, ctx: AppContext): void {
     });
   });
 
-  app.post('/logout', async (req, reply) => {
+  app.post('/logout', routeInput(ctx, 'page', { body: csrfForm }), async (req, reply) => {
     const token = req.cookies[cookieNames(config.issuer).session];
     if (token && checkCsrf(token, 'logout', field(req.body, 'csrf_token'))) await endSession(ctx, req, reply);
     return renderPage(ctx, reply, 'message', {

@@ -8,7 +8,8 @@ import type { Prisma } from '../generated/prisma/client.ts';
 import { constantTimeEqual } from '../lib/crypto.ts';
 import { type ClientMetadata, validateClientMetadata } from '../oauth/client-metadata.ts';
 import { createClient } from '../oauth/client-registration.ts';
-import { invalidClientMetadata, invalidToken, temporarilyUnavailable } from '../oauth/errors.ts';
+import { invalidToken, temporarilyUnavailable } from '../oauth/errors.ts';
+import { jsonDocument, routeInput } from '../web/input.ts';
 
 const RATE_LIMIT_WINDOW = 3600;
 // Never kept in the stored copy of the request.
@@ -17,7 +18,10 @@ const SECRET_FIELDS = ['client_secret', 'client_secret_expires_at', 'registratio
 export function registerRoutes(app: FastifyInstance, ctx: AppContext): void {
   if (!ctx.config.allowDynamicRegistration) return;
 
+  // A JSON document (RFC 7591 §3.1) of bounded text; which member has which type is validateClientMetadata's check.
+  const input = routeInput(ctx, 'registration', { body: jsonDocument() });
   app.post('/register', {
+    ...input,
     // Authentication and the rate limit run before the body is even parsed.
     onRequest: [async (req) => checkInitialAccessToken(ctx, req), async (req) => checkRateLimit(ctx, req)],
     handler: async (req, reply) => registerClient(ctx, req, reply),
@@ -53,10 +57,6 @@ async function checkRateLimit(ctx: AppContext, req: FastifyRequest): Promise<voi
 }
 
 async function registerClient(ctx: AppContext, req: FastifyRequest, reply: FastifyReply) {
-  // RFC 7591 §3.1: the request is a JSON document. Fastify also parses forms here, so say so plainly.
-  if (!/^application\/json\b/i.test(req.headers['content-type'] ?? '')) {
-    throw invalidClientMetadata('the registration request must be application/json');
-  }
   const metadata = validateClientMetadata(req.body, {
     source: 'registration',
     supportedScopes: ctx.config.scopes,

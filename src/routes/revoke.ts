@@ -6,9 +6,14 @@ import type { AppContext } from '../context.ts';
 import { authenticateClient } from '../oauth/client-auth.ts';
 import { readForm } from '../oauth/form.ts';
 import { TOKEN_PREFIX } from '../store/tokens.ts';
+import { params, routeInput, text } from '../web/input.ts';
+
+const INPUT = {
+  body: params({ token: text(), token_type_hint: text(), client_id: text(), client_secret: text() }),
+};
 
 export function revokeRoutes(app: FastifyInstance, ctx: AppContext): void {
-  app.post('/revoke', async (req, reply) => {
+  app.post('/revoke', routeInput(ctx, 'api', INPUT), async (req, reply) => {
     reply.header('cache-control', 'no-store');
     const params = readForm(req);
     const client = await authenticateClient(ctx, req, params);

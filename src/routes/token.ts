@@ -10,6 +10,7 @@ import { readForm } from '../oauth/form.ts';
 import { createGrantRegistry, grantRefusal } from '../oauth/grants/index.ts';
 import { formatScope } from '../oauth/scopes.ts';
 import type { IssuedTokens } from '../store/tokens.ts';
+import { params as form, routeInput, text } from '../web/input.ts';
 
 /** RFC 6749 §5.1. */
 function tokenResponse(t: IssuedTokens) {
@@ -29,7 +30,9 @@ export function tokenRoutes(app: FastifyInstance, ctx: AppContext): void {
     flushChanges: () => ctx.changes.flush(),
     config: ctx.config,
   });
-  app.post('/token', async (req, reply) => {
+  const names = ['grant_type', 'code', 'code_verifier', 'redirect_uri', 'refresh_token', 'scope', 'resource'];
+  const body = form(Object.fromEntries(['client_id', 'client_secret', ...names].map((n) => [n, text()])));
+  app.post('/token', routeInput(ctx, 'api', { body }), async (req, reply) => {
     const params = readForm(req);
     const grantType = params.require('grant_type');
     const client = await authenticateClient(ctx, req, params);

@@ -28,6 +28,7 @@ export const defaultSignInMethods: SignInMethodsFactory = ({ config, stores, clo
       perAccount: config.loginMaxAttemptsPerAccount,
       perAddress: config.loginMaxAttemptsPerAddress,
       windowSeconds: config.loginThrottleWindow,
+      maxDelaySeconds: config.loginMaxDelay,
     },
   }),
 ];

@@ -42,7 +42,10 @@ export type SignInFact =
   | { kind: 'invalid' }
   /** The proof held, but the account is disabled. */
   | { kind: 'disabled' }
-  /** Too many attempts: `limit` says which counter ran out, `until` when the window ends. */
+  /**
+   * Too many attempts: `limit` says which counter ran out (`account`: this account from this address; `address`:
+   * this address across accounts), `until` when the window ends.
+   */
   | { kind: 'throttled'; limit: 'account' | 'address'; until: Date };
 
 /** What beginning a redirect-style sign-in found out. */

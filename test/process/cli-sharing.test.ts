@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { LOCK_FILE, openEmbedded, SOCKET_FILE } from '../../src/db/embedded.ts';
 import { hashSecret, verifyPassword } from '../../src/lib/crypto.ts';
+import { rateLimitKey } from '../../src/store/rate-limits.ts';
 import {
   addUser,
   cleanups,
@@ -95,7 +96,7 @@ describe('latchkey user add and user list, beside other processes', () => {
       const limits = await db.prisma.rateLimit.findMany();
       for (const email of failedEmails) {
         assert.ok(
-          limits.some((l) => l.key === `login:account:${hashSecret(email)}` && l.hits === 1),
+          limits.some((l) => l.key === rateLimitKey(`login-account:${email}`) && l.hits === 1),
           `the failed sign-in of ${email} is counted`,
         );
       }

@@ -75,9 +75,9 @@ forEachDatabase('password sign-in method', (kind) => {
       'one verification each: the stored hash, then the dummy one',
     );
     const counters = await database.db.prisma.rateLimit.findMany({ orderBy: { key: 'asc' } });
-    assert.equal(counters.filter((c) => c.key.startsWith('login:account:')).length, 2);
+    assert.equal(counters.filter((c) => c.key.startsWith('login-account:')).length, 2);
     assert.deepEqual(
-      counters.filter((c) => c.key.startsWith('login:address:')).map((c) => c.hits),
+      counters.filter((c) => c.key.startsWith('login-address:')).map((c) => c.hits),
       [2],
     );
   });
