@@ -41,6 +41,7 @@ export interface Config {
   refreshReuseWindow: number;
   sessionIdleTtl: number;
   sessionTtl: number;
+  passwordLinkTtl: number;
   loginMaxAttemptsPerAccount: number;
   loginMaxAttemptsPerAddress: number;
   loginThrottleWindow: number;
@@ -144,6 +145,10 @@ const TABLE = configTable<Config>({
       }
       return sessionTtl;
     },
+  },
+  passwordLinkTtl: {
+    meaning: 'a link from `latchkey user invite` or `user reset-password` works once, for this long (3 days)',
+    read: (env) => int(env, 'PASSWORD_LINK_TTL', 3 * DAY, 300, 30 * DAY),
   },
   loginMaxAttemptsPerAccount: {
     section: 'Sign-in throttling',

@@ -1,6 +1,7 @@
 // Removes rows nothing can use any more, in bounded batches so a large backlog never holds long locks:
-// expired codes, tokens and sessions, ended rate-limit windows, grants left with nothing in them, and
-// dynamically registered clients unused for UNUSED_CLIENT_TTL (DCR happens on every fresh Claude connection).
+// expired codes, tokens and sessions, ended rate-limit windows, grants left with nothing in them, spent or expired
+// password links, and dynamically registered clients unused for UNUSED_CLIENT_TTL (DCR happens on every fresh
+// Claude connection).
 // Rotated refresh tokens stay until they expire: presenting one again must still revoke its grant.
 import type { PrismaClient } from '../generated/prisma/client.ts';
 
@@ -12,6 +13,7 @@ export interface SweepResult {
   sessions: number;
   rateLimits: number;
   clients: number;
+  passwordLinks: number;
 }
 
 const BATCH = 1000;
@@ -74,5 +76,21 @@ export async function sweepExpired(
     `kind = 'DYNAMIC' AND COALESCE(last_used_at, created_at) < $1`,
     unusedSince,
   );
-  return { authorizationCodes, accessTokens, refreshTokens, grants, sessions, rateLimits, clients };
+  // Spent links go with expired ones: neither can set a password any more.
+  const passwordLinks = await deleteInBatches(
+    prisma,
+    'password_tokens',
+    'expires_at < $1 OR used_at IS NOT NULL',
+    now,
+  );
+  return {
+    authorizationCodes,
+    accessTokens,
+    refreshTokens,
+    grants,
+    sessions,
+    rateLimits,
+    clients,
+    passwordLinks,
+  };
 }
