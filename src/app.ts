@@ -13,6 +13,8 @@ import { loggerOptions } from './logger.ts';
 import { warnIfCimdLoopbackAllowed } from './oauth/cimd/index.ts';
 import { type ClientResolverOptions, createClientResolver } from './oauth/clients.ts';
 import { invalidRequest, NOT_FOUND_BODY, OAuthError, serverError } from './oauth/errors.ts';
+import { accountRoutes } from './routes/account.ts';
+import { appsRoutes } from './routes/apps.ts';
 import { authorizeRoutes } from './routes/authorize.ts';
 import { healthRoutes } from './routes/health.ts';
 import { introspectRoutes } from './routes/introspect.ts';
@@ -124,6 +126,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await registerViews(pages, ctx);
     loginRoutes(pages, ctx);
     authorizeRoutes(pages, ctx);
+    accountRoutes(pages, ctx);
+    appsRoutes(pages, ctx);
   });
   tokenRoutes(app, ctx);
   revokeRoutes(app, ctx);

@@ -14,16 +14,9 @@ import { accessDenied, promptNoneError } from '../oauth/errors.ts';
 import { Params } from '../oauth/params.ts';
 import { isLoopbackHost } from '../oauth/redirect-uri.ts';
 import { isSubset } from '../oauth/scopes.ts';
+import { errorPage, explainAuthorizationError, hostsOf } from '../web/explain.ts';
 import { checkCsrf, csrfToken, currentSession, type LiveSession } from '../web/session.ts';
 import { renderPage } from '../web/views.ts';
-
-function hostOf(uri: string): string {
-  try {
-    return new URL(uri).host;
-  } catch {
-    return uri;
-  }
-}
 
 function originOf(uri: string): string {
   return new URL(uri).origin;
@@ -51,13 +44,12 @@ async function answerError(
   err: AuthorizationError,
 ): Promise<FastifyReply> {
   if (err.redirectUri === undefined) {
-    return renderPage(
-      ctx,
-      reply,
-      'error',
-      { heading: 'This sign-in request is not valid', message: err.error.description, code: err.error.code },
-      { status: 400 },
-    );
+    return errorPage(ctx, reply, {
+      ...explainAuthorizationError(err.error),
+      code: err.error.code,
+      detail: err.error.description,
+      status: 400,
+    });
   }
   return redirectToClient(ctx, reply, req.method, err.redirectUri, {
     ...err.error.toJSON(),
@@ -110,14 +102,19 @@ async function showConsent(
   session: { session: LiveSession; token: string },
 ): Promise<FastifyReply> {
   const isCimd = ar.client.kind === 'CIMD';
+  // "Not you?" signs out and comes back to this very request, to sign in as someone else.
+  const query = new URLSearchParams(ar.params.map((p): [string, string] => [p.name, p.value])).toString();
   return renderPage(
     ctx,
     reply,
     'consent',
     {
       clientName: ar.client.name,
-      clientIdHost: isCimd ? hostOf(ar.client.clientId) : undefined,
-      redirectHost: hostOf(ar.redirectUri),
+      // A dynamically registered client chose its own name: nobody vouches for it (README: Pages).
+      unverified: ar.client.kind === 'DYNAMIC',
+      clientIdHost: isCimd ? hostsOf([ar.client.clientId])[0] : undefined,
+      redirectHost: hostsOf([ar.redirectUri])[0],
+      returnTo: `/authorize?${query}`,
       loopbackOnly: ar.client.redirectUris.every((u) => {
         try {
           return isLoopbackHost(new URL(u).hostname);
@@ -201,17 +198,15 @@ export function authorizeRoutes(app: FastifyInstance, ctx: AppContext): void {
       return reply.redirect(`/login?return_to=${encodeURIComponent(`/authorize?${query}`)}`, 303);
     }
     if (!checkCsrf(session.token, 'consent', body.toRecord().csrf_token)) {
-      return renderPage(
-        ctx,
-        reply,
-        'error',
-        {
-          heading: 'This form has expired',
-          message: 'Go back to the app and start again.',
-          code: 'invalid_request',
-        },
-        { status: 403 },
-      );
+      return errorPage(ctx, reply, {
+        heading: 'This page has expired',
+        message:
+          'The approval form was sent from a page that is no longer valid (it may have been opened before you ' +
+          'signed in again). Nothing was approved.',
+        code: 'invalid_request',
+        detail: 'csrf token mismatch',
+        status: 403,
+      });
     }
     const decision = body.toRecord().decision;
     if (decision !== 'approve') {

@@ -36,19 +36,17 @@ export function loginRoutes(app: FastifyInstance, ctx: AppContext): void {
 
   app.get('/', async (req, reply) => {
     const session = await currentSession(ctx, req);
-    return renderPage(ctx, reply, 'message', {
-      heading: 'Latchkey',
-      message: session
-        ? `You are signed in as ${session.session.user.email}.`
-        : 'This is the sign-in service for your MCP connections. Apps send you here when they need your approval.',
+    return renderPage(ctx, reply, 'home', {
+      email: session?.session.user.email,
       logoutToken: session ? csrfToken(session.token, 'logout') : undefined,
     });
   });
 
   app.get('/login', async (req, reply) => {
-    const returnTo = safeReturnTo((req.query as Record<string, unknown>).return_to);
+    const returnTo = safeReturnTo(field(req.query, 'return_to'));
     if (await currentSession(ctx, req)) return reply.redirect(returnTo, 302);
-    return loginPage(ctx, req, reply, returnTo);
+    const notice = field(req.query, 'signed_out') === '1' ? 'You are signed out.' : undefined;
+    return loginPage(ctx, req, reply, returnTo, { notice });
   });
 
   app.post('/login', async (req, reply) => {
@@ -144,9 +142,16 @@ export function loginRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.post('/logout', async (req, reply) => {
     const token = req.cookies[cookieNames(config.issuer).session];
     if (token && checkCsrf(token, 'logout', field(req.body, 'csrf_token'))) await endSession(ctx, req, reply);
+    // "Not you?" on the consent page: sign in as someone else and carry on with the same request.
+    const returnTo = safeReturnTo(field(req.body, 'return_to'));
+    if (returnTo !== '/' && !(await currentSession(ctx, req))) {
+      reply.header('cache-control', 'no-store');
+      return reply.redirect(`/login?return_to=${encodeURIComponent(returnTo)}&signed_out=1`, 303);
+    }
     return renderPage(ctx, reply, 'message', {
       heading: 'You are signed out',
       message: 'You can close this window.',
+      link: { href: '/login', label: 'Sign in again' },
     });
   });
 }
