@@ -217,7 +217,13 @@ export function authorizeRoutes(app: FastifyInstance, ctx: AppContext): void {
         new AuthorizationError(accessDenied('the user denied the request'), ar.redirectUri, ar.state),
       );
     }
-    await ctx.stores.grants.saveConsent(session.session.userId, ar.client.id, ar.resource.id, ar.scopes);
+    await ctx.stores.grants.saveConsent(
+      session.session.userId,
+      ar.client.id,
+      ar.resource.id,
+      ar.scopes,
+      ctx.clock.now(),
+    );
     return issueCode(ctx, req, reply, ar, session.session);
   });
 }

@@ -35,12 +35,13 @@ export function grantStore(prisma: PrismaClient) {
       });
     },
 
-    /** Remembers an approval; a later approval of other scopes widens the remembered set. */
+    /** Remembers an approval made at `now`; a later approval of other scopes widens the remembered set. */
     async saveConsent(
       userId: string,
       clientId: string,
       resourceServerId: string,
       scopes: string[],
+      now: Date,
     ): Promise<void> {
       await prisma.$transaction(async (tx) => {
         const key = { userId_clientId_resourceServerId: { userId, clientId, resourceServerId } };
@@ -48,7 +49,7 @@ export function grantStore(prisma: PrismaClient) {
         const merged = [...new Set([...(existing?.scopes ?? []), ...scopes])];
         await tx.consent.upsert({
           where: key,
-          create: { userId, clientId, resourceServerId, scopes: merged },
+          create: { userId, clientId, resourceServerId, scopes: merged, createdAt: now },
           update: { scopes: merged },
         });
       });

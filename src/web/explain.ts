@@ -16,20 +16,20 @@ export interface Explanation {
  */
 export function explainAuthorizationError(err: OAuthError): Explanation {
   const d = err.description;
-  if (err.code === 'invalid_client' || d.startsWith('client_id') || d.includes('document')) {
-    return {
-      heading: 'This app is not recognised',
-      message:
-        'The app that sent you here did not identify itself in a way Latchkey recognises, so it cannot ask for ' +
-        'your approval. It may have been removed, or the link that brought you here is incomplete.',
-    };
-  }
   if (d.startsWith('redirect_uri')) {
     return {
       heading: 'This app asked to send you somewhere unexpected',
       message:
         'The app asked Latchkey to return you to an address it has not registered. For your safety the request ' +
         'stopped here, and nothing was shared with the app.',
+    };
+  }
+  if (err.code === 'invalid_client' || d.includes('client_id') || d.includes('document')) {
+    return {
+      heading: 'This app is not recognised',
+      message:
+        'The app that sent you here did not identify itself in a way Latchkey recognises, so it cannot ask for ' +
+        'your approval. It may have been removed, or the link that brought you here is incomplete.',
     };
   }
   return {
