@@ -3,12 +3,13 @@
 // is stored only as a hash. Disable and delete end the person's sessions and grants in the same transaction, which
 // NOTIFYs every running instance, so /introspect answers `active: false` at once (README: Accounts).
 // Each command builds one plain result object and prints it through printResult.
-import type { User } from '../generated/prisma/client.ts';
 import type { PasswordLinkPurpose } from '../store/accounts.ts';
 import type { Stores } from '../store/index.ts';
 import { isValidEmail, normalizeEmail } from '../store/users.ts';
 import { CliError, type Command, type CommandContext, println, stringOption, UsageError } from './command.ts';
 import { formatTime, printable } from './table.ts';
+
+type User = NonNullable<Awaited<ReturnType<Stores['users']['findByEmail']>>>;
 
 /** What a command did, as plain fields: printed as `name: value` lines, in order. */
 export type CommandResult = Record<string, string>;
