@@ -53,14 +53,22 @@ forEachDatabase('secrets at rest', (kind) => {
     }
     // A one-time password link (issue 13), used to set a password, and a password changed while signed in.
     const invited = await server.stores.users.create({ email: 'invited@example.com' });
-    const link = await server.stores.accounts.createPasswordLink(invited.id, 'invite', 3600, server.clock.now());
+    const link = await server.stores.accounts.createPasswordLink(
+      invited.id,
+      'invite',
+      3600,
+      server.clock.now(),
+    );
     secrets.add(link.token);
     const chosen = 'chosen from the link 1';
     const changed = 'changed while signed in 2';
     secrets.add(chosen).add(changed);
     const browser = new FormBrowser(server.url);
     const form = await browser.request(`/set-password?token=${link.token}`);
-    const set = await browser.submit(form, '/set-password', { new_password: chosen, confirm_password: chosen });
+    const set = await browser.submit(form, '/set-password', {
+      new_password: chosen,
+      confirm_password: chosen,
+    });
     assert.equal(set.status, 200, set.html.slice(0, 300));
     const signedIn = await browser.submit(await browser.request('/login'), '/login', {
       email: 'invited@example.com',
