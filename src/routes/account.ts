@@ -37,7 +37,7 @@ function choiceProblem(password: string | undefined, again: string | undefined):
 
 function linkUnusable(ctx: AppContext, reply: FastifyReply): Promise<FastifyReply> {
   return errorPage(ctx, reply, {
-    heading: 'This link has expired',
+    heading: 'This link no longer works',
     message: 'A password link works once, for a limited time, and only the newest one sent to you works.',
     next: 'Ask whoever sent it (your administrator) for a new link.',
     code: 'invalid_token',

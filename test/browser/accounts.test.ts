@@ -179,7 +179,7 @@ describe('accounts and connected apps in headless Chromium', () => {
       await screenshot(page, 'home');
 
       await page.goto(link);
-      await page.getByRole('heading', { name: 'This link has expired' }).waitFor();
+      await page.getByRole('heading', { name: 'This link no longer works' }).waitFor();
       await assertAccessible(page, 'the expired-link page');
       await screenshot(page, 'link-expired');
     });
@@ -225,6 +225,15 @@ describe('accounts and connected apps in headless Chromium', () => {
       }
       await assertAccessible(page, 'the connected-apps page');
       await screenshot(page, 'connected-apps');
+      await page.setViewportSize({ width: 390, height: 844 });
+      assert.ok(
+        await page.evaluate<boolean>(
+          'document.documentElement.scrollWidth <= document.documentElement.clientWidth',
+        ),
+        'the connected-apps page fits a phone screen',
+      );
+      await screenshot(page, 'connected-apps-mobile');
+      await page.setViewportSize({ width: 1280, height: 800 });
 
       await page.getByRole('button', { name: 'Revoke' }).click();
       await page.getByText('You have not connected any apps.').waitFor();

@@ -53,7 +53,7 @@ forEachDatabase('account pages', (kind) => {
       assert.match(set.html, /Your password is set/);
       const again = await b.request(`/set-password?token=${token}`);
       assert.equal(again.status, 400);
-      assert.match(again.html, /This link has expired/);
+      assert.match(again.html, /This link no longer works/);
       const replay = await b.submit(form, '/set-password', {
         new_password: 'x'.repeat(12),
         confirm_password: 'x'.repeat(12),
