@@ -78,7 +78,8 @@ export const userInviteCommand: Command = {
 
 export const userResetPasswordCommand: Command = {
   name: ['user', 'reset-password'],
-  summary: "Print a one-time link where a user sets a new password (their sessions end when it's used)",
+  summary: 'Print a one-time link where a user sets a new password',
+  description: "Using the link ends the user's sessions everywhere; the old password stops working.",
   args: [{ name: 'EMAIL', description: "the user's email address" }],
   async run(ctx, args) {
     const stores = await ctx.stores();
@@ -114,7 +115,7 @@ export const userEnableCommand: Command = {
 
 export const userDeleteCommand: Command = {
   name: ['user', 'delete'],
-  summary: 'Delete a user with their sessions, approvals, grants and tokens (introspection sees it at once)',
+  summary: 'Delete a user and everything of theirs (introspection sees it at once)',
   args: [{ name: 'EMAIL', description: "the user's email address" }],
   async run(ctx, args) {
     const email = emailArgument(args.positionals[0]);
