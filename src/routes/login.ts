@@ -144,7 +144,16 @@ export function loginRoutes(app: FastifyInstance, ctx: AppContext): void {
     if (token && checkCsrf(token, 'logout', field(req.body, 'csrf_token'))) await endSession(ctx, req, reply);
     // "Not you?" on the consent page: sign in as someone else and carry on with the same request.
     const returnTo = safeReturnTo(field(req.body, 'return_to'));
-    if (returnTo !== '/' && !(await currentSession(ctx, req))) {
+    const still = await currentSession(ctx, req);
+    if (still) {
+      // The form's token did not match (an old page, or a forged request): ask again rather than claim success.
+      return renderPage(ctx, reply, 'message', {
+        heading: 'Sign out?',
+        message: `You are still signed in as ${still.session.user.email}.`,
+        logoutToken: csrfToken(still.token, 'logout'),
+      });
+    }
+    if (returnTo !== '/') {
       reply.header('cache-control', 'no-store');
       return reply.redirect(`/login?return_to=${encodeURIComponent(returnTo)}&signed_out=1`, 303);
     }
