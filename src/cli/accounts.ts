@@ -12,11 +12,12 @@ import { formatTime, printable } from './table.ts';
 type User = NonNullable<Awaited<ReturnType<Stores['users']['findByEmail']>>>;
 
 /** What a command did, as plain fields: printed as `name: value` lines, in order. */
-export type CommandResult = Record<string, string>;
+export type CommandFields = Record<string, string>;
 
-export function printResult(ctx: CommandContext, result: CommandResult, note?: string): void {
-  for (const [name, value] of Object.entries(result)) println(ctx.io.stdout, `${name}: ${printable(value)}`);
-  if (note) println(ctx.io.stderr, note);
+/** The one way these commands print: the fields on stdout, then words for the person (`notes`) on stderr. */
+export function printResult(ctx: CommandContext, fields: CommandFields, notes?: readonly string[]): void {
+  for (const [name, value] of Object.entries(fields)) println(ctx.io.stdout, `${name}: ${printable(value)}`);
+  for (const note of notes ?? []) println(ctx.io.stderr, note);
 }
 
 function emailArgument(raw: string | undefined): string {
@@ -37,7 +38,7 @@ async function passwordLink(
   stores: Stores,
   user: User,
   purpose: PasswordLinkPurpose,
-): Promise<CommandResult> {
+): Promise<CommandFields> {
   if (user.disabled) {
     throw new CliError(`${user.email} is disabled: run 'latchkey user enable ${user.email}' first`);
   }
@@ -72,7 +73,7 @@ export const userInviteCommand: Command = {
       throw new CliError(`${email} already has a password: use 'latchkey user reset-password ${email}'`);
     }
     user ??= await stores.users.create({ email, name });
-    printResult(ctx, await passwordLink(ctx, stores, user, 'invite'), LINK_NOTE);
+    printResult(ctx, await passwordLink(ctx, stores, user, 'invite'), [LINK_NOTE]);
   },
 };
 
@@ -84,7 +85,7 @@ export const userResetPasswordCommand: Command = {
   async run(ctx, args) {
     const stores = await ctx.stores();
     const user = await existingUser(stores, emailArgument(args.positionals[0]));
-    printResult(ctx, await passwordLink(ctx, stores, user, 'reset'), LINK_NOTE);
+    printResult(ctx, await passwordLink(ctx, stores, user, 'reset'), [LINK_NOTE]);
   },
 };
 
