@@ -234,7 +234,7 @@ forEachDatabase('account pages', (kind) => {
       assert.match(page.html, /Allow Prompted App/);
     });
 
-    it('marks a dynamically registered name as unverified on the consent and connected-apps pages', async () => {
+    it('marks a dynamically registered name as unverified on the sign-in, consent and connected-apps pages', async () => {
       const res = await fetch(`${server.url}/register`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
@@ -242,14 +242,18 @@ forEachDatabase('account pages', (kind) => {
       });
       const { client_id: clientId } = (await res.json()) as { client_id: string };
       const email = await addUser(server.stores);
-      const b = await signedIn(server, email);
-      const consent = await b.request(
-        authorizeUrl(server, {
-          clientId,
-          clientSecret: undefined,
-          redirectUri: 'https://evil.example.net/cb',
-        }),
+      const url = authorizeUrl(server, {
+        clientId,
+        clientSecret: undefined,
+        redirectUri: 'https://evil.example.net/cb',
+      });
+      const signIn = await new FormBrowser(server.url).request(url);
+      assert.match(
+        signIn.html,
+        /to continue to <strong>Claude<\/strong> <span class="badge">unverified<\/span>/,
       );
+      const b = await signedIn(server, email);
+      const consent = await b.request(url);
       assert.match(consent.html, /Allow Claude <span class="badge">unverified<\/span>/);
       assert.match(consent.html, /evil\.example\.net/);
       await b.submit(consent, '/authorize', {}, { name: 'decision', value: 'approve' });
