@@ -67,8 +67,11 @@ describe('accounts and connected apps in headless Chromium', () => {
   });
 
   /** A page in a fresh browser context (its own cookies), audited: framing refused, no script, no CSP violation. */
-  async function withPage<T>(fn: (page: Page) => Promise<T>): Promise<T> {
-    const context = await browser.newContext(DESKTOP);
+  async function withPage<T>(
+    fn: (page: Page) => Promise<T>,
+    options: BrowserContextOptions = {},
+  ): Promise<T> {
+    const context = await browser.newContext({ ...DESKTOP, ...options });
     try {
       const page = await context.newPage();
       const audit = new PageAudit(page, ISSUER);
@@ -324,5 +327,31 @@ describe('accounts and connected apps in headless Chromium', () => {
       assert.equal(icon.headers.get('content-type'), 'image/svg+xml');
       assert.match(await icon.text(), /^<svg /);
     }
+  });
+
+  it('keeps its contrast and structure in dark mode (axe-core on the pages with alerts, badges and forms)', async () => {
+    const email = await addUser(server.stores, 'dark.person@example.com');
+    const client = authorization(await registerClient('Night Owl'));
+    await withPage(
+      async (page) => {
+        await page.goto(ISSUER);
+        await assertAccessible(page, 'the home page in dark mode');
+        await page.goto(client.url);
+        await signIn(page, email, 'wrong password');
+        await page.getByRole('alert').waitFor();
+        await assertAccessible(page, 'the sign-in page with an error in dark mode');
+        await signIn(page, email);
+        await page.getByRole('heading', { name: /^Allow Night Owl/ }).waitFor();
+        await assertAccessible(page, 'the consent page in dark mode');
+        await page.getByRole('button', { name: 'Allow' }).click();
+        await landOnCallback(page);
+        await page.goto(`${ISSUER}/apps`);
+        await page.getByRole('heading', { name: 'Connected apps' }).waitFor();
+        await assertAccessible(page, 'the connected-apps page in dark mode');
+        await page.goto(authorization('no-such-client').url);
+        await assertAccessible(page, 'the error page in dark mode');
+      },
+      { colorScheme: 'dark' },
+    );
   });
 });
