@@ -263,6 +263,53 @@ forEachDatabase('account pages', (kind) => {
     });
   });
 
+  describe('bad input', () => {
+    it('answers repeated, oversized, malformed and JSON input with a page, never a 500', async () => {
+      const email = await addUser(server.stores);
+      const b = await signedIn(server, email);
+      const form = await b.request('/account/password');
+      const csrf = /name="csrf_token" value="([^"]+)"/.exec(form.html)![1]!;
+      for (const [path, init] of [
+        ['/set-password?token=a&token=b', {}],
+        [`/set-password?token=lk_pw_${'x'.repeat(5000)}`, {}],
+        ['/set-password', { method: 'POST', body: new URLSearchParams({ token: 'lk_pw_\u0000' }) }],
+        [
+          '/set-password',
+          { method: 'POST', body: JSON.stringify({ token: ['x'] }), type: 'application/json' },
+        ],
+        [
+          '/apps/revoke',
+          {
+            method: 'POST',
+            body: new URLSearchParams({ csrf_token: csrf, client: "' OR 1=1", resource: 'x' }),
+          },
+        ],
+        [
+          '/account/password',
+          {
+            method: 'POST',
+            body: JSON.stringify({ csrf_token: [csrf], new_password: 42 }),
+            type: 'application/json',
+          },
+        ],
+      ] as const) {
+        const opts = init as { method?: string; body?: URLSearchParams | string; type?: string };
+        const res = await fetch(`${server.url}${path}`, {
+          method: opts.method ?? 'GET',
+          redirect: 'manual',
+          headers: {
+            cookie: [...b.cookies].map(([k, v]) => `${k}=${v}`).join('; '),
+            ...(opts.body ? { 'content-type': opts.type ?? 'application/x-www-form-urlencoded' } : {}),
+          },
+          body: opts.body,
+        });
+        assert.ok(res.status < 500, `${path}: ${res.status}`);
+        await res.arrayBuffer();
+      }
+      assert.match((await b.request('/apps')).html, /Connected apps/, 'still signed in, nothing broken');
+    });
+  });
+
   describe('sign-out', () => {
     it('goes back to sign-in for the same request, and never to another site', async () => {
       const email = await addUser(server.stores);
