@@ -20,6 +20,7 @@ import { healthRoutes } from './routes/health.ts';
 import { introspectRoutes } from './routes/introspect.ts';
 import { loginRoutes } from './routes/login.ts';
 import { metadataRoutes } from './routes/metadata.ts';
+import { notFoundPage } from './routes/not-found.ts';
 import { registerRoutes } from './routes/register.ts';
 import { revokeRoutes } from './routes/revoke.ts';
 import { tokenRoutes } from './routes/token.ts';
@@ -128,6 +129,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     authorizeRoutes(pages, ctx);
     accountRoutes(pages, ctx);
     appsRoutes(pages, ctx);
+    notFoundPage(pages, ctx);
   });
   tokenRoutes(app, ctx);
   revokeRoutes(app, ctx);

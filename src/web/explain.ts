@@ -44,6 +44,8 @@ export interface ErrorPage extends Explanation {
   detail?: string;
   /** What the person can do next; a default suits a request that came from an app. */
   next?: string;
+  /** A way on, e.g. to the home page. */
+  link?: { href: string; label: string };
   status: number;
 }
 
@@ -57,6 +59,7 @@ export function errorPage(ctx: AppContext, reply: FastifyReply, page: ErrorPage)
       message: page.message,
       code: page.code,
       detail: page.detail,
+      link: page.link,
       next:
         page.next ??
         'Close this window and start again from the app you came from. If it keeps happening, contact the ' +

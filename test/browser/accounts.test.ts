@@ -299,7 +299,7 @@ describe('accounts and connected apps in headless Chromium', () => {
     }
   });
 
-  it('shows sign-in, consent, the error page and the signed-out page without serious accessibility violations, and has a favicon', async () => {
+  it('shows sign-in, consent, the error, not-found and signed-out pages without serious accessibility violations, and has a favicon', async () => {
     const email = await addUser(server.stores, 'axe.person@example.com');
     const client = authorization(await registerClient('Notes Helper'));
     await withPage(async (page) => {
@@ -320,6 +320,11 @@ describe('accounts and connected apps in headless Chromium', () => {
       await page.goto(authorization('no-such-client').url);
       await page.getByRole('heading', { name: 'This app is not recognised' }).waitFor();
       await assertAccessible(page, 'the error page');
+      const missing = await page.goto(`${ISSUER}/no-such-page`);
+      assert.equal(missing?.status(), 404);
+      await page.getByRole('heading', { name: 'This page does not exist' }).waitFor();
+      await assertAccessible(page, 'the not-found page');
+      await screenshot(page, 'not-found');
     });
     for (const path of ['/favicon.ico', '/favicon.svg']) {
       const icon = await fetch(`${server.url}${path}`);

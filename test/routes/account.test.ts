@@ -310,6 +310,26 @@ forEachDatabase('account pages', (kind) => {
     });
   });
 
+  describe('unknown pages', () => {
+    it('tells a browser in plain words that a page does not exist, and a program in JSON', async () => {
+      const html = await fetch(`${server.url}/no-such-page`, { headers: { accept: 'text/html,*/*;q=0.8' } });
+      assert.equal(html.status, 404);
+      assert.match(html.headers.get('content-security-policy') ?? '', /frame-ancestors 'none'/);
+      const text = await html.text();
+      assert.match(text, /This page does not exist/);
+      assert.match(text, /href="\/"/);
+      const json = await fetch(`${server.url}/no-such-page`);
+      assert.equal(json.status, 404);
+      assert.deepEqual(await json.json(), { error: 'not_found' });
+      const post = await fetch(`${server.url}/no-such-page`, {
+        method: 'POST',
+        headers: { accept: 'text/html' },
+      });
+      assert.equal(post.status, 404);
+      assert.deepEqual(await post.json(), { error: 'not_found' }, 'only GET gets a page');
+    });
+  });
+
   describe('sign-out', () => {
     it('goes back to sign-in for the same request, and never to another site', async () => {
       const email = await addUser(server.stores);
