@@ -7,7 +7,7 @@ import { errorPage } from '../web/explain.ts';
 
 export function notFoundPage(app: FastifyInstance, ctx: AppContext): void {
   // Static routes win over this wildcard (find-my-way), so it only answers what nothing else does.
-  app.get('/*', { logLevel: 'info' }, async (req, reply) => {
+  app.get('/*', async (req, reply) => {
     if (!(req.headers.accept ?? '').includes('text/html')) {
       return reply.code(404).header('cache-control', 'no-store').send(NOT_FOUND_BODY);
     }
