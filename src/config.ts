@@ -99,7 +99,8 @@ const TABLE = configTable<Config>({
   },
   templatesDir: {
     section: 'Pages',
-    meaning: 'folder whose `*.eta`, `latchkey.css` and `favicon.svg` files replace the built-in ones of the same name',
+    meaning:
+      'folder whose `*.eta`, `latchkey.css` and `favicon.svg` files replace the built-in ones of the same name',
     unset: 'unset',
     read: (env) => str(env, 'TEMPLATES_DIR'),
   },
