@@ -20,6 +20,7 @@
 // and COMMANDS gets `...clientCommands`. Throw UsageError for bad input (exit 2, with the usage line) and CliError
 // for failures the user can act on (exit 1); anything else is reported as an unexpected failure (exit 1).
 // Never print a secret except a new one that the command exists to hand out, once.
+import { accountCommands } from './cli/accounts.ts';
 import { clientCommands } from './cli/clients.ts';
 import type { Command } from './cli/command.ts';
 import { grantCommands } from './cli/grants.ts';
@@ -32,6 +33,7 @@ import { EnvFileError, withEnvFile } from './config/env-file.ts';
 export const COMMANDS: readonly Command[] = [
   migrateCommand,
   ...userCommands,
+  ...accountCommands,
   ...clientCommands,
   ...resourceCommands,
   ...grantCommands,

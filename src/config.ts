@@ -50,6 +50,7 @@ export interface Config {
   refreshReuseWindow: number;
   sessionIdleTtl: number;
   sessionTtl: number;
+  passwordLinkTtl: number;
   loginMaxAttemptsPerAccount: number;
   loginMaxAttemptsPerAddress: number;
   loginThrottleWindow: number;
@@ -140,7 +141,8 @@ const TABLE = configTable<Config>({
   },
   templatesDir: {
     section: 'Pages',
-    meaning: 'folder whose `*.eta` and `latchkey.css` files replace the built-in ones of the same name',
+    meaning:
+      'folder whose `*.eta`, `latchkey.css` and `favicon.svg` files replace the built-in ones of the same name',
     unset: 'unset',
     read: (env) => str(env, 'TEMPLATES_DIR'),
   },
@@ -186,6 +188,10 @@ const TABLE = configTable<Config>({
       }
       return sessionTtl;
     },
+  },
+  passwordLinkTtl: {
+    meaning: 'a link from `latchkey user invite` or `user reset-password` works once, for this long (3 days)',
+    read: (env) => int(env, 'PASSWORD_LINK_TTL', 3 * DAY, 300, 30 * DAY),
   },
   loginMaxAttemptsPerAccount: {
     section: 'Sign-in throttling',

@@ -36,10 +36,14 @@ export const grantListCommand: Command = {
 export const grantRevokeCommand: Command = {
   name: ['grant', 'revoke'],
   summary: 'Revoke a grant and every token in it (introspection sees it at once)',
+  description:
+    "The person's remembered approval of that app goes too: its next request shows the consent page again.",
   args: [{ name: 'GRANT', description: 'the grant id from `grant list`' }],
   async run(ctx, args) {
     const id = args.positionals[0]!;
-    if (!(await (await ctx.stores()).grants.revokeGrant(id, 'operator', new Date()))) {
+    if (
+      !(await (await ctx.stores()).grants.revokeGrant(id, 'operator', new Date(), { forgetConsent: true }))
+    ) {
       throw new CliError(`no grant ${id}`);
     }
     println(ctx.io.stdout, `revoked grant ${id}`);

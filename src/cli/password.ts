@@ -1,8 +1,7 @@
 // Reading a new password: from standard input (--password-stdin, for scripts), or typed twice at a terminal with
 // nothing echoed. The value is only ever passed on to be hashed; it is never printed or logged.
+import { newPasswordProblem } from '../signin/password-policy.ts';
 import { CliError, EXIT_USAGE } from './command.ts';
-
-export const MIN_PASSWORD_LENGTH = 8;
 
 /** Reads all of standard input; one trailing newline ends the line that carried the password and is dropped. */
 export async function readPasswordFromStdin(stdin: NodeJS.ReadStream): Promise<string> {
@@ -13,12 +12,10 @@ export async function readPasswordFromStdin(stdin: NodeJS.ReadStream): Promise<s
     .replace(/\r?\n$/, '');
 }
 
-/** Refuses a password that is empty or shorter than MIN_PASSWORD_LENGTH characters. */
+/** Refuses a password that is empty, shorter than MIN_PASSWORD_LENGTH characters or absurdly long. */
 export function checkNewPassword(password: string): void {
-  if (password.length === 0) throw new CliError('the password is empty', EXIT_USAGE);
-  if ([...password].length < MIN_PASSWORD_LENGTH) {
-    throw new CliError(`the password must be at least ${MIN_PASSWORD_LENGTH} characters long`, EXIT_USAGE);
-  }
+  const problem = newPasswordProblem(password);
+  if (problem) throw new CliError(problem, EXIT_USAGE);
 }
 
 /** Asks for a new password twice at the terminal, without echo, and returns it when both entries match. */

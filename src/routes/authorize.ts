@@ -15,6 +15,7 @@ import { Params } from '../oauth/params.ts';
 import { isLoopbackHost } from '../oauth/redirect-uri.ts';
 import { isSubset } from '../oauth/scopes.ts';
 import { BOUNDED, params, routeInput, text } from '../web/input.ts';
+import { errorPage, explainAuthorizationError, hostsOf } from '../web/explain.ts';
 import { checkCsrf, csrfToken, currentSession, type LiveSession } from '../web/session.ts';
 import { renderPage } from '../web/views.ts';
 
@@ -23,14 +24,6 @@ import { renderPage } from '../web/views.ts';
 // sends their errors back to the client.
 const INVALID_REQUEST = 'This sign-in request is not valid';
 const TRUSTED_FIRST = { client_id: text(), redirect_uri: text() };
-
-function hostOf(uri: string): string {
-  try {
-    return new URL(uri).host;
-  } catch {
-    return uri;
-  }
-}
 
 function originOf(uri: string): string {
   return new URL(uri).origin;
@@ -58,13 +51,12 @@ async function answerError(
   err: AuthorizationError,
 ): Promise<FastifyReply> {
   if (err.redirectUri === undefined) {
-    return renderPage(
-      ctx,
-      reply,
-      'error',
-      { heading: 'This sign-in request is not valid', message: err.error.description, code: err.error.code },
-      { status: 400 },
-    );
+    return errorPage(ctx, reply, {
+      ...explainAuthorizationError(err.error),
+      code: err.error.code,
+      detail: err.error.description,
+      status: 400,
+    });
   }
   return redirectToClient(ctx, reply, req.method, err.redirectUri, {
     ...err.error.toJSON(),
@@ -117,14 +109,19 @@ async function showConsent(
   session: { session: LiveSession; token: string },
 ): Promise<FastifyReply> {
   const isCimd = ar.client.kind === 'CIMD';
+  // "Not you?" signs out and comes back to this very request, to sign in as someone else.
+  const query = new URLSearchParams(ar.params.map((p): [string, string] => [p.name, p.value])).toString();
   return renderPage(
     ctx,
     reply,
     'consent',
     {
       clientName: ar.client.name,
-      clientIdHost: isCimd ? hostOf(ar.client.clientId) : undefined,
-      redirectHost: hostOf(ar.redirectUri),
+      // A dynamically registered client chose its own name: nobody vouches for it (README: Pages).
+      unverified: ar.client.kind === 'DYNAMIC',
+      clientIdHost: isCimd ? hostsOf([ar.client.clientId])[0] : undefined,
+      redirectHost: hostsOf([ar.redirectUri])[0],
+      returnTo: `/authorize?${query}`,
       loopbackOnly: ar.client.redirectUris.every((u) => {
         try {
           return isLoopbackHost(new URL(u).hostname);
@@ -213,17 +210,15 @@ export function authorizeRoutes(app: FastifyInstance, ctx: AppContext): void {
       return reply.redirect(`/login?return_to=${encodeURIComponent(`/authorize?${query}`)}`, 303);
     }
     if (!checkCsrf(session.token, 'consent', body.toRecord().csrf_token)) {
-      return renderPage(
-        ctx,
-        reply,
-        'error',
-        {
-          heading: 'This form has expired',
-          message: 'Go back to the app and start again.',
-          code: 'invalid_request',
-        },
-        { status: 403 },
-      );
+      return errorPage(ctx, reply, {
+        heading: 'This page has expired',
+        message:
+          'The approval form was sent from a page that is no longer valid (it may have been opened before you ' +
+          'signed in again). Nothing was approved.',
+        code: 'invalid_request',
+        detail: 'csrf token mismatch',
+        status: 403,
+      });
     }
     const decision = body.toRecord().decision;
     if (decision !== 'approve') {
@@ -234,7 +229,13 @@ export function authorizeRoutes(app: FastifyInstance, ctx: AppContext): void {
         new AuthorizationError(accessDenied('the user denied the request'), ar.redirectUri, ar.state),
       );
     }
-    await ctx.stores.grants.saveConsent(session.session.userId, ar.client.id, ar.resource.id, ar.scopes);
+    await ctx.stores.grants.saveConsent(
+      session.session.userId,
+      ar.client.id,
+      ar.resource.id,
+      ar.scopes,
+      ctx.clock.now(),
+    );
     return issueCode(ctx, req, reply, ar, session.session);
   });
 }

@@ -49,19 +49,17 @@ export function loginRoutes(app: FastifyInstance, ctx: AppContext): void {
 
   app.get('/', routeInput(ctx, 'page', { querystring: query }), async (req, reply) => {
     const session = await currentSession(ctx, req);
-    return renderPage(ctx, reply, 'message', {
-      heading: 'Latchkey',
-      message: session
-        ? `You are signed in as ${session.session.user.email}.`
-        : 'This is the sign-in service for your MCP connections. Apps send you here when they need your approval.',
+    return renderPage(ctx, reply, 'home', {
+      email: session?.session.user.email,
       logoutToken: session ? csrfToken(session.token, 'logout') : undefined,
     });
   });
 
   app.get('/login', routeInput(ctx, 'page', { querystring: query }), async (req, reply) => {
-    const returnTo = safeReturnTo((req.query as Record<string, unknown>).return_to);
+    const returnTo = safeReturnTo(field(req.query, 'return_to'));
     if (await currentSession(ctx, req)) return reply.redirect(returnTo, 302);
-    return loginPage(ctx, req, reply, returnTo);
+    const notice = field(req.query, 'signed_out') === '1' ? 'You are signed out.' : undefined;
+    return loginPage(ctx, req, reply, returnTo, { notice });
   });
 
   app.post('/login', routeInput(ctx, 'page', { body: passwordForm }), async (req, reply) => {
@@ -159,9 +157,25 @@ export function loginRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.post('/logout', routeInput(ctx, 'page', { body: csrfForm }), async (req, reply) => {
     const token = req.cookies[cookieNames(config.issuer).session];
     if (token && checkCsrf(token, 'logout', field(req.body, 'csrf_token'))) await endSession(ctx, req, reply);
+    // "Not you?" on the consent page: sign in as someone else and carry on with the same request.
+    const returnTo = safeReturnTo(field(req.body, 'return_to'));
+    const still = await currentSession(ctx, req);
+    if (still) {
+      // The form's token did not match (an old page, or a forged request): ask again rather than claim success.
+      return renderPage(ctx, reply, 'message', {
+        heading: 'Sign out?',
+        message: `You are still signed in as ${still.session.user.email}.`,
+        logoutToken: csrfToken(still.token, 'logout'),
+      });
+    }
+    if (returnTo !== '/') {
+      reply.header('cache-control', 'no-store');
+      return reply.redirect(`/login?return_to=${encodeURIComponent(returnTo)}&signed_out=1`, 303);
+    }
     return renderPage(ctx, reply, 'message', {
       heading: 'You are signed out',
       message: 'You can close this window.',
+      link: { href: '/login', label: 'Sign in again' },
     });
   });
 }

@@ -1,6 +1,8 @@
 // POST /revoke (RFC 7009). The client authenticates as at the token endpoint. Revoking a refresh token revokes
 // its whole grant; revoking an access token revokes that token. Unknown tokens, and tokens of other clients,
 // answer 200 and change nothing (§2.2), so the endpoint reveals nothing about tokens it did not issue to you.
+// The person's remembered approval stays: an app signing itself out is not the person withdrawing consent (README:
+// Connected apps).
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../context.ts';
 import { authenticateClient } from '../oauth/client-auth.ts';

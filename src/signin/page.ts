@@ -6,9 +6,13 @@ import { cookieNames, csrfToken, preSessionSecret } from '../web/session.ts';
 import { renderPage } from '../web/views.ts';
 import type { SignInInput } from './method.ts';
 
-/** Only our own authorization endpoint (or the home page) may be returned to: no open redirects. */
+/** Latchkey's own pages that send a signed-out person to sign in first, and expect them back. */
+export const ACCOUNT_PAGES = ['/apps', '/account/password'] as const;
+
+/** Only our own authorization endpoint, account pages or the home page may be returned to: no open redirects. */
 export function safeReturnTo(value: unknown): string {
   if (typeof value !== 'string') return '/';
+  if ((ACCOUNT_PAGES as readonly string[]).includes(value)) return value;
   if (value.startsWith('/authorize?') && !value.includes('\\') && !/[\r\n]/.test(value)) return value;
   return '/';
 }
@@ -18,18 +22,25 @@ export function field(body: unknown, name: string): string | undefined {
   return typeof v === 'string' ? v : undefined;
 }
 
-async function clientNameFor(ctx: AppContext, returnTo: string): Promise<string | undefined> {
+/** The app the person is signing in for, and whether its name is only self-declared (dynamic registration). */
+async function clientFor(
+  ctx: AppContext,
+  returnTo: string,
+): Promise<{ clientName?: string; clientUnverified?: boolean }> {
   const clientId = new URL(returnTo, 'http://latchkey.invalid').searchParams.get('client_id');
-  if (!clientId) return undefined;
+  if (!clientId) return {};
   try {
-    return (await ctx.clients.resolve(clientId)).name;
+    const client = await ctx.clients.resolve(clientId);
+    return { clientName: client.name, clientUnverified: client.kind === 'DYNAMIC' };
   } catch {
-    return undefined;
+    return {};
   }
 }
 
 export interface PageExtra {
   error?: string;
+  /** A line that is not an error ("You are signed out."). */
+  notice?: string | undefined;
   /** The form's submitted values to show again (the email, never the password). */
   values?: Record<string, string>;
   status?: number;
@@ -51,8 +62,9 @@ export async function loginPage(
     {
       csrfToken: csrfToken(secret, 'login'),
       returnTo,
-      clientName: await clientNameFor(ctx, returnTo),
+      ...(await clientFor(ctx, returnTo)),
       error: extra.error,
+      notice: extra.notice,
       // At the top level too, so an operator's login template (TEMPLATES_DIR) can keep reading `it.email`.
       ...extra.values,
       form: form && { template: `./${form.template}` },

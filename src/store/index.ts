@@ -1,5 +1,6 @@
 // The stores: the only code that touches Prisma. Routes and services receive them through the AppContext.
 import type { PrismaClient } from '../generated/prisma/client.ts';
+import { accountStore } from './accounts.ts';
 import { clientStore } from './clients.ts';
 import { grantStore } from './grants.ts';
 import { rateLimitStore } from './rate-limits.ts';
@@ -11,6 +12,7 @@ import { userStore } from './users.ts';
 export function createStores(prisma: PrismaClient) {
   return {
     users: userStore(prisma),
+    accounts: accountStore(prisma),
     clients: clientStore(prisma),
     resourceServers: resourceServerStore(prisma),
     rateLimits: rateLimitStore(prisma),

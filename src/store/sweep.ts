@@ -1,6 +1,7 @@
 // Removes rows nothing can use any more, in bounded batches so a large backlog never holds long locks:
-// expired codes, tokens and sessions, ended rate-limit windows, grants left with nothing in them, and
-// dynamically registered clients unused for UNUSED_CLIENT_TTL (DCR happens on every fresh Claude connection).
+// expired codes, tokens and sessions, ended rate-limit windows, grants left with nothing in them, spent or expired
+// password links, and dynamically registered clients unused for UNUSED_CLIENT_TTL (DCR happens on every fresh
+// Claude connection).
 // Rotated refresh tokens stay until they expire: presenting one again must still revoke its grant. The answers kept
 // for the refresh reuse window go as soon as the window ends.
 import type { PrismaClient } from '../generated/prisma/client.ts';
@@ -14,6 +15,7 @@ export interface SweepResult {
   sessions: number;
   rateLimits: number;
   clients: number;
+  passwordLinks: number;
 }
 
 const BATCH = 1000;
@@ -77,6 +79,13 @@ export async function sweepExpired(
     `kind = 'DYNAMIC' AND COALESCE(last_used_at, created_at) < $1`,
     unusedSince,
   );
+  // Spent links go with expired ones: neither can set a password any more.
+  const passwordLinks = await deleteInBatches(
+    prisma,
+    'password_tokens',
+    'expires_at < $1 OR used_at IS NOT NULL',
+    now,
+  );
   return {
     authorizationCodes,
     accessTokens,
@@ -86,5 +95,6 @@ export async function sweepExpired(
     sessions,
     rateLimits,
     clients,
+    passwordLinks,
   };
 }

@@ -81,15 +81,14 @@ export function preSessionSecret(ctx: AppContext, req: FastifyRequest, reply: Fa
   return secret;
 }
 
-export function csrfToken(secret: string, purpose: 'login' | 'consent' | 'logout'): string {
+/** What a form is for: a token for one purpose is refused by every other form. */
+export type CsrfPurpose = 'login' | 'consent' | 'logout' | 'account' | 'password-link';
+
+export function csrfToken(secret: string, purpose: CsrfPurpose): string {
   return hashSecret(`latchkey-csrf:${purpose}:${secret}`);
 }
 
-export function checkCsrf(
-  secret: string | undefined,
-  purpose: 'login' | 'consent' | 'logout',
-  presented: unknown,
-): boolean {
+export function checkCsrf(secret: string | undefined, purpose: CsrfPurpose, presented: unknown): boolean {
   if (!secret || typeof presented !== 'string') return false;
   return constantTimeEqual(csrfToken(secret, purpose), presented);
 }

@@ -26,15 +26,23 @@ export async function registerViews(app: FastifyInstance, ctx: AppContext): Prom
   }
   await app.register(view, { engine: { eta }, templates: TEMPLATES_DIR, production: true });
 
-  const cssFile = (name: string) => {
+  const assetFile = (name: string) => {
     const custom = overrideDir ? join(overrideDir, name) : undefined;
     return readFileSync(custom && existsSync(custom) ? custom : join(TEMPLATES_DIR, name), 'utf8');
   };
-  const css = cssFile('latchkey.css');
+  const css = assetFile('latchkey.css');
   app.get('/assets/latchkey.css', { logLevel: 'warn' }, async (_req, reply) => {
     reply.header('content-type', 'text/css; charset=utf-8').header('cache-control', 'public, max-age=3600');
     return css;
   });
+  // The pages link /favicon.svg; /favicon.ico is what browsers ask for unprompted (an SVG there too: they sniff it).
+  const icon = assetFile('favicon.svg');
+  for (const path of ['/favicon.svg', '/favicon.ico']) {
+    app.get(path, { logLevel: 'warn' }, async (_req, reply) => {
+      reply.header('content-type', 'image/svg+xml').header('cache-control', 'public, max-age=86400');
+      return icon;
+    });
+  }
 }
 
 export interface PageOptions {

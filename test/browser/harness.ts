@@ -6,7 +6,9 @@
 // origins (the issuer is http://localhost:3000, the default `ISSUER`) and this proxy, on 127.0.0.1, forwards
 // each to its real port. Any other host is refused, so the browser cannot reach beyond loopback.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
+import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { type Browser, chromium, type Page } from 'playwright-core';
 
@@ -106,14 +108,22 @@ interface AuditedPage {
   html: string;
 }
 
-/** Records every HTML page Latchkey (at `origin`) serves to `page`, with headers and body as sent. */
+/**
+ * Records every HTML page Latchkey (at `origin`) serves to `page`, with headers and body as sent, and every
+ * Content-Security-Policy violation the browser reports on it.
+ */
 export class PageAudit {
   private readonly pending: Promise<AuditedPage | undefined>[] = [];
+  /** Console messages about CSP violations (Chromium reports each one there). */
+  readonly cspViolations: string[] = [];
 
   constructor(
     page: Page,
     private readonly origin: string,
   ) {
+    page.on('console', (message) => {
+      if (/Content Security Policy/i.test(message.text())) this.cspViolations.push(message.text());
+    });
     page.on('response', (response) => {
       if (response.request().resourceType() !== 'document') return;
       if (!response.url().startsWith(`${this.origin}/`)) return;
@@ -133,6 +143,7 @@ export class PageAudit {
   async checkedPages(): Promise<AuditedPage[]> {
     const pages = (await Promise.all(this.pending)).filter((p): p is AuditedPage => p !== undefined);
     assert.ok(pages.length > 0, 'no Latchkey page was seen');
+    assert.deepEqual(this.cspViolations, [], 'no Content-Security-Policy violation');
     for (const p of pages) {
       assert.equal(p.headers['x-frame-options'], 'DENY', `x-frame-options on ${p.url}`);
       assert.match(p.headers['content-security-policy'] ?? '', /frame-ancestors 'none'/, `CSP on ${p.url}`);
@@ -141,4 +152,38 @@ export class PageAudit {
     }
     return pages;
   }
+}
+
+// axe-core's source, run in the page through the DevTools protocol (page.evaluate): the pages' CSP allows no script,
+// and evaluation from DevTools is not subject to it, so the page is checked exactly as served.
+const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+interface AxeViolation {
+  id: string;
+  impact: string | null;
+  help: string;
+  nodes: { target: unknown[] }[];
+}
+
+/**
+ * Runs axe-core (WCAG 2.x A and AA rules, and best practices) on the page as it is now and fails on any serious or
+ * critical violation, naming each rule and where it failed. Needs JavaScript enabled in the context.
+ */
+export async function assertAccessible(page: Page, what: string): Promise<void> {
+  await page.evaluate(AXE_SOURCE);
+  const violations = await page.evaluate<AxeViolation[]>(
+    `(async () => {
+      const result = await window.axe.run(document, {
+        runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice'] },
+        resultTypes: ['violations'],
+      });
+      return result.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => ({ target: n.target })) }));
+    })()`,
+  );
+  const serious = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  assert.deepEqual(
+    serious.map((v) => `${v.impact} ${v.id}: ${v.help} at ${JSON.stringify(v.nodes.map((n) => n.target))}`),
+    [],
+    `accessibility of ${what}`,
+  );
 }

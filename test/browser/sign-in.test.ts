@@ -303,8 +303,13 @@ describe('a person signs in and approves in headless Chromium', () => {
     await withPage(DESKTOP, async (page, audit) => {
       const response = await page.goto(attempt.url);
       assert.equal(response?.status(), 400);
-      await page.getByRole('heading', { name: 'This sign-in request is not valid' }).waitFor();
+      await page.getByRole('heading', { name: 'This app is not recognised' }).waitFor();
       assert.ok((await page.getByRole('alert').textContent())?.trim());
+      // The protocol's words stay on the page, small, for support.
+      assert.match(
+        (await page.locator('.support').textContent()) ?? '',
+        /invalid_request\s+unknown client_id/,
+      );
       assert.equal(new URL(page.url()).pathname, '/authorize');
       await screenshot(page, 'error');
       assert.equal((await audit.checkedPages()).length, 1);
@@ -312,17 +317,31 @@ describe('a person signs in and approves in headless Chromium', () => {
     assert.equal(callback.received.length, callbacks);
   });
 
-  it('signs out from the consent page ("Not you?") and asks to sign in again afterwards', async () => {
+  it('signs out from the consent page ("Not you?") and goes back to sign-in for the same request', async () => {
     const attempt = await newAuthorization();
+    const other = await addUser(server.stores, 'grace@example.com');
     await withPage(DESKTOP, async (page) => {
       await page.goto(attempt.url);
       await signIn(page);
       await expectConsentPage(page);
       await page.getByRole('button', { name: 'Not you? Sign out' }).click();
-      await page.getByRole('heading', { name: 'You are signed out' }).waitFor();
-      await screenshot(page, 'signed-out');
-      await page.goto(attempt.url);
       await expectSignInPage(page);
+      await page.getByRole('status').getByText('You are signed out.').waitFor();
+      await page.getByText(`to continue to ${CLIENT_NAME}`).waitFor();
+      await screenshot(page, 'signed-out');
+      // The same request, kept whole: signing in as someone else carries on with it.
+      const returnTo = new URL(new URL(page.url()).searchParams.get('return_to')!, ISSUER);
+      assert.equal(returnTo.pathname, '/authorize');
+      assert.deepEqual([...returnTo.searchParams].sort(), [...new URL(attempt.url).searchParams].sort());
+      await page.getByLabel('Email').fill(other);
+      await page.getByLabel('Password').fill(TEST_PASSWORD);
+      await page.getByLabel('Password').press('Enter');
+      await expectConsentPage(page);
+      assert.ok(((await page.locator('main').textContent()) ?? '').includes(other));
+      await page.getByRole('button', { name: 'Allow' }).click();
+      const response = await landOnCallback(page);
+      assert.equal(response.get('state'), attempt.state);
+      assert.ok(response.get('code'));
     });
   });
 

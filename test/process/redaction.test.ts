@@ -26,6 +26,9 @@ const SECRET_PARAMS = [
   'refresh_token',
   'access_token',
   'token',
+  'current_password',
+  'new_password',
+  'confirm_password',
 ] as const;
 
 /** A fresh, recognisable value for every secret. */
@@ -83,6 +86,12 @@ async function sendSecretRequests(baseUrl: string, s: Secrets): Promise<Sent> {
     ['/introspect', { method: 'POST', headers: { ...auth.basic, ...formType }, body: form }],
     ['/register', { method: 'POST', headers: { ...auth.bearer, ...jsonType }, body: json }],
     ['/login', { method: 'POST', headers: { ...cookie, ...formType }, body: form }],
+    // The person's own pages (issue 13): a password link carries its secret in the query and the form.
+    [`/set-password?${query}`, { headers: { ...cookie } }],
+    ['/set-password', { method: 'POST', headers: { ...cookie, ...formType }, body: form }],
+    ['/account/password', { method: 'POST', headers: { ...cookie, ...formType }, body: form }],
+    ['/apps/revoke', { method: 'POST', headers: { ...cookie, ...formType }, body: form }],
+    ['/logout', { method: 'POST', headers: { ...cookie, ...formType }, body: form }],
     // A body that fails to parse: parsers quote the text they choke on in their error messages.
     ['/register', { method: 'POST', headers: { ...jsonType }, body: `${json.slice(0, -1)},` }],
     ['/token', { method: 'POST', headers: { ...jsonType }, body: `{"password": "${s.params.password}` }],

@@ -60,6 +60,8 @@ forEachDatabase('sweeping expired rows', (kind) => {
       tokenEndpointAuthMethod: 'none',
     });
     await prisma.client.update({ where: { id: idle.id }, data: { createdAt: server.clock.now() } });
+    const invited = await server.stores.users.create({ email: 'swept-link@example.com' });
+    await server.stores.accounts.createPasswordLink(invited.id, 'invite', 3600, server.clock.now());
     server.clock.advance(2592000 + 2 * 86400);
     const r = await sweepExpired(prisma, server.clock.now(), 86400);
     assert.ok(r.accessTokens >= 1);
@@ -68,6 +70,8 @@ forEachDatabase('sweeping expired rows', (kind) => {
     assert.ok(r.grants >= 1);
     assert.ok(r.sessions >= 1);
     assert.ok(r.clients >= 1);
+    assert.ok(r.passwordLinks >= 1);
+    assert.equal(await prisma.passwordToken.count(), 0);
     assert.equal(await prisma.accessToken.count(), 0);
     assert.equal(await prisma.refreshToken.count(), 0);
     assert.equal(await prisma.grant.count(), 0);
