@@ -7,6 +7,7 @@ import type { Config } from '../config.ts';
 import { type Database, openPostgres } from '../db/database.ts';
 import { openEmbedded, SOCKET_PORT, socketAvailable } from '../db/embedded.ts';
 import { loadMigrations } from '../db/migrate.ts';
+import { describeUrl } from '../db/where.ts';
 
 export type DatabaseRoute = 'postgres' | 'socket' | 'direct';
 
@@ -69,15 +70,4 @@ export async function pendingMigrations(db: Database): Promise<string[]> {
     return new Set(rows.map((r) => r.migration_name));
   });
   return all.map((m) => m.name).filter((name) => !applied.has(name));
-}
-
-/** postgres://user@host:port/db — the URL without its password or parameters. */
-export function describeUrl(raw: string): string {
-  try {
-    const url = new URL(raw);
-    const user = url.username ? `${decodeURIComponent(url.username)}@` : '';
-    return `PostgreSQL ${url.protocol}//${user}${url.host}${url.pathname}`;
-  } catch {
-    return 'PostgreSQL (DATABASE_URL)';
-  }
 }
