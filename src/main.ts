@@ -1,4 +1,4 @@
-// Process entry: config (the environment, over ./.env when present) → the first line → the listen address checked →
+// Process entry: config (the environment, over ./.env when present) → the listen address checked → the first line →
 // src/server.ts (database → migrations → listen). Only the configuration and src/startup.ts load before the first
 // line, so it appears at once; the database drivers and the app load after it.
 import { EnvFileError, withEnvFile } from './config/env-file.ts';
@@ -16,14 +16,15 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  // Plain words on stderr, whatever LOG_FORMAT says: stdout stays one log format for collectors.
-  if (config.logLevel !== 'silent') process.stderr.write(`${startLine(config, packageVersion())}\n`);
-
+  // A busy port (or a HOST that is not here) is found in milliseconds, before seconds of database work, and said
+  // in one line.
   const problem = await checkListenAddress(config.host, config.port);
   if (problem) {
     process.stderr.write(`latchkey: ${problem}\n`);
     process.exit(1);
   }
+  // Plain words on stderr, whatever LOG_FORMAT says: stdout stays one log format for collectors.
+  if (config.logLevel !== 'silent') process.stderr.write(`${startLine(config, packageVersion())}\n`);
 
   const { startServer } = await import('./server.ts');
   await startServer(config);
