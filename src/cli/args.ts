@@ -27,7 +27,13 @@ export function parseCommandArgs(command: Command, rest: readonly string[]): Par
   const options = parserOptions(command);
   const declared = command.options ?? {};
   // A lenient pass first, to say exactly what is wrong with an option; then the strict parse.
-  const { tokens } = parseArgs({ args: [...rest], options, allowPositionals: true, strict: false, tokens: true });
+  const { tokens } = parseArgs({
+    args: [...rest],
+    options,
+    allowPositionals: true,
+    strict: false,
+    tokens: true,
+  });
   for (const token of tokens) {
     if (token.kind !== 'option') continue;
     const spec = declared[token.name];

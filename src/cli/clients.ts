@@ -1,12 +1,13 @@
 // `latchkey client add|list|show|delete`: OAuth clients of every kind (operator-created, dynamically registered,
 // CIMD documents cached from their URL). A new client's secret is printed once and stored only as a hash.
+
+import type { Client } from '../generated/prisma/client.ts';
 import { type ClientAuthMethod, SECRET_AUTH_METHODS } from '../oauth/client-auth.ts';
 import { type ClientMetadata, validateClientMetadata } from '../oauth/client-metadata.ts';
 import { createClient } from '../oauth/client-registration.ts';
 import { OAuthError } from '../oauth/errors.ts';
 import { AUTHORIZATION_CODE, GRANT_TYPES } from '../oauth/grants/index.ts';
 import { REFRESH_TOKEN } from '../oauth/grants/refresh-token.ts';
-import type { Client } from '../generated/prisma/client.ts';
 import {
   booleanOption,
   CliError,

@@ -25,7 +25,9 @@ export const migrateCommand: Command = {
         modified_after_applying: modified,
       },
       text: [...result.applied.map((name) => `applied ${name}`), summary].join('\n'),
-      notes: modified.map((name) => `warning: ${name} was changed after it was applied; it is not applied again`),
+      notes: modified.map(
+        (name) => `warning: ${name} was changed after it was applied; it is not applied again`,
+      ),
     };
   },
 };

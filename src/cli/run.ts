@@ -143,7 +143,12 @@ function findCommand(commands: readonly Command[], argv: readonly string[]): Com
   return found;
 }
 
-function unknownCommand(argv: readonly string[], commands: readonly Command[], io: Io, json: boolean): number {
+function unknownCommand(
+  argv: readonly string[],
+  commands: readonly Command[],
+  io: Io,
+  json: boolean,
+): number {
   const [group, sub] = argv as [string, string | undefined];
   const members = commands.filter((c) => c.name.length > 1 && c.name[0] === group);
   if (members.length === 0) {
@@ -160,7 +165,13 @@ function unknownCommand(argv: readonly string[], commands: readonly Command[], i
     return EXIT_OK;
   }
   if (sub === undefined) {
-    return reportFailure(io, json, new UsageError(`'${group}' needs a command`), undefined, groupHelp(members));
+    return reportFailure(
+      io,
+      json,
+      new UsageError(`'${group}' needs a command`),
+      undefined,
+      groupHelp(members),
+    );
   }
   const suggestions = nearest(
     sub,

@@ -150,7 +150,10 @@ describe('latchkey user add and user list, beside other processes', () => {
     // One plain line on stderr that names the holder and what to do.
     assert.match(
       server.stderr(),
-      new RegExp(`^latchkey: the embedded database in .+ is in use by process ${holder.pid}, .*kill ${holder.pid}.*DATA_DIR\\.$`, 'm'),
+      new RegExp(
+        `^latchkey: the embedded database in .+ is in use by process ${holder.pid}, .*kill ${holder.pid}.*DATA_DIR\\.$`,
+        'm',
+      ),
     );
     assert.ok(!/\n\s+at /.test(server.stderr()), 'no stack trace');
     assert.ok(!existsSync(join(dataDir, 'pgdata')), 'nobody opened the database');
