@@ -1,7 +1,6 @@
 // `latchkey client add|list|show|delete`: OAuth clients of every kind (operator-created, dynamically registered,
 // CIMD documents cached from their URL). A new client's secret is printed once and stored only as a hash.
 
-import type { Client } from '../generated/prisma/client.ts';
 import { type ClientAuthMethod, SECRET_AUTH_METHODS } from '../oauth/client-auth.ts';
 import { type ClientMetadata, validateClientMetadata } from '../oauth/client-metadata.ts';
 import { createClient } from '../oauth/client-registration.ts';
@@ -23,7 +22,7 @@ import { formatTime, isoTime, listResult } from './table.ts';
 /** How a client came to be, in the words the README uses: dynamic registration, a CIMD URL, or the operator. */
 const KIND_NAMES = { DYNAMIC: 'DCR', CIMD: 'CIMD', OPERATOR: 'operator' } as const;
 
-function clientType(c: Pick<Client, 'tokenEndpointAuthMethod'>): 'public' | 'confidential' {
+function clientType(c: { tokenEndpointAuthMethod: string }): 'public' | 'confidential' {
   return c.tokenEndpointAuthMethod === 'none' ? 'public' : 'confidential';
 }
 
