@@ -51,7 +51,7 @@ export const COMPOSE_VARIABLES: readonly { name: string; meaning: string; envDef
 export function envExample(variables: readonly Variable[] = CONFIG_VARIABLES): string {
   const lines = [
     '# Every variable Latchkey reads, set to its default; an empty value means "not set". Durations are in seconds.',
-    '# Copy it to .env and change what you need: `npm start` and `npx latchkey` read .env from the working directory',
+    '# Copy it to .env and change what you need: `npm start` and `latchkey` commands read .env from the working directory',
     '# (real environment variables win over it); docker compose reads it to fill in docker-compose.yml.',
     '# Generated from src/config.ts by `node --import tsx scripts/config-docs.ts`; test/config-table.test.ts checks it.',
   ];
@@ -66,7 +66,7 @@ export function envExample(variables: readonly Variable[] = CONFIG_VARIABLES): s
     '# --- docker compose only '.padEnd(WIDTH, '-'),
     ...wrap(
       'Read by `docker compose` to fill in docker-compose.yml, never by Latchkey itself. Of the variables above, compose ' +
-        'passes only ISSUER, LOG_LEVEL and LOG_FORMAT to the latchkey container (README: Run it in a container).',
+        'passes only ISSUER, LOG_LEVEL and LOG_FORMAT to the latchkey container (README: "Which variables reach which container").',
       WIDTH - 2,
     ).map((l) => `# ${l}`),
   );
