@@ -3,7 +3,7 @@
 // line, so it appears at once; the database drivers and the app load after it.
 import { EnvFileError, withEnvFile } from './config/env-file.ts';
 import { ConfigError, loadConfig } from './config.ts';
-import { checkListenAddress, packageVersion, startLine } from './startup.ts';
+import { checkListenAddress, packageVersion, StopSignals, startLine } from './startup.ts';
 
 async function main(): Promise<void> {
   let config: ReturnType<typeof loadConfig>;
@@ -23,11 +23,12 @@ async function main(): Promise<void> {
     process.stderr.write(`latchkey: ${problem}\n`);
     process.exit(1);
   }
+  const signals = new StopSignals();
   // Plain words on stderr, whatever LOG_FORMAT says: stdout stays one log format for collectors.
   if (config.logLevel !== 'silent') process.stderr.write(`${startLine(config, packageVersion())}\n`);
 
   const { startServer } = await import('./server.ts');
-  await startServer(config);
+  await startServer(config, signals);
 }
 
 main().catch((err) => {

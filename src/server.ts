@@ -10,7 +10,7 @@ import { openDatabase } from './db/open.ts';
 import { systemClock } from './lib/clock.ts';
 import { prettyDestination } from './log-pretty.ts';
 import { loggerOptions } from './logger.ts';
-import { isListenError, listenProblem } from './startup.ts';
+import { isListenError, listenProblem, type StopSignals } from './startup.ts';
 import { createStores } from './store/index.ts';
 import { startSweeper } from './sweeper.ts';
 
@@ -20,10 +20,17 @@ function fail(line: string, status: number): never {
   process.exit(status);
 }
 
-export async function startServer(config: Config): Promise<void> {
+export async function startServer(config: Config, signals: StopSignals): Promise<void> {
   const options = loggerOptions(config.logLevel);
   const logger =
     config.logFormat === 'pretty' ? pino(options, prettyDestination(process.stdout)) : pino(options);
+
+  // SIGTERM/SIGINT while the database is opened and migrated waits for that to finish (StopSignals).
+  let stop: ((signal: string) => Promise<void>) | undefined;
+  signals.onStop((signal) => {
+    if (stop) void stop(signal);
+    else logger.info({ signal }, 'stop requested: stopping once the database is ready');
+  });
 
   let db: Awaited<ReturnType<typeof openDatabase>>;
   try {
@@ -71,13 +78,18 @@ export async function startServer(config: Config): Promise<void> {
   }
   // The CLI prints Latchkey's URLs (e.g. the introspection endpoint) from this, not from its own environment.
   await stores.settings.set('issuer', config.issuer, systemClock.now());
+  if (signals.requested) {
+    await db.close();
+    logger.info({ signal: signals.requested }, 'stopped');
+    process.exit(0);
+  }
 
   const app = await buildApp({ config, db, logger });
   await db.serveSocket?.();
   const stopSweeper = startSweeper(db, config, systemClock, logger);
 
   let stopping = false;
-  const stop = async (signal: string) => {
+  stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutting down');
@@ -97,8 +109,7 @@ export async function startServer(config: Config): Promise<void> {
       process.exit(1);
     }
   };
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  process.on('SIGINT', () => void stop('SIGINT'));
+  if (signals.requested) return void stop(signals.requested); // asked for while the app was being built
 
   try {
     await app.listen({ port: config.port, host: config.host });

@@ -68,3 +68,29 @@ export function isListenError(err: unknown): err is NodeJS.ErrnoException {
     (e.syscall === 'listen' || e.syscall === 'bind' || e.syscall === 'getaddrinfo')
   );
 }
+
+/**
+ * SIGTERM and SIGINT from the first moment on. A stop asked for before the server can stop cleanly (while it opens,
+ * creates or migrates its database) is remembered, and src/server.ts acts on it as soon as it safely can: an
+ * embedded database stopped half-way through creating its files could not be opened again.
+ */
+export class StopSignals {
+  /** The first signal received, if any. */
+  requested: string | undefined;
+  private handler: ((signal: string) => void) | undefined;
+
+  constructor() {
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => this.receive(signal));
+  }
+
+  private receive(signal: string): void {
+    this.requested ??= signal;
+    this.handler?.(signal);
+  }
+
+  /** Calls `handler` for every signal from now on, and at once for one already received. */
+  onStop(handler: (signal: string) => void): void {
+    this.handler = handler;
+    if (this.requested) handler(this.requested);
+  }
+}

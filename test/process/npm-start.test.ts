@@ -122,6 +122,33 @@ describe('npm start', () => {
   });
 });
 
+describe('a stop while the embedded database is being created', () => {
+  it('lets the creation finish, then exits 0 without serving; the next start opens the database', async () => {
+    const dataDir = join(await newDir(), 'data');
+    const server = spawnServer({ env: { DATA_DIR: dataDir } });
+    const first = await lineOn(server.child.stderr!, /^latchkey /, server.exited);
+    assert.match(first.line, /first start: creating the embedded database/);
+    // The signal handlers are in place before the first line is written.
+    server.child.kill('SIGTERM');
+    assert.deepEqual(await server.exited, { code: 0, signal: null });
+    const said = server.logs().map((l) => l.msg);
+    assert.ok(said.includes('stop requested: stopping once the database is ready'), said.join('\n'));
+    assert.equal(said.at(-1), 'stopped');
+    assert.ok(!said.some((m) => /^Server listening/.test(String(m))), 'it never served');
+    assert.ok(!existsSync(join(dataDir, 'latchkey.lock')), 'the lock is released');
+
+    const again = spawnServer({ env: { DATA_DIR: dataDir } });
+    const line = await lineOn(again.child.stderr!, /^latchkey /, again.exited);
+    assert.match(line.line, /: opening the embedded database in /);
+    await again.logged('latchkey is ready');
+    assert.ok(
+      !again.logs().some((l) => l.msg === 'migration applied'),
+      'created and migrated the first time',
+    );
+    assert.deepEqual(await again.stop(), { code: 0, signal: null });
+  });
+});
+
 describe('a listen address that cannot be used', () => {
   let holder: Server | undefined;
   after(() => holder?.close());
