@@ -5,6 +5,7 @@
 import type { Config } from '../config.ts';
 import type { Stores } from '../store/index.ts';
 import type { CliDatabase } from './database.ts';
+import { printable } from './table.ts';
 
 /** Exit statuses: the command did its work; it failed; it was called wrongly (usage, input or configuration). */
 export const EXIT_OK = 0;
@@ -54,13 +55,16 @@ export interface CommandResult {
   readonly notes?: readonly string[];
 }
 
-/** A result whose text is `key: value` lines (the keys are the JSON object's, so both forms read alike). */
+/**
+ * A result whose text is `key: value` lines (the keys are the JSON object's, so both forms read alike), with control
+ * characters in stored text made harmless (printable).
+ */
 export function fieldsResult(
   fields: Readonly<Record<string, string | number | boolean | null | readonly string[]>>,
   notes?: readonly string[],
 ): CommandResult {
   const text = Object.entries(fields)
-    .map(([k, v]) => `${k}: ${Array.isArray(v) ? v.join(' ') : v === null ? '-' : String(v)}`)
+    .map(([k, v]) => `${k}: ${printable(Array.isArray(v) ? v.join(' ') : v === null ? '-' : String(v))}`)
     .join('\n');
   return { json: fields, text, ...(notes && { notes }) };
 }
