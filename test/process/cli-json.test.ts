@@ -265,6 +265,30 @@ describe('latchkey against a running server [postgres]', { skip: !DB_KINDS.inclu
   });
 });
 
+describe('latchkey on a database no server has started on [postgres]', {
+  skip: !DB_KINDS.includes('postgres'),
+}, () => {
+  it("prints URLs with the command's own ISSUER, and says so", async () => {
+    const database = await createPostgresDatabase();
+    try {
+      const env = { DATABASE_URL: database.url, ISSUER: 'https://auth.from-the-cli.example' };
+      assert.equal((await runCli(['migrate'], { env })).code, 0);
+      const added = await runCli(['resource', 'add', 'https://mcp.example.com/mcp'], { env });
+      assert.equal(added.code, 0, added.stderr);
+      assert.equal(
+        field(added.stdout, 'introspection_endpoint'),
+        'https://auth.from-the-cli.example/introspect',
+      );
+      assert.match(
+        added.stderr,
+        /No server has started on this database yet: the endpoint is from this command's ISSUER/,
+      );
+    } finally {
+      await database.drop();
+    }
+  });
+});
+
 describe('latchkey on a running embedded server', () => {
   it("prints the server's issuer through its socket, though the command has no ISSUER", async () => {
     const dataDir = await newDataDir();
