@@ -1,6 +1,11 @@
 #!/usr/bin/env node
-// The `latchkey` admin command. Runs the compiled CLI (built by `npm install` / `npm run build`).
+// The `latchkey` admin command. Runs the compiled CLI (built by `npm install` / `npm run build`). Run it directly
+// (`./bin/latchkey.js …`, `node bin/latchkey.js …`, `npm run -s cli -- …`) or as `npx latchkey …`.
 import { existsSync } from 'node:fs';
+import module from 'node:module';
+
+// Node 22.1+ keeps compiled code between runs, which makes every later start quicker; older Node lacks it.
+module.enableCompileCache?.();
 
 const cli = new URL('../dist/cli.js', import.meta.url);
 if (!existsSync(cli)) {

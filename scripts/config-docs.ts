@@ -29,10 +29,29 @@ export function withReadmeTable(readme: string, variables: readonly Variable[] =
 
 const WIDTH = 119;
 
+/**
+ * Variables Latchkey itself never reads that docker compose takes from .env to fill in docker-compose.yml
+ * (test/process/container.test.ts holds the two files to each other). Their defaults are the compose file's own.
+ */
+export const COMPOSE_VARIABLES: readonly { name: string; meaning: string; envDefault: string }[] = [
+  {
+    name: 'POSTGRES_PASSWORD',
+    meaning:
+      "password of the Postgres container's `latchkey` user, also put into Latchkey's `DATABASE_URL` (letters and digits only)",
+    envDefault: 'latchkey',
+  },
+  {
+    name: 'EXAMPLE_MCP_SECRET',
+    meaning:
+      "the example MCP server's secret for `/introspect`, given to both containers (at least 32 characters)",
+    envDefault: 'example-mcp-secret-change-me-0123456789',
+  },
+];
+
 export function envExample(variables: readonly Variable[] = CONFIG_VARIABLES): string {
   const lines = [
     '# Every variable Latchkey reads, set to its default; an empty value means "not set". Durations are in seconds.',
-    '# Copy it to .env and change what you need: `npm start` and `npx latchkey` read .env from the working directory',
+    '# Copy it to .env and change what you need: `npm start` and `latchkey` commands read .env from the working directory',
     '# (real environment variables win over it); docker compose reads it to fill in docker-compose.yml.',
     '# Generated from src/config.ts by `node --import tsx scripts/config-docs.ts`; test/config-table.test.ts checks it.',
   ];
@@ -40,6 +59,19 @@ export function envExample(variables: readonly Variable[] = CONFIG_VARIABLES): s
     if (v.section) lines.push('', `# --- ${v.section} `.padEnd(WIDTH, '-'));
     const unset = v.envDefault === '' && v.shownDefault !== 'unset' ? ` Unset: ${v.shownDefault}.` : '';
     const sentence = `${v.meaning[0]!.toUpperCase()}${v.meaning.slice(1)}.${unset}`;
+    lines.push(...wrap(sentence, WIDTH - 2).map((l) => `# ${l}`), `${v.name}=${v.envDefault}`);
+  }
+  lines.push(
+    '',
+    '# --- docker compose only '.padEnd(WIDTH, '-'),
+    ...wrap(
+      'Read by `docker compose` to fill in docker-compose.yml, never by Latchkey itself. Of the variables above, compose ' +
+        'passes only ISSUER, LOG_LEVEL and LOG_FORMAT to the latchkey container (README: "Which variables reach which container").',
+      WIDTH - 2,
+    ).map((l) => `# ${l}`),
+  );
+  for (const v of COMPOSE_VARIABLES) {
+    const sentence = `${v.meaning[0]!.toUpperCase()}${v.meaning.slice(1)}.`;
     lines.push(...wrap(sentence, WIDTH - 2).map((l) => `# ${l}`), `${v.name}=${v.envDefault}`);
   }
   return `${lines.join('\n')}\n`;

@@ -1,5 +1,5 @@
 // buildApp(deps): one Fastify instance with its plugins and every route, registered explicitly here so the whole
-// attack surface reads in one file. It never listens; src/main.ts does.
+// attack surface reads in one file. It never listens; src/server.ts (started by src/main.ts) does.
 import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';

@@ -1,8 +1,9 @@
 // The `latchkey` admin command (bin/latchkey.js runs the compiled form of this file). Importing it runs it.
 //
 // Adding commands: write a module in src/cli/ that exports `Command` objects (src/cli/command.ts) and list them in
-// COMMANDS below; help, argument parsing, configuration, the database and error reporting come for free.
-// For example, src/cli/clients.ts would export
+// COMMANDS below; help, argument parsing (with "did you mean"), configuration, the database, --json and error
+// reporting come for free. A command returns what it did, once, as a CommandResult, and never prints its result
+// itself: src/cli/run.ts prints it as text or, with --json, as JSON. For example, src/cli/clients.ts exports
 //
 //   export const clientAddCommand: Command = {
 //     name: ['client', 'add'],                       // `latchkey client add …`; `latchkey client --help` lists the group
@@ -12,13 +13,18 @@
 //     async run(ctx, args) {
 //       const stores = await ctx.stores();            // the database opened once, migrated, closed by the runner
 //       …                                             // through the stores, never Prisma directly
-//       println(ctx.io.stdout, `client_secret: ${secret}`); // a new secret is printed once, nowhere else
+//       return fieldsResult(                          // `key: value` lines, or that object as JSON
+//         { client_id: client.clientId, client_secret: secret },
+//         ['The secret is shown only now; store it safely.'], // notes: stderr, text mode only
+//       );
 //     },
 //   };
 //   export const clientCommands: readonly Command[] = [clientAddCommand, clientListCommand, …];
 //
-// and COMMANDS gets `...clientCommands`. Throw UsageError for bad input (exit 2, with the usage line) and CliError
-// for failures the user can act on (exit 1); anything else is reported as an unexpected failure (exit 1).
+// and COMMANDS gets `...clientCommands`. Lists return listResult(items, columns, empty) (src/cli/table.ts): the items
+// are the JSON array, the columns the table. Throw UsageError for bad input (exit 2, with the usage line) and
+// CliError for failures the user can act on (exit 1); anything else is reported as an unexpected failure (exit 1).
+// URLs of Latchkey itself come from ctx.issuer() (the running server's ISSUER), not ctx.config.issuer.
 // Never print a secret except a new one that the command exists to hand out, once.
 import { accountCommands } from './cli/accounts.ts';
 import { clientCommands } from './cli/clients.ts';

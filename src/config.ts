@@ -8,9 +8,11 @@ import { bool, ConfigError, type Env, int, list, str } from './config/read.ts';
 import { configTable, earlier } from './config/table.ts';
 import {
   type DeclaredResourceServer,
+  type LogFormat,
   type LogLevel,
   parseDatabaseUrl,
   parseIssuer,
+  parseLogFormat,
   parseLogLevel,
   parseRedirectUriPatterns,
   parseRegistrationAccessToken,
@@ -23,7 +25,14 @@ import {
 
 export { ConfigError } from './config/read.ts';
 export type { Variable } from './config/table.ts';
-export { type DeclaredResourceServer, LOG_LEVELS, type LogLevel, type TrustProxy } from './config/values.ts';
+export {
+  type DeclaredResourceServer,
+  LOG_FORMATS,
+  LOG_LEVELS,
+  type LogFormat,
+  type LogLevel,
+  type TrustProxy,
+} from './config/values.ts';
 
 export interface Config {
   issuer: string;
@@ -32,6 +41,7 @@ export interface Config {
   databaseUrl: string | undefined;
   dataDir: string;
   logLevel: LogLevel;
+  logFormat: LogFormat;
   templatesDir: string | undefined;
   /** Which proxies' X-Forwarded-For to believe: none, the nearest n hops, or these addresses/CIDRs. */
   trustProxy: TrustProxy;
@@ -124,6 +134,11 @@ const TABLE = configTable<Config>({
   logLevel: {
     meaning: 'pino log level: `fatal`, `error`, `warn`, `info`, `debug`, `trace` or `silent`',
     read: (env) => parseLogLevel(str(env, 'LOG_LEVEL') ?? 'info'),
+  },
+  logFormat: {
+    meaning:
+      'log lines as `json` (one object a line, for log collectors) or `pretty` (plain lines for a person at a terminal)',
+    read: (env) => parseLogFormat(str(env, 'LOG_FORMAT') ?? 'json'),
   },
   shutdownTimeout: {
     meaning: 'seconds to let requests under way finish after SIGTERM before exiting anyway',

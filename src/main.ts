@@ -1,17 +1,9 @@
-// Process entry: config (the environment, over ./.env when present) → database → migrations → listen.
-// SIGTERM/SIGINT: stop accepting, finish in-flight requests, close the database, exit 0.
-import pino from 'pino';
-import { buildApp } from './app.ts';
-import { applyDeclaredResourceServers } from './bootstrap.ts';
+// Process entry: config (the environment, over ./.env when present) → the listen address checked → the first line →
+// src/server.ts (database → migrations → listen). Only the configuration and src/startup.ts load before the first
+// line, so it appears at once; the database drivers and the app load after it.
 import { EnvFileError, withEnvFile } from './config/env-file.ts';
 import { ConfigError, loadConfig } from './config.ts';
-import { DataDirInUseError } from './db/embedded.ts';
-import { MigrationError, migrate } from './db/migrate.ts';
-import { openDatabase } from './db/open.ts';
-import { systemClock } from './lib/clock.ts';
-import { loggerOptions } from './logger.ts';
-import { createStores } from './store/index.ts';
-import { startSweeper } from './sweeper.ts';
+import { checkListenAddress, packageVersion, StopSignals, startLine } from './startup.ts';
 
 async function main(): Promise<void> {
   let config: ReturnType<typeof loadConfig>;
@@ -24,78 +16,19 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const logger = pino(loggerOptions(config.logLevel));
-
-  let db: Awaited<ReturnType<typeof openDatabase>>;
-  try {
-    db = await openDatabase(config, logger);
-  } catch (err) {
-    if (err instanceof DataDirInUseError) {
-      logger.fatal(err.message);
-      process.exit(1);
-    }
-    throw err;
-  }
-
-  try {
-    const result = await migrate(db, {
-      onApplied: (name) => logger.info({ migration: name }, 'migration applied'),
-      onChecksumMismatch: (name) =>
-        logger.warn({ migration: name }, 'an applied migration was modified after it was applied'),
-    });
-    logger.info(
-      { applied: result.applied.length, total: result.applied.length + result.alreadyApplied.length },
-      'database migrated',
-    );
-  } catch (err) {
-    logger.fatal(
-      { migration: err instanceof MigrationError ? err.migration : undefined },
-      (err as Error).message,
-    );
-    await db.close().catch(() => {});
+  // A busy port (or a HOST that is not here) is found in milliseconds, before seconds of database work, and said
+  // in one line.
+  const problem = await checkListenAddress(config.host, config.port);
+  if (problem) {
+    process.stderr.write(`latchkey: ${problem}\n`);
     process.exit(1);
   }
+  const signals = new StopSignals();
+  // Plain words on stderr, whatever LOG_FORMAT says: stdout stays one log format for collectors.
+  if (config.logLevel !== 'silent') process.stderr.write(`${startLine(config, packageVersion())}\n`);
 
-  try {
-    const declared = await applyDeclaredResourceServers(createStores(db.prisma), config);
-    if (declared.length)
-      logger.info({ resourceServers: declared }, 'resource servers from RESOURCE_SERVERS applied');
-  } catch (err) {
-    logger.fatal((err as Error).message);
-    await db.close().catch(() => {});
-    process.exit(2);
-  }
-
-  const app = await buildApp({ config, db, logger });
-  await db.serveSocket?.();
-  const stopSweeper = startSweeper(db, config, systemClock, logger);
-
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'shutting down');
-    const force = setTimeout(() => {
-      logger.error('shutdown timed out; exiting');
-      process.exit(1);
-    }, config.shutdownTimeout * 1000);
-    force.unref();
-    try {
-      stopSweeper();
-      await app.close(); // stops accepting, waits for in-flight requests
-      await db.close();
-      logger.info('stopped');
-      process.exit(0);
-    } catch (err) {
-      logger.error({ err }, 'error during shutdown');
-      process.exit(1);
-    }
-  };
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  process.on('SIGINT', () => void stop('SIGINT'));
-
-  await app.listen({ port: config.port, host: config.host });
-  logger.info({ issuer: config.issuer, database: db.kind }, 'latchkey is ready');
+  const { startServer } = await import('./server.ts');
+  await startServer(config, signals);
 }
 
 main().catch((err) => {

@@ -2,23 +2,24 @@
 // resets print a one-time link where the person sets their own password, so the operator never knows it; the link
 // is stored only as a hash. Disable and delete end the person's sessions and grants in the same transaction, which
 // NOTIFYs every running instance, so /introspect answers `active: false` at once (README: Accounts).
-// Each command builds one plain result object and prints it through printResult.
+// Each command returns its fields; the CLI prints them as `name: value` lines or, with --json, as one object.
 import type { PasswordLinkPurpose } from '../store/accounts.ts';
 import type { Stores } from '../store/index.ts';
 import { isValidEmail, normalizeEmail } from '../store/users.ts';
-import { CliError, type Command, type CommandContext, println, stringOption, UsageError } from './command.ts';
-import { formatTime, printable } from './table.ts';
+import {
+  CliError,
+  type Command,
+  type CommandContext,
+  fieldsResult,
+  stringOption,
+  UsageError,
+} from './command.ts';
+import { formatTime } from './table.ts';
 
 type User = NonNullable<Awaited<ReturnType<Stores['users']['findByEmail']>>>;
 
-/** What a command did, as plain fields: printed as `name: value` lines, in order. */
-export type CommandFields = Record<string, string>;
-
-/** The one way these commands print: the fields on stdout, then words for the person (`notes`) on stderr. */
-export function printResult(ctx: CommandContext, fields: CommandFields, notes?: readonly string[]): void {
-  for (const [name, value] of Object.entries(fields)) println(ctx.io.stdout, `${name}: ${printable(value)}`);
-  for (const note of notes ?? []) println(ctx.io.stderr, note);
-}
+/** What a command did, as plain fields: `name: value` lines, in order. */
+type CommandFields = Record<string, string>;
 
 function emailArgument(raw: string | undefined): string {
   const email = normalizeEmail(raw ?? '');
@@ -48,7 +49,9 @@ async function passwordLink(
     ctx.config.passwordLinkTtl,
     new Date(),
   );
-  const link = new URL('/set-password', ctx.config.issuer);
+  // The server's own issuer, recorded in the database at its start: this command's environment may differ.
+  const { issuer } = await ctx.issuer();
+  const link = new URL(`${issuer}/set-password`);
   link.searchParams.set('token', token);
   return { user: user.email, link: link.href, expires: formatTime(expiresAt) };
 }
@@ -73,7 +76,7 @@ export const userInviteCommand: Command = {
       throw new CliError(`${email} already has a password: use 'latchkey user reset-password ${email}'`);
     }
     user ??= await stores.users.create({ email, name });
-    printResult(ctx, await passwordLink(ctx, stores, user, 'invite'), [LINK_NOTE]);
+    return fieldsResult(await passwordLink(ctx, stores, user, 'invite'), [LINK_NOTE]);
   },
 };
 
@@ -85,7 +88,7 @@ export const userResetPasswordCommand: Command = {
   async run(ctx, args) {
     const stores = await ctx.stores();
     const user = await existingUser(stores, emailArgument(args.positionals[0]));
-    printResult(ctx, await passwordLink(ctx, stores, user, 'reset'), [LINK_NOTE]);
+    return fieldsResult(await passwordLink(ctx, stores, user, 'reset'), [LINK_NOTE]);
   },
 };
 
@@ -98,7 +101,7 @@ export const userDisableCommand: Command = {
     const email = emailArgument(args.positionals[0]);
     const user = await (await ctx.stores()).accounts.disable(email, new Date());
     if (!user) throw new CliError(`no user ${email}`);
-    printResult(ctx, { user: user.email, status: 'disabled' });
+    return fieldsResult({ user: user.email, status: 'disabled' });
   },
 };
 
@@ -110,7 +113,7 @@ export const userEnableCommand: Command = {
     const email = emailArgument(args.positionals[0]);
     const user = await (await ctx.stores()).accounts.enable(email);
     if (!user) throw new CliError(`no user ${email}`);
-    printResult(ctx, { user: user.email, status: 'enabled' });
+    return fieldsResult({ user: user.email, status: 'enabled' });
   },
 };
 
@@ -122,7 +125,7 @@ export const userDeleteCommand: Command = {
     const email = emailArgument(args.positionals[0]);
     const user = await (await ctx.stores()).accounts.delete(email);
     if (!user) throw new CliError(`no user ${email}`);
-    printResult(ctx, { user: user.email, status: 'deleted' });
+    return fieldsResult({ user: user.email, status: 'deleted' });
   },
 };
 

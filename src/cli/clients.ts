@@ -1,5 +1,6 @@
 // `latchkey client add|list|show|delete`: OAuth clients of every kind (operator-created, dynamically registered,
 // CIMD documents cached from their URL). A new client's secret is printed once and stored only as a hash.
+
 import { type ClientAuthMethod, SECRET_AUTH_METHODS } from '../oauth/client-auth.ts';
 import { type ClientMetadata, validateClientMetadata } from '../oauth/client-metadata.ts';
 import { createClient } from '../oauth/client-registration.ts';
@@ -10,12 +11,20 @@ import {
   booleanOption,
   CliError,
   type Command,
+  doneResult,
+  fieldsResult,
   listOption,
-  println,
   stringOption,
   UsageError,
 } from './command.ts';
-import { formatTable, formatTime } from './table.ts';
+import { formatTime, isoTime, listResult } from './table.ts';
+
+/** How a client came to be, in the words the README uses: dynamic registration, a CIMD URL, or the operator. */
+const KIND_NAMES = { DYNAMIC: 'DCR', CIMD: 'CIMD', OPERATOR: 'operator' } as const;
+
+function clientType(c: { tokenEndpointAuthMethod: string }): 'public' | 'confidential' {
+  return c.tokenEndpointAuthMethod === 'none' ? 'public' : 'confidential';
+}
 
 export const clientAddCommand: Command = {
   name: ['client', 'add'],
@@ -87,38 +96,53 @@ export const clientAddCommand: Command = {
       throw err;
     }
     const { client, secret } = await createClient((await ctx.stores()).clients, 'OPERATOR', metadata);
-    println(ctx.io.stdout, `client_id: ${client.clientId}`);
-    if (secret) {
-      println(ctx.io.stdout, `client_secret: ${secret}`);
-      println(ctx.io.stderr, 'The secret is shown only now; store it safely.');
-    }
-    println(ctx.io.stdout, `token_endpoint_auth_method: ${method}`);
-    println(ctx.io.stdout, `grant_types: ${metadata.grantTypes.join(' ')}`);
+    return fieldsResult(
+      {
+        client_id: client.clientId,
+        ...(secret && { client_secret: secret }),
+        token_endpoint_auth_method: method,
+        grant_types: metadata.grantTypes,
+      },
+      secret ? ['The secret is shown only now; store it safely.'] : [],
+    );
   },
 };
 
 export const clientListCommand: Command = {
   name: ['client', 'list'],
-  summary: 'List clients of every kind',
-  options: { kind: { type: 'string', value: 'KIND', description: 'only DYNAMIC, CIMD or OPERATOR clients' } },
+  summary: 'List clients of every kind, with how each was registered and when it was last used',
+  description:
+    'KIND: DCR (registered itself through /register), CIMD (its client_id is the URL of its metadata document)\n' +
+    'or operator (`latchkey client add`). TYPE: public (PKCE alone) or confidential (has a client secret).',
+  options: {
+    kind: { type: 'string', value: 'KIND', description: 'only DCR (or DYNAMIC), CIMD or OPERATOR clients' },
+  },
   async run(ctx, args) {
-    const kind = stringOption(args, 'kind')?.toUpperCase();
+    const given = stringOption(args, 'kind')?.toUpperCase();
+    const kind = given === 'DCR' ? 'DYNAMIC' : given;
     if (kind !== undefined && kind !== 'DYNAMIC' && kind !== 'CIMD' && kind !== 'OPERATOR') {
-      throw new UsageError('--kind must be DYNAMIC, CIMD or OPERATOR');
+      throw new UsageError('--kind must be DCR, CIMD or OPERATOR');
     }
-    const clients = await (await ctx.stores()).clients.list(kind);
-    if (clients.length === 0) {
-      println(ctx.io.stdout, 'no clients');
-      return;
-    }
-    const rows = clients.map((c) => [
-      c.clientId,
-      c.kind,
-      c.name,
-      c.tokenEndpointAuthMethod,
-      c.lastUsedAt ? formatTime(c.lastUsedAt) : 'never',
-    ]);
-    println(ctx.io.stdout, formatTable(['CLIENT_ID', 'KIND', 'NAME', 'AUTH', 'LAST USED'], rows));
+    const clients = (await (await ctx.stores()).clients.list(kind)).map((c) => ({
+      client_id: c.clientId,
+      kind: KIND_NAMES[c.kind],
+      type: clientType(c),
+      name: c.name,
+      token_endpoint_auth_method: c.tokenEndpointAuthMethod,
+      created_at: isoTime(c.createdAt),
+      last_used_at: isoTime(c.lastUsedAt),
+    }));
+    return listResult(
+      clients,
+      [
+        ['CLIENT_ID', (c) => c.client_id],
+        ['KIND', (c) => c.kind],
+        ['TYPE', (c) => c.type],
+        ['NAME', (c) => c.name],
+        ['LAST USED', (c) => (c.last_used_at ? formatTime(new Date(c.last_used_at)) : 'never')],
+      ],
+      'no clients',
+    );
   },
 };
 
@@ -129,21 +153,31 @@ export const clientShowCommand: Command = {
   async run(ctx, args) {
     const c = await (await ctx.stores()).clients.findByClientId(args.positionals[0]!);
     if (!c) throw new CliError(`no client ${args.positionals[0]}`);
-    const lines: [string, string][] = [
-      ['client_id', c.clientId],
-      ['kind', c.kind],
-      ['name', c.name],
-      ['redirect_uris', c.redirectUris.join(' ')],
-      ['grant_types', c.grantTypes.join(' ')],
-      ['token_endpoint_auth_method', c.tokenEndpointAuthMethod],
-      ['has_secret', c.secretHash ? 'yes' : 'no'],
-      ['created', formatTime(c.createdAt)],
-      ['last_used', c.lastUsedAt ? formatTime(c.lastUsedAt) : 'never'],
-      ...(c.kind === 'CIMD' && c.freshUntil
-        ? ([['document_fresh_until', formatTime(c.freshUntil)]] as [string, string][])
-        : []),
-    ];
-    for (const [k, v] of lines) println(ctx.io.stdout, `${k}: ${v}`);
+    const fields = {
+      client_id: c.clientId,
+      kind: KIND_NAMES[c.kind],
+      type: clientType(c),
+      name: c.name,
+      redirect_uris: c.redirectUris,
+      grant_types: c.grantTypes,
+      token_endpoint_auth_method: c.tokenEndpointAuthMethod,
+      has_secret: c.secretHash ? 'yes' : 'no',
+      created: formatTime(c.createdAt),
+      last_used: c.lastUsedAt ? formatTime(c.lastUsedAt) : 'never',
+      ...(c.kind === 'CIMD' && c.freshUntil && { document_fresh_until: formatTime(c.freshUntil) }),
+    };
+    const result = fieldsResult(fields);
+    // JSON carries times as ISO 8601 (null for never) and has_secret as a boolean.
+    return {
+      ...result,
+      json: {
+        ...fields,
+        has_secret: Boolean(c.secretHash),
+        created: isoTime(c.createdAt),
+        last_used: isoTime(c.lastUsedAt),
+        ...(c.kind === 'CIMD' && c.freshUntil && { document_fresh_until: isoTime(c.freshUntil) }),
+      },
+    };
   },
 };
 
@@ -152,9 +186,9 @@ export const clientDeleteCommand: Command = {
   summary: 'Delete a client and every grant and token issued to it',
   args: [{ name: 'CLIENT_ID', description: 'the client_id' }],
   async run(ctx, args) {
-    if (!(await (await ctx.stores()).clients.delete(args.positionals[0]!)))
-      throw new CliError(`no client ${args.positionals[0]}`);
-    println(ctx.io.stdout, `deleted client ${args.positionals[0]}`);
+    const clientId = args.positionals[0]!;
+    if (!(await (await ctx.stores()).clients.delete(clientId))) throw new CliError(`no client ${clientId}`);
+    return doneResult(`deleted client ${clientId}`, { deleted: true, client_id: clientId });
   },
 };
 

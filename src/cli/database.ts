@@ -6,7 +6,9 @@ import { resolve } from 'node:path';
 import type { Config } from '../config.ts';
 import { type Database, openPostgres } from '../db/database.ts';
 import { openEmbedded, SOCKET_PORT, socketAvailable } from '../db/embedded.ts';
-import { loadMigrations } from '../db/migrate.ts';
+import { loadMigrations, migrate } from '../db/migrate.ts';
+import { describeUrl } from '../db/where.ts';
+import { CliError } from './command.ts';
 
 export type DatabaseRoute = 'postgres' | 'socket' | 'direct';
 
@@ -55,6 +57,25 @@ export async function openCliDatabase(config: Config): Promise<CliDatabase> {
   };
 }
 
+/**
+ * Makes sure the schema is current before a command uses it. An embedded directory opened directly is nobody
+ * else's: it is brought up to date, as the server would at start. A server's database (socket or Postgres) with
+ * pending migrations is an error that says to run `latchkey migrate`.
+ */
+export async function ensureMigrated(opened: CliDatabase, onApplied: (name: string) => void): Promise<void> {
+  if (opened.route === 'direct') {
+    await migrate(opened.db, { onApplied });
+    return;
+  }
+  const pending = await pendingMigrations(opened.db);
+  if (pending.length > 0) {
+    throw new CliError(
+      `the database (${opened.where}) lacks ${pending.length} migration(s): ${pending.join(', ')}. ` +
+        `Run 'latchkey migrate' first.`,
+    );
+  }
+}
+
 /** Names of migrations in prisma/migrations that the database has not applied. */
 export async function pendingMigrations(db: Database): Promise<string[]> {
   const all = await loadMigrations();
@@ -69,15 +90,4 @@ export async function pendingMigrations(db: Database): Promise<string[]> {
     return new Set(rows.map((r) => r.migration_name));
   });
   return all.map((m) => m.name).filter((name) => !applied.has(name));
-}
-
-/** postgres://user@host:port/db — the URL without its password or parameters. */
-export function describeUrl(raw: string): string {
-  try {
-    const url = new URL(raw);
-    const user = url.username ? `${decodeURIComponent(url.username)}@` : '';
-    return `PostgreSQL ${url.protocol}//${user}${url.host}${url.pathname}`;
-  } catch {
-    return 'PostgreSQL (DATABASE_URL)';
-  }
 }

@@ -1,35 +1,54 @@
-// `latchkey grant list|revoke`: live authorizations (one per approved sign-in of a client, with its tokens).
-import { CliError, type Command, println, stringOption } from './command.ts';
-import { formatTable, formatTime } from './table.ts';
+// `latchkey grant list|revoke`: live authorizations (one per approved sign-in of a client, with its tokens). The list
+// names each grant's client by its client_id as well as its name: names are chosen by the clients themselves and
+// several clients may share one.
+import { CliError, type Command, doneResult, stringOption } from './command.ts';
+import { formatTime, isoTime, listResult } from './table.ts';
 
 export const grantListCommand: Command = {
   name: ['grant', 'list'],
-  summary: 'List live grants',
-  options: { user: { type: 'string', value: 'EMAIL', description: "only this user's grants" } },
+  summary: 'List live grants, with the client_id of each grant',
+  options: {
+    user: { type: 'string', value: 'EMAIL', description: "only this user's grants" },
+    client: { type: 'string', value: 'CLIENT_ID', description: "only this client's grants" },
+  },
   async run(ctx, args) {
     const stores = await ctx.stores();
     const email = stringOption(args, 'user');
-    let userId: string | undefined;
-    if (email) {
+    const clientId = stringOption(args, 'client');
+    const filter: { userId?: string; clientId?: string } = {};
+    if (email !== undefined) {
       const user = await stores.users.findByEmail(email);
       if (!user) throw new CliError(`no user ${email}`);
-      userId = user.id;
+      filter.userId = user.id;
     }
-    const grants = await stores.grants.listGrants(userId ? { userId } : {});
-    if (grants.length === 0) {
-      println(ctx.io.stdout, 'no grants');
-      return;
+    if (clientId !== undefined) {
+      const client = await stores.clients.findByClientId(clientId);
+      if (!client) throw new CliError(`no client ${clientId}`);
+      filter.clientId = client.id;
     }
-    const rows = grants.map((g) => [
-      g.id,
+    const grants = (await stores.grants.listGrants(filter)).map((g) => ({
+      id: g.id,
       // A client acting for itself (client_credentials) has no user.
-      g.user?.email ?? '(the client itself)',
-      g.client.name,
-      g.resourceServer.uri,
-      g.scopes.join(' '),
-      formatTime(g.createdAt),
-    ]);
-    println(ctx.io.stdout, formatTable(['GRANT', 'USER', 'CLIENT', 'RESOURCE', 'SCOPE', 'CREATED'], rows));
+      user: g.user?.email ?? null,
+      client_id: g.client.clientId,
+      client_name: g.client.name,
+      resource: g.resourceServer.uri,
+      scopes: g.scopes,
+      created_at: isoTime(g.createdAt),
+    }));
+    return listResult(
+      grants,
+      [
+        ['GRANT', (g) => g.id],
+        ['USER', (g) => g.user ?? '(the client itself)'],
+        ['CLIENT_ID', (g) => g.client_id],
+        ['CLIENT', (g) => g.client_name],
+        ['RESOURCE', (g) => g.resource],
+        ['SCOPE', (g) => g.scopes.join(' ')],
+        ['CREATED', (g) => formatTime(new Date(g.created_at!))],
+      ],
+      'no grants',
+    );
   },
 };
 
@@ -46,7 +65,7 @@ export const grantRevokeCommand: Command = {
     ) {
       throw new CliError(`no grant ${id}`);
     }
-    println(ctx.io.stdout, `revoked grant ${id}`);
+    return doneResult(`revoked grant ${id}`, { revoked: true, grant: id });
   },
 };
 

@@ -1,6 +1,6 @@
 // `latchkey migrate`: applies pending migrations (src/db/migrate.ts) and says what it did.
 import { migrate } from '../db/migrate.ts';
-import { type Command, println } from './command.ts';
+import type { Command } from './command.ts';
 
 export const migrateCommand: Command = {
   name: ['migrate'],
@@ -10,17 +10,24 @@ export const migrateCommand: Command = {
     'the migrations run inside that server, through its socket.',
   async run(ctx) {
     const { db, where } = await ctx.database({ requireMigrated: false });
-    const result = await migrate(db, {
-      onApplied: (name) => println(ctx.io.stdout, `applied ${name}`),
-      onChecksumMismatch: (name) =>
-        println(ctx.io.stderr, `warning: ${name} was changed after it was applied; it is not applied again`),
-    });
+    const modified: string[] = [];
+    const result = await migrate(db, { onChecksumMismatch: (name) => modified.push(name) });
     const total = result.applied.length + result.alreadyApplied.length;
-    println(
-      ctx.io.stdout,
+    const summary =
       result.applied.length === 0
         ? `nothing to apply: all ${total} migrations were already applied (${where})`
-        : `applied ${result.applied.length} of ${total} migrations (${where})`,
-    );
+        : `applied ${result.applied.length} of ${total} migrations (${where})`;
+    return {
+      json: {
+        database: where,
+        applied: result.applied,
+        already_applied: result.alreadyApplied.length,
+        modified_after_applying: modified,
+      },
+      text: [...result.applied.map((name) => `applied ${name}`), summary].join('\n'),
+      notes: modified.map(
+        (name) => `warning: ${name} was changed after it was applied; it is not applied again`,
+      ),
+    };
   },
 };

@@ -2,8 +2,8 @@
 // for it (RFC 8707); the printed client id and secret are what it presents to /introspect (RFC 7662 §2.1).
 import { hashSecret, randomToken } from '../lib/crypto.ts';
 import { normalizeResource } from '../oauth/resources.ts';
-import { CliError, type Command, println, stringOption, UsageError } from './command.ts';
-import { formatTable, formatTime } from './table.ts';
+import { CliError, type Command, doneResult, fieldsResult, stringOption, UsageError } from './command.ts';
+import { formatTime, isoTime, listResult } from './table.ts';
 
 function canonical(uri: string): string {
   const c = normalizeResource(uri);
@@ -24,17 +24,26 @@ export const resourceAddCommand: Command = {
     if (await store.findByUri(uri)) throw new CliError(`a resource server ${uri} already exists`);
     const clientId = `rs_${randomToken(12)}`;
     const secret = randomToken(32);
-    await store.create({
-      uri,
-      name: stringOption(args, 'name')?.trim() || uri,
-      clientId,
-      secretHash: hashSecret(secret),
-    });
-    println(ctx.io.stdout, `resource: ${uri}`);
-    println(ctx.io.stdout, `introspection_endpoint: ${ctx.config.issuer}/introspect`);
-    println(ctx.io.stdout, `client_id: ${clientId}`);
-    println(ctx.io.stdout, `client_secret: ${secret}`);
-    println(ctx.io.stderr, 'The secret is shown only now; store it safely.');
+    const name = stringOption(args, 'name')?.trim() || uri;
+    await store.create({ uri, name, clientId, secretHash: hashSecret(secret) });
+    // The server's own issuer, recorded in the database at its start: this command's environment may differ.
+    const { issuer, from } = await ctx.issuer();
+    const notes = ['The secret is shown only now; store it safely.'];
+    if (from === 'environment') {
+      notes.push(
+        `No server has started on this database yet: the endpoint is from this command's ISSUER (${issuer}).`,
+      );
+    }
+    return fieldsResult(
+      {
+        resource: uri,
+        name,
+        introspection_endpoint: `${issuer}/introspect`,
+        client_id: clientId,
+        client_secret: secret,
+      },
+      notes,
+    );
   },
 };
 
@@ -42,17 +51,21 @@ export const resourceListCommand: Command = {
   name: ['resource', 'list'],
   summary: 'List resource servers',
   async run(ctx) {
-    const all = await (await ctx.stores()).resourceServers.list();
-    if (all.length === 0) {
-      println(ctx.io.stdout, 'no resource servers');
-      return;
-    }
-    println(
-      ctx.io.stdout,
-      formatTable(
-        ['URI', 'NAME', 'CLIENT_ID', 'CREATED'],
-        all.map((r) => [r.uri, r.name, r.clientId, formatTime(r.createdAt)]),
-      ),
+    const all = (await (await ctx.stores()).resourceServers.list()).map((r) => ({
+      uri: r.uri,
+      name: r.name,
+      client_id: r.clientId,
+      created_at: isoTime(r.createdAt),
+    }));
+    return listResult(
+      all,
+      [
+        ['URI', (r) => r.uri],
+        ['NAME', (r) => r.name],
+        ['CLIENT_ID', (r) => r.client_id],
+        ['CREATED', (r) => formatTime(new Date(r.created_at!))],
+      ],
+      'no resource servers',
     );
   },
 };
@@ -66,8 +79,9 @@ export const resourceRotateCommand: Command = {
     const secret = randomToken(32);
     const rs = await (await ctx.stores()).resourceServers.rotateSecret(uri, hashSecret(secret), new Date());
     if (!rs) throw new CliError(`no resource server ${uri}`);
-    println(ctx.io.stdout, `client_id: ${rs.clientId}`);
-    println(ctx.io.stdout, `client_secret: ${secret}`);
+    return fieldsResult({ resource: uri, client_id: rs.clientId, client_secret: secret }, [
+      'The new secret is shown only now; store it safely.',
+    ]);
   },
 };
 
@@ -79,7 +93,7 @@ export const resourceDeleteCommand: Command = {
     const uri = canonical(args.positionals[0]!);
     if (!(await (await ctx.stores()).resourceServers.delete(uri)))
       throw new CliError(`no resource server ${uri}`);
-    println(ctx.io.stdout, `deleted resource server ${uri}`);
+    return doneResult(`deleted resource server ${uri}`, { deleted: true, resource: uri });
   },
 };
 

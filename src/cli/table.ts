@@ -25,3 +25,27 @@ export function formatTable(headers: readonly string[], rows: readonly (readonly
 export function formatTime(date: Date): string {
   return `${date.toISOString().slice(0, 19).replace('T', ' ')}Z`;
 }
+
+/** A UTC time as JSON output carries it (ISO 8601), or null. */
+export function isoTime(date: Date | null | undefined): string | null {
+  return date ? date.toISOString() : null;
+}
+
+/**
+ * A list command's result: `items` (plain objects) are the JSON array; the text is a table of `columns`, each a
+ * header and the cell it shows for an item, or `empty` when there are none.
+ */
+export function listResult<T>(
+  items: readonly T[],
+  columns: readonly (readonly [header: string, cell: (item: T) => string])[],
+  empty: string,
+): { json: readonly T[]; text: string } {
+  if (items.length === 0) return { json: items, text: empty };
+  return {
+    json: items,
+    text: formatTable(
+      columns.map(([header]) => header),
+      items.map((item) => columns.map(([, cell]) => cell(item))),
+    ),
+  };
+}

@@ -1,9 +1,9 @@
 // `latchkey user add|list`: the people who sign in on Latchkey's pages. Passwords are hashed (argon2id) by the
 // user store; the CLI only reads them and hands them on.
 import { EmailTakenError, isValidEmail, normalizeEmail } from '../store/users.ts';
-import { booleanOption, CliError, type Command, println, stringOption, UsageError } from './command.ts';
+import { booleanOption, CliError, type Command, doneResult, stringOption, UsageError } from './command.ts';
 import { checkNewPassword, promptNewPassword, readPasswordFromStdin } from './password.ts';
-import { formatTable, formatTime } from './table.ts';
+import { formatTime, isoTime, listResult } from './table.ts';
 
 export const userAddCommand: Command = {
   name: ['user', 'add'],
@@ -38,7 +38,11 @@ export const userAddCommand: Command = {
 
     try {
       const user = await users.create({ email, name, password });
-      println(ctx.io.stdout, `added user ${user.email} (id ${user.id})`);
+      return doneResult(`added user ${user.email} (id ${user.id})`, {
+        id: user.id,
+        email: user.email,
+        name: user.name,
+      });
     } catch (err) {
       if (err instanceof EmailTakenError) throw new CliError(err.message);
       throw err;
@@ -50,18 +54,23 @@ export const userListCommand: Command = {
   name: ['user', 'list'],
   summary: 'List users',
   async run(ctx) {
-    const users = await (await ctx.stores()).users.list();
-    if (users.length === 0) {
-      println(ctx.io.stdout, 'no users');
-      return;
-    }
-    const rows = users.map((u) => [
-      u.email,
-      u.name ?? '-',
-      u.disabled ? 'yes' : 'no',
-      formatTime(u.createdAt),
-    ]);
-    println(ctx.io.stdout, formatTable(['EMAIL', 'NAME', 'DISABLED', 'CREATED'], rows));
+    const users = (await (await ctx.stores()).users.list()).map((u) => ({
+      id: u.id,
+      email: u.email,
+      name: u.name,
+      disabled: u.disabled,
+      created_at: isoTime(u.createdAt),
+    }));
+    return listResult(
+      users,
+      [
+        ['EMAIL', (u) => u.email],
+        ['NAME', (u) => u.name ?? '-'],
+        ['DISABLED', (u) => (u.disabled ? 'yes' : 'no')],
+        ['CREATED', (u) => formatTime(new Date(u.created_at!))],
+      ],
+      'no users',
+    );
   },
 };
 

@@ -6,6 +6,17 @@ import { ConfigError } from './read.ts';
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
+export const LOG_FORMATS = ['json', 'pretty'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
+export function parseLogFormat(raw: string): LogFormat {
+  const v = raw.toLowerCase();
+  if (!(LOG_FORMATS as readonly string[]).includes(v)) {
+    throw new ConfigError('LOG_FORMAT', `must be json or pretty, got "${raw}"`);
+  }
+  return v as LogFormat;
+}
+
 export interface DeclaredResourceServer {
   uri: string;
   clientId: string;

@@ -14,8 +14,8 @@ import { accessDenied, promptNoneError } from '../oauth/errors.ts';
 import { Params } from '../oauth/params.ts';
 import { isLoopbackHost } from '../oauth/redirect-uri.ts';
 import { isSubset } from '../oauth/scopes.ts';
-import { BOUNDED, params, routeInput, text } from '../web/input.ts';
 import { errorPage, explainAuthorizationError, hostsOf } from '../web/explain.ts';
+import { BOUNDED, params, routeInput, text } from '../web/input.ts';
 import { checkCsrf, csrfToken, currentSession, type LiveSession } from '../web/session.ts';
 import { renderPage } from '../web/views.ts';
 

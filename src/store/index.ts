@@ -6,6 +6,7 @@ import { grantStore } from './grants.ts';
 import { rateLimitStore } from './rate-limits.ts';
 import { resourceServerStore } from './resource-servers.ts';
 import { sessionStore } from './sessions.ts';
+import { settingStore } from './settings.ts';
 import { tokenStore } from './tokens.ts';
 import { userStore } from './users.ts';
 
@@ -19,6 +20,7 @@ export function createStores(prisma: PrismaClient) {
     sessions: sessionStore(prisma),
     grants: grantStore(prisma),
     tokens: tokenStore(prisma),
+    settings: settingStore(prisma),
   };
 }
 

@@ -2,7 +2,7 @@
 // by `npm test`), the `latchkey` command as an operator runs it, and temporary directories. Tests wait on what these
 // processes say (a log line, an exit), never on fixed sleeps.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { copyFile, mkdtemp, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
@@ -45,9 +45,20 @@ export function endWithTests<T extends ChildProcess>(child: T): T {
 
 // A test file the runner stops (its --test-timeout, Ctrl-C) gets SIGTERM and runs no `after` hook: without this its
 // servers and commands would run on as orphans, loading the machine that every later test shares.
+// Servers started by `npm start` (npmStart), by pid: killing npm with SIGKILL would leave them running.
+const npmServers = new Set<number>();
 const killLive = () => {
   for (const child of live) child.kill('SIGKILL');
+  for (const pid of npmServers) killQuietly(pid);
 };
+
+function killQuietly(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
 process.once('exit', killLive);
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.once(signal, () => {
@@ -59,6 +70,7 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
 // A failing test must not leave processes behind: they would hold ports and data directories, and their open pipes
 // would keep the test file from ever finishing. Registered on the file's root test by importing this module.
 after(async () => {
+  for (const pid of npmServers) killQuietly(pid);
   await Promise.all(
     [...live].map(
       (child) =>
@@ -99,7 +111,8 @@ export interface ServerProcess {
 }
 
 export interface SpawnOptions {
-  env?: Record<string, string>;
+  /** Variables to set; one given as undefined is left out (e.g. PORT, so that a `.env` file's applies). */
+  env?: Record<string, string | undefined>;
   /** The working directory: the package (as in the container's WORKDIR) unless a test needs another. */
   cwd?: string;
   /**
@@ -107,17 +120,31 @@ export interface SpawnOptions {
    * runner's --test-timeout (240 s), so a slow start on a loaded machine still passes and a stuck one says why.
    */
   timeoutMs?: number;
+  /**
+   * Run `npm start` in cwd instead (cwd then needs the package.json: npmStartDir makes one), as an operator does;
+   * `child` is then npm's process, with the server as its child.
+   */
+  npmStart?: boolean;
 }
 
 /** Starts START_COMMAND (with dist/main.js made absolute when cwd is not the package) on a port of its choosing. */
-export function spawnServer({ env = {}, cwd = ROOT, timeoutMs = 230_000 }: SpawnOptions = {}): ServerProcess {
+export function spawnServer({
+  env = {},
+  cwd = ROOT,
+  timeoutMs = 230_000,
+  npmStart = false,
+}: SpawnOptions = {}): ServerProcess {
   const script = cwd === ROOT ? START_COMMAND[1] : join(ROOT, START_COMMAND[1]);
+  const childEnv = cleanEnv({ PORT: '0', ...env } as Record<string, string>, cwd);
+  for (const [name, value] of Object.entries(env)) if (value === undefined) delete childEnv[name];
   // START_COMMAND[0] is `node`: the very node running the tests (Node 20 or 24 in CI).
-  const child = spawn(process.execPath, [script], {
-    cwd,
-    env: cleanEnv({ PORT: '0', ...env }, cwd),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = npmStart
+    ? spawn('npm', ['start'], {
+        cwd,
+        env: { ...childEnv, npm_config_update_notifier: 'false' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      })
+    : spawn(process.execPath, [script], { cwd, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   endWithTests(child);
   let out = '';
   let err = '';
@@ -139,6 +166,10 @@ export function spawnServer({ env = {}, cwd = ROOT, timeoutMs = 230_000 }: Spawn
         continue;
       }
       lines.push(line);
+      if (npmStart && typeof line.pid === 'number' && line.pid !== child.pid) {
+        if (line.msg === 'stopped') npmServers.delete(line.pid);
+        else npmServers.add(line.pid);
+      }
       for (const w of [...watchers]) w(line);
     }
   });
@@ -254,6 +285,17 @@ export function runCli(
       resolve({ code, stdout, stderr });
     });
   });
+}
+
+/**
+ * A folder where `npm start` runs this package's start script with that folder as the working directory (so its own
+ * `.env` and `./data`): a copy of package.json and a link to the built dist/ (whose modules resolve, through the
+ * link, from the package itself).
+ */
+export async function npmStartDir(dir: string): Promise<string> {
+  await copyFile(join(ROOT, 'package.json'), join(dir, 'package.json'));
+  await symlink(join(ROOT, 'dist'), join(dir, 'dist'), 'dir');
+  return dir;
 }
 
 /** A temporary directory, removed by the returned function. */

@@ -148,7 +148,15 @@ describe('latchkey user add and user list, beside other processes', () => {
     // A second server is turned away the same way.
     const server = spawnServer({ env: { DATA_DIR: dataDir } });
     assert.deepEqual(await server.exited, { code: 1, signal: null });
-    assert.match(server.stdout(), new RegExp(`in use by process ${holder.pid}`));
+    // One plain line on stderr that names the holder and what to do.
+    assert.match(
+      server.stderr(),
+      new RegExp(
+        `^latchkey: the embedded database in .+ is in use by process ${holder.pid}, .*kill ${holder.pid}.*DATA_DIR\\.$`,
+        'm',
+      ),
+    );
+    assert.ok(!/\n\s+at /.test(server.stderr()), 'no stack trace');
     assert.ok(!existsSync(join(dataDir, 'pgdata')), 'nobody opened the database');
     assert.equal((await readFile(join(dataDir, LOCK_FILE), 'utf8')).trim(), String(holder.pid));
   });

@@ -6,9 +6,17 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { COMPOSE_VARIABLES } from '../../scripts/config-docs.ts';
 import { loadConfig } from '../../src/config.ts';
 import { freePort } from '../helpers/net.ts';
-import { configVariables, ROOT, START_COMMAND, spawnServer, tempDir } from '../helpers/server-process.ts';
+import {
+  configVariables,
+  endWithTests,
+  ROOT,
+  START_COMMAND,
+  spawnServer,
+  tempDir,
+} from '../helpers/server-process.ts';
 import {
   envPairs,
   execForm,
@@ -55,7 +63,8 @@ describe('the Dockerfile', () => {
   it('runs node dist/main.js: the command npm start and the process tests run', () => {
     assert.deepEqual(execForm(only('CMD').args), [...START_COMMAND]);
     const pkg = JSON.parse(read('package.json')) as { scripts: Record<string, string> };
-    assert.equal(pkg.scripts.start, START_COMMAND.join(' '));
+    // `exec`: the shell npm runs the script in becomes the server, so npm's signals reach it (start.test.ts).
+    assert.equal(pkg.scripts.start, `exec ${START_COMMAND.join(' ')}`);
     assert.ok(!runtime.some((i) => i.keyword === 'ENTRYPOINT'), 'no ENTRYPOINT wraps it');
   });
 
@@ -168,8 +177,19 @@ describe('docker-compose.yml', () => {
 
   it('wires ISSUER, DATABASE_URL (to the postgres service) and PORT (to the published port)', () => {
     for (const name of ['ISSUER', 'DATABASE_URL', 'PORT']) assert.ok(name in latchkeyEnv, `${name} is set`);
-    const db = new URL(latchkeyEnv.DATABASE_URL!);
-    const pgEnv = mapping(postgres.environment, 'postgres environment');
+    // With the defaults compose fills in when .env sets nothing; the password is one variable in both places.
+    const db = new URL(interpolateDefaults(latchkeyEnv.DATABASE_URL!));
+    const pgEnv = Object.fromEntries(
+      Object.entries(mapping(postgres.environment, 'postgres environment')).map(([k, v]) => [
+        k,
+        interpolateDefaults(String(v)),
+      ]),
+    );
+    assert.match(latchkeyEnv.DATABASE_URL!, /:\$\{POSTGRES_PASSWORD:-[^}]+\}@/);
+    assert.match(
+      String(mapping(postgres.environment, 'postgres').POSTGRES_PASSWORD),
+      /^\$\{POSTGRES_PASSWORD:-/,
+    );
     assert.equal(db.hostname, 'postgres');
     assert.equal(db.port, '5432');
     assert.equal(db.username, pgEnv.POSTGRES_USER);
@@ -190,7 +210,7 @@ describe('docker-compose.yml', () => {
       Object.entries(latchkeyEnv).map(([k, v]) => [k, interpolateDefaults(v)]),
     );
     const config = loadConfig(resolved);
-    assert.equal(config.databaseUrl, latchkeyEnv.DATABASE_URL);
+    assert.equal(config.databaseUrl, interpolateDefaults(latchkeyEnv.DATABASE_URL!));
     const [host] = sequence(latchkey.ports, 'ports')[0]!.split(':');
     assert.equal(config.issuer, `http://localhost:${host}`, 'the default issuer is the published address');
   });
@@ -228,22 +248,104 @@ describe('docker-compose.yml', () => {
       'the example port is published',
     );
   });
+
+  it('gives the example MCP server its own health check, which passes while it serves and fails once it is gone', async () => {
+    const mcp = mapping(services['mcp-server'], 'services.mcp-server');
+    const check = sequence(mapping(mcp.healthcheck, 'mcp-server healthcheck').test, 'healthcheck.test');
+    assert.equal(check[0], 'CMD');
+    const command = check.slice(1);
+    assert.equal(command[0], 'node', 'the image has node and no curl');
+    const env = Object.fromEntries(
+      Object.entries(mapping(mcp.environment, 'mcp-server environment')).map(([k, v]) => [
+        k,
+        interpolateDefaults(String(v)),
+      ]),
+    );
+    const port = String(await freePort());
+    const runCheck = (): Promise<number | null> =>
+      new Promise((resolve) => {
+        const child = spawn(process.execPath, command.slice(1), {
+          env: { PATH: process.env.PATH, PORT: port },
+          stdio: 'ignore',
+        });
+        child.once('exit', (code) => resolve(code));
+      });
+    const script = join(ROOT, sequence(mcp.command, 'command')[1]!);
+    const server = endWithTests(
+      spawn(process.execPath, [script], {
+        env: { PATH: process.env.PATH, ...env, HOST: '127.0.0.1', PORT: port },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      }),
+    );
+    const exited = new Promise((resolve) => server.once('exit', resolve));
+    let said = '';
+    await new Promise<void>((resolve, reject) => {
+      server.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+        said += chunk;
+        if (/ listening on /.test(said)) resolve();
+      });
+      server.once('exit', () => reject(new Error(`the example MCP server ended: ${said}`)));
+    });
+    assert.equal(await runCheck(), 0, 'healthy while it serves');
+    server.kill('SIGTERM');
+    await exited;
+    assert.equal(await runCheck(), 1, 'unhealthy once it is gone');
+  });
+
+  it('takes every variable it interpolates from .env.example, and each compose-only variable there is used with the same default', () => {
+    const text = read('docker-compose.yml');
+    const used = new Map<string, string | undefined>();
+    for (const m of text.matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}/g)) {
+      const [, name, fallback] = m;
+      if (used.has(name!)) {
+        assert.equal(used.get(name!), fallback, `${name} has one default throughout docker-compose.yml`);
+      }
+      used.set(name!, fallback);
+    }
+    const listed = new Map(parseEnvFile(read('.env.example')).map((e) => [e.name, e.value]));
+    for (const name of used.keys()) assert.ok(listed.has(name), `.env.example lists ${name}`);
+    for (const v of COMPOSE_VARIABLES) {
+      assert.ok(used.has(v.name), `docker-compose.yml uses ${v.name}`);
+      assert.equal(used.get(v.name), listed.get(v.name), `${v.name}: the same default in both files`);
+    }
+    for (const name of ['EXAMPLE_MCP_SECRET', 'POSTGRES_PASSWORD']) assert.ok(used.has(name), name);
+  });
+
+  it('is described in the README: each container and the variables that reach it', () => {
+    const readme = read('README.md');
+    const start = readme.indexOf('### Which variables reach which container');
+    assert.ok(start !== -1, 'README.md has the section');
+    const section = readme.slice(start, readme.indexOf('\n#', start + 4));
+    for (const [service, definition] of Object.entries(services)) {
+      assert.ok(section.includes(`\`${service}\``), `the README names the ${service} container`);
+      const environment = mapping(definition, service).environment;
+      for (const name of Object.keys(environment ? mapping(environment, service) : {})) {
+        assert.ok(section.includes(`\`${name}\``), `the README says ${name} reaches ${service}`);
+      }
+    }
+    for (const v of COMPOSE_VARIABLES) assert.ok(section.includes(`\`${v.name}\``), v.name);
+  });
 });
 
 describe('.env.example', () => {
   const entries = parseEnvFile(read('.env.example'));
 
-  it('lists exactly the variables src/config.ts reads, once each, each explained', () => {
+  it('lists exactly the variables src/config.ts reads and those docker compose reads, once each, each explained', () => {
     const variables = configVariables();
     for (const contract of ['ISSUER', 'PORT', 'HOST', 'DATABASE_URL', 'DATA_DIR', 'LOG_LEVEL']) {
       assert.ok(variables.includes(contract), `${contract} is found in src/config.ts`);
     }
-    assert.deepEqual(entries.map((e) => e.name).sort(), variables);
+    assert.deepEqual(
+      entries.map((e) => e.name).sort(),
+      [...variables, ...COMPOSE_VARIABLES.map((v) => v.name)].sort(),
+    );
     for (const e of entries) assert.ok(e.comment.length > 0, `${e.name} has an explanation`);
   });
 
   it('gives every variable its default: read as the environment, it is the default configuration', () => {
-    const env = Object.fromEntries(entries.map((e) => [e.name, e.value]));
+    const env = Object.fromEntries(
+      entries.filter((e) => configVariables().includes(e.name)).map((e) => [e.name, e.value]),
+    );
     assert.deepEqual(loadConfig(env), loadConfig({}));
   });
 });
