@@ -359,4 +359,18 @@ describe('accounts and connected apps in headless Chromium', () => {
       { colorScheme: 'dark' },
     );
   });
+
+  // Last: it takes the database away for good (the server is closed after it).
+  it('shows the 503 page of a database outage without serious accessibility violations', async () => {
+    await server.database.db.close();
+    await withPage(async (page) => {
+      // An authorization request needs its client from the database.
+      const answer = await page.goto(authorization('any-client').url);
+      assert.equal(answer?.status(), 503);
+      assert.ok(answer?.headers()['retry-after']);
+      await page.getByRole('heading', { name: /unavailable/i }).waitFor();
+      await assertAccessible(page, 'the 503 page');
+      await screenshot(page, 'unavailable');
+    });
+  });
 });
