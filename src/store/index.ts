@@ -6,6 +6,7 @@ import { rateLimitStore } from './rate-limits.ts';
 import { resourceServerStore } from './resource-servers.ts';
 import { sessionStore } from './sessions.ts';
 import { tokenStore } from './tokens.ts';
+import { upstreamStore } from './upstream.ts';
 import { userStore } from './users.ts';
 
 export function createStores(prisma: PrismaClient) {
@@ -17,6 +18,7 @@ export function createStores(prisma: PrismaClient) {
     sessions: sessionStore(prisma),
     grants: grantStore(prisma),
     tokens: tokenStore(prisma),
+    upstream: upstreamStore(prisma),
   };
 }
 
