@@ -31,10 +31,12 @@ export interface TestServerOptions {
   cimd?: AppDeps['cimd'];
   /** The sign-in methods the app offers (default: the password form). */
   signInMethods?: AppDeps['signInMethods'];
+  /** Listen on this port (picked with freePort beforehand, when an upstream must know the issuer first). */
+  port?: number;
 }
 
 export async function startServer(kind: DbKind, options: TestServerOptions = {}): Promise<TestServer> {
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const url = `http://127.0.0.1:${port}`;
   const config = loadConfig({ ISSUER: url, PORT: String(port), LOG_LEVEL: 'silent', ...options.env });
   const database = options.database ?? (await migratedDatabase(kind));
