@@ -58,9 +58,13 @@ export function loginRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.get('/login', async (req, reply) => {
     const query = req.query as Record<string, unknown>;
     const returnTo = safeReturnTo(query.return_to);
-    if (await currentSession(ctx, req)) return reply.redirect(returnTo, 302);
     // ?provider=<id> (a resource that requires it): only that provider; an unknown id shows the full page.
     const only = typeof query.provider === 'string' ? ctx.signIn.redirect(query.provider)?.id : undefined;
+    const session = await currentSession(ctx, req);
+    // Signed in already: back to where the person was going, unless a required provider is still missing.
+    const login = session?.session.upstreamLogin;
+    const satisfied = !only || (login?.provider === only && !login.revokedAt);
+    if (session && satisfied) return reply.redirect(returnTo, 302);
     return loginPage(ctx, req, reply, returnTo, { only });
   });
 

@@ -33,6 +33,10 @@ export interface TestServerOptions {
   signInMethods?: AppDeps['signInMethods'];
   /** Listen on this port (picked with freePort beforehand, when an upstream must know the issuer first). */
   port?: number;
+  /** The fetch behind upstream provider calls (buildApp's upstreamFetch). */
+  upstreamFetch?: AppDeps['upstreamFetch'];
+  /** A logger instance (log capture); default: silent. */
+  logger?: AppDeps['logger'];
 }
 
 export async function startServer(kind: DbKind, options: TestServerOptions = {}): Promise<TestServer> {
@@ -47,6 +51,8 @@ export async function startServer(kind: DbKind, options: TestServerOptions = {})
     clock: options.clock ?? clock,
     ...(options.cimd && { cimd: options.cimd }),
     ...(options.signInMethods && { signInMethods: options.signInMethods }),
+    ...(options.upstreamFetch && { upstreamFetch: options.upstreamFetch }),
+    ...(options.logger && { logger: options.logger }),
   });
   await app.listen({ port, host: '127.0.0.1' });
   return {
