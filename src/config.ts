@@ -7,6 +7,7 @@
 import { bool, ConfigError, type Env, int, list, str } from './config/read.ts';
 import { configTable, earlier } from './config/table.ts';
 import {
+  checkDeclaredProviders,
   type DeclaredResourceServer,
   type LogLevel,
   parseDatabaseUrl,
@@ -206,5 +207,11 @@ const TABLE = configTable<Config>({
 export const CONFIG_VARIABLES = TABLE.variables;
 
 export function loadConfig(env: Env = process.env): Config {
-  return TABLE.load(env);
+  const config = TABLE.load(env);
+  // RESOURCE_SERVERS is read before the providers: its provider ids are checked once both are known.
+  checkDeclaredProviders(
+    config.resourceServers,
+    config.upstreamProviders.map((p) => p.id),
+  );
+  return config;
 }
