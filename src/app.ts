@@ -23,6 +23,8 @@ import { revokeRoutes } from './routes/revoke.ts';
 import { tokenRoutes } from './routes/token.ts';
 import { defaultSignInMethods, type SignInMethodsFactory, signInMethods } from './signin/index.ts';
 import { createStores } from './store/index.ts';
+import type { UpstreamFetch } from './upstream/http.ts';
+import { createUpstream, logUpstreamProviders } from './upstream/index.ts';
 import { registerViews } from './web/views.ts';
 
 export interface AppDeps {
@@ -35,6 +37,8 @@ export interface AppDeps {
   cimd?: ClientResolverOptions['cimd'];
   /** The sign-in methods, in page order; default: the password form. Tests pass their own. */
   signInMethods?: SignInMethodsFactory;
+  /** The fetch behind every upstream provider call (timeouts and size caps still apply): tests route to stand-ins. */
+  upstreamFetch?: UpstreamFetch;
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -43,8 +47,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { config } = deps;
   const stores = createStores(deps.db.prisma);
   const clock = deps.clock ?? systemClock;
-  // Checked before anything starts: a bad method list fails here, naming the problem.
-  const signIn = signInMethods((deps.signInMethods ?? defaultSignInMethods)({ config, stores, clock }));
   const app = Fastify({
     ...(deps.logger ? { loggerInstance: deps.logger } : { logger: loggerOptions(config.logLevel) }),
     trustProxy: config.trustProxy,
@@ -56,6 +58,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     forceCloseConnections: false,
   }) as unknown as FastifyInstance;
 
+  const upstream = createUpstream({ config, clock, log: app.log, fetch: deps.upstreamFetch });
+  logUpstreamProviders(upstream, config, app.log);
+  // Checked before anything starts: a bad method list fails here, naming the problem.
+  const signIn = signInMethods(
+    (deps.signInMethods ?? defaultSignInMethods)({ config, stores, clock, upstream }),
+  );
   const changes = await ChangeFeed.start(deps.db, app.log);
   app.addHook('onClose', async () => changes.stop());
   const ctx: AppContext = {
@@ -66,6 +74,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     clients: createClientResolver(stores, { config, clock, cimd: deps.cimd }),
     changes,
     signIn,
+    upstream,
   };
 
   warnIfCimdLoopbackAllowed(config, app.log);

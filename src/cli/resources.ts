@@ -22,7 +22,8 @@ import { formatTable, formatTime } from './table.ts';
 const UPSTREAM_OPTIONS: Record<string, OptionSpec> = {
   'upstream-claims': {
     type: 'boolean',
-    description: '/introspect includes the upstream identity (email, names, Plane workspace…) of federated sign-ins',
+    description:
+      '/introspect includes the upstream identity (email, names, Plane workspace…) of federated sign-ins',
   },
   'upstream-token': {
     type: 'string',
@@ -52,7 +53,8 @@ function upstreamChanges(config: Config, args: ParsedArgs): ResourceServerChange
   if (booleanOption(args, 'upstream-claims')) changes.exposeUpstreamClaims = true;
   if (booleanOption(args, 'no-upstream-claims')) changes.exposeUpstreamClaims = false;
   const tokens = listOption(args, 'upstream-token');
-  if (tokens.length) changes.upstreamTokenProviders = [...new Set(tokens.map((t) => check(t, 'upstream-token')))];
+  if (tokens.length)
+    changes.upstreamTokenProviders = [...new Set(tokens.map((t) => check(t, 'upstream-token')))];
   if (booleanOption(args, 'no-upstream-token')) changes.upstreamTokenProviders = [];
   const required = stringOption(args, 'require-upstream');
   if (required !== undefined) changes.requiredUpstreamProvider = check(required, 'require-upstream');

@@ -140,8 +140,12 @@ export function parseResourceServers(raw: string | undefined): DeclaredResourceS
 function declaredUpstreamAccess(
   o: Record<string, unknown>,
   i: number,
-): Pick<DeclaredResourceServer, 'exposeUpstreamClaims' | 'upstreamTokenProviders' | 'requiredUpstreamProvider'> {
-  const fail = (field: string, rule: string) => new ConfigError('RESOURCE_SERVERS', `entry ${i}: "${field}" ${rule}`);
+): Pick<
+  DeclaredResourceServer,
+  'exposeUpstreamClaims' | 'upstreamTokenProviders' | 'requiredUpstreamProvider'
+> {
+  const fail = (field: string, rule: string) =>
+    new ConfigError('RESOURCE_SERVERS', `entry ${i}: "${field}" ${rule}`);
   if (o.upstream_claims !== undefined && typeof o.upstream_claims !== 'boolean') {
     throw fail('upstream_claims', 'must be true or false');
   }
@@ -160,7 +164,10 @@ function declaredUpstreamAccess(
 }
 
 /** C4: every provider id RESOURCE_SERVERS names must be a configured upstream provider. */
-export function checkDeclaredProviders(declared: readonly DeclaredResourceServer[], providerIds: readonly string[]): void {
+export function checkDeclaredProviders(
+  declared: readonly DeclaredResourceServer[],
+  providerIds: readonly string[],
+): void {
   declared.forEach((rs, i) => {
     for (const [field, id] of [
       ...rs.upstreamTokenProviders.map((id) => ['upstream_token', id] as const),

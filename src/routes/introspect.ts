@@ -135,7 +135,8 @@ export function introspectRoutes(app: FastifyInstance, ctx: AppContext): void {
       if (!token.startsWith(TOKEN_PREFIX.access)) return INACTIVE;
       const answer = await lookup(token);
       if (!answer || answer.resourceServerId !== caller.id) return INACTIVE;
-      if (caller.exposeUpstreamClaims && answer.upstream) return { ...answer.body, upstream: answer.upstream };
+      if (caller.exposeUpstreamClaims && answer.upstream)
+        return { ...answer.body, upstream: answer.upstream };
       return answer.body;
     },
   );

@@ -38,7 +38,7 @@ export function tokenRoutes(app: FastifyInstance, ctx: AppContext): void {
     const forResourceServer = grants.findForResourceServer(grantType);
     if (forResourceServer) {
       // Resource servers ask on every tool call that needs the upstream: as quiet as /introspect below debug.
-      if (!req.log.isLevelEnabled('debug')) req.log.level = 'warn';
+      if (req.log.level === 'info') req.log.level = 'warn';
       return forResourceServer({ req, params });
     }
     const client = await authenticateClient(ctx, req, params);

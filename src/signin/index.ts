@@ -3,6 +3,7 @@
 import type { Config } from '../config.ts';
 import type { Clock } from '../lib/clock.ts';
 import type { Stores } from '../store/index.ts';
+import type { Upstream } from '../upstream/index.ts';
 import type { FormSignInMethod, RedirectSignInMethod, SignInMethod } from './method.ts';
 import { passwordSignIn } from './password.ts';
 
@@ -13,6 +14,7 @@ export interface SignInDeps {
   config: Config;
   stores: Stores;
   clock: Clock;
+  upstream: Upstream;
 }
 
 /** Builds the methods an app offers, in page order. */

@@ -13,6 +13,8 @@ export interface NewAuthorizationCode {
   requestedResource: string | null;
   codeChallenge: string;
   scopes: string[];
+  /** The upstream sign-in of the approving session (spec federation §3.6); null for password sessions. */
+  upstreamLoginId?: string | null;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -55,6 +57,7 @@ export function grantStore(prisma: PrismaClient) {
             resourceServerId: c.resourceServerId,
             scopes: c.scopes,
             redirectUri: c.redirectUri,
+            upstreamLoginId: c.upstreamLoginId ?? null,
             createdAt: now,
           },
         });

@@ -6,6 +6,8 @@ import { rateLimitStore } from './rate-limits.ts';
 import { resourceServerStore } from './resource-servers.ts';
 import { sessionStore } from './sessions.ts';
 import { tokenStore } from './tokens.ts';
+import { upstreamStore } from './upstream.ts';
+import { upstreamTokenStore } from './upstream-tokens.ts';
 import { userStore } from './users.ts';
 
 export function createStores(prisma: PrismaClient) {
@@ -17,6 +19,8 @@ export function createStores(prisma: PrismaClient) {
     sessions: sessionStore(prisma),
     grants: grantStore(prisma),
     tokens: tokenStore(prisma),
+    upstream: upstreamStore(prisma),
+    upstreamTokens: upstreamTokenStore(prisma),
   };
 }
 

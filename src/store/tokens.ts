@@ -28,7 +28,11 @@ export type RevokeReason =
   | 'operator'
   | 'code_replay'
   | 'refresh_replay'
-  | 'invalid_exchange';
+  | 'invalid_exchange'
+  /** Its upstream sign-in was revoked (upstream invalid_grant, expiry): spec federation §7. */
+  | 'upstream_revoked'
+  /** The operator unlinked the upstream identity it was approved under. */
+  | 'upstream_unlinked';
 
 export interface IssuedTokens {
   accessToken: string;

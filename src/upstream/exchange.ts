@@ -58,7 +58,12 @@ export interface ExchangeDeps {
 }
 
 export interface UpstreamExchange {
-  exchange(caller: ResourceServer, subjectToken: string, audience: string | undefined, log: ExchangeLog): Promise<ExchangeAnswer>;
+  exchange(
+    caller: ResourceServer,
+    subjectToken: string,
+    audience: string | undefined,
+    log: ExchangeLog,
+  ): Promise<ExchangeAnswer>;
 }
 
 const NOT_ACTIVE = 'the subject token is not active';
@@ -126,7 +131,10 @@ export function createUpstreamExchange(deps: ExchangeDeps): UpstreamExchange {
         throw unauthorizedClient(`this resource server may not obtain ${login.provider} tokens`);
       }
       if (!deps.providerConfigured(login.provider)) {
-        log.warn({ provider: login.provider, loginId: login.id }, 'token exchange for a provider no longer configured');
+        log.warn(
+          { provider: login.provider, loginId: login.id },
+          'token exchange for a provider no longer configured',
+        );
         throw invalidGrant('the upstream provider is no longer configured');
       }
       const fresh = await freshLogin(login, log);
@@ -134,7 +142,11 @@ export function createUpstreamExchange(deps: ExchangeDeps): UpstreamExchange {
       try {
         accessToken = deps
           .cipher()
-          .decrypt(fresh.accessTokenEnc, { table: 'upstream_logins', column: 'access_token_enc', rowId: fresh.id });
+          .decrypt(fresh.accessTokenEnc, {
+            table: 'upstream_logins',
+            column: 'access_token_enc',
+            rowId: fresh.id,
+          });
       } catch (err) {
         if (err instanceof UpstreamSecretError) throw secretFailure(err, log);
         throw err;
@@ -145,7 +157,10 @@ export function createUpstreamExchange(deps: ExchangeDeps): UpstreamExchange {
         token_type: 'Bearer',
       };
       if (fresh.accessExpiresAt) {
-        answer.expires_in = Math.max(0, Math.floor((fresh.accessExpiresAt.getTime() - clock.now().getTime()) / 1000));
+        answer.expires_in = Math.max(
+          0,
+          Math.floor((fresh.accessExpiresAt.getTime() - clock.now().getTime()) / 1000),
+        );
       }
       if (fresh.scopes.length) answer.scope = fresh.scopes.join(' ');
       return answer;
@@ -165,7 +180,8 @@ export function upstreamExchangeOf(ctx: AppContext): UpstreamExchange | undefine
     providerConfigured: (id) => upstream.provider(id) !== undefined,
     refresh: async (id, refreshToken) => {
       const provider = upstream.provider(id);
-      if (!provider) return { kind: 'other', error: 'not_configured', reason: `provider ${id} is not configured` };
+      if (!provider)
+        return { kind: 'other', error: 'not_configured', reason: `provider ${id} is not configured` };
       return provider.refresh(refreshToken);
     },
     cipher: () => upstream.cipher,

@@ -56,7 +56,11 @@ const slot = (rowId: string, column: 'access_token_enc' | 'refresh_token_enc'): 
 const at = (now: Date, seconds: number) => new Date(now.getTime() + seconds * 1000);
 
 /** A fresh version of the login, or RefreshEnded / UpstreamSecretError. */
-export async function refreshUnderLease(deps: LeaseDeps, loginId: string, log: RefreshLog): Promise<UpstreamLogin> {
+export async function refreshUnderLease(
+  deps: LeaseDeps,
+  loginId: string,
+  log: RefreshLog,
+): Promise<UpstreamLogin> {
   const leaseSeconds = deps.httpTimeout + 5;
   for (let attempt = 0; attempt < 2; attempt++) {
     const login = await deps.upstreamTokens.findLogin(loginId);
@@ -113,7 +117,10 @@ async function refreshHeld(deps: LeaseDeps, login: UpstreamLogin, log: RefreshLo
       // Both columns are written under the current key (key_id covers both), the kept refresh token too.
       const data: RefreshedLogin = {
         accessTokenEnc: cipher.encrypt(tokens.accessToken, slot(login.id, 'access_token_enc')),
-        refreshTokenEnc: cipher.encrypt(tokens.refreshToken ?? refreshToken, slot(login.id, 'refresh_token_enc')),
+        refreshTokenEnc: cipher.encrypt(
+          tokens.refreshToken ?? refreshToken,
+          slot(login.id, 'refresh_token_enc'),
+        ),
         keyId: cipher.currentKid,
         accessExpiresAt: tokens.expiresIn !== undefined ? at(now, tokens.expiresIn) : null,
         refreshExpiresAt:
@@ -126,7 +133,8 @@ async function refreshHeld(deps: LeaseDeps, login: UpstreamLogin, log: RefreshLo
         refreshedAt: now,
       };
       const stored = await deps.upstreamTokens.storeRefreshed(login.id, deps.holder, data);
-      if (!stored) log.warn({ loginId: login.id }, 'upstream refresh finished after its lease was taken over');
+      if (!stored)
+        log.warn({ loginId: login.id }, 'upstream refresh finished after its lease was taken over');
       return { ...login, ...data, refreshLeaseUntil: null, refreshLeaseHolder: null };
     }
     case 'invalid_grant':
@@ -134,7 +142,10 @@ async function refreshHeld(deps: LeaseDeps, login: UpstreamLogin, log: RefreshLo
       throw new RefreshEnded('invalid_grant');
     case 'unavailable':
       await release();
-      log.warn({ loginId: login.id, provider: login.provider, reason: outcome.reason }, 'upstream refresh unavailable');
+      log.warn(
+        { loginId: login.id, provider: login.provider, reason: outcome.reason },
+        'upstream refresh unavailable',
+      );
       throw new RefreshEnded('unavailable', outcome.reason);
     default:
       await release();

@@ -53,5 +53,8 @@ export function createGrantRegistry(deps: GrantDependencies): GrantRegistry {
     const handle = grant.create(deps);
     if (handle) forResourceServers.set(grant.type, handle);
   }
-  return { find: (type) => handlers.get(type), findForResourceServer: (type) => forResourceServers.get(type) };
+  return {
+    find: (type) => handlers.get(type),
+    findForResourceServer: (type) => forResourceServers.get(type),
+  };
 }

@@ -36,7 +36,7 @@ export interface ResourceServerGrantType<Deps> {
 export interface TokenExchangeDeps {
   resourceServers: Pick<ResourceServerStore, 'findByClientId'>;
   /** Absent when no upstream provider is configured: the grant is then unsupported. */
-  upstreamExchange: UpstreamExchange | undefined;
+  upstreamExchange?: UpstreamExchange | undefined;
 }
 
 async function authenticateResourceServer(
