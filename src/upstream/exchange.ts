@@ -140,13 +140,11 @@ export function createUpstreamExchange(deps: ExchangeDeps): UpstreamExchange {
       const fresh = await freshLogin(login, log);
       let accessToken: string;
       try {
-        accessToken = deps
-          .cipher()
-          .decrypt(fresh.accessTokenEnc, {
-            table: 'upstream_logins',
-            column: 'access_token_enc',
-            rowId: fresh.id,
-          });
+        accessToken = deps.cipher().decrypt(fresh.accessTokenEnc, {
+          table: 'upstream_logins',
+          column: 'access_token_enc',
+          rowId: fresh.id,
+        });
       } catch (err) {
         if (err instanceof UpstreamSecretError) throw secretFailure(err, log);
         throw err;
