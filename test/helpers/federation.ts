@@ -5,8 +5,10 @@
 // where a federated sign-in has happened.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import * as oauth from 'oauth4webapi';
 import { randomToken } from '../../src/lib/crypto.ts';
 import { basicAuth } from './basic-auth.ts';
+import { FormBrowser } from './browser.ts';
 import { CHALLENGE, exchangeCode, postForm, type TokenResponse } from './flow.ts';
 import type { GitHubStandin } from './github-standin.ts';
 import type { PlaneStandin } from './plane-standin.ts';
@@ -19,6 +21,7 @@ import {
   type TestServer,
   type TestServerOptions,
 } from './server.ts';
+import type { UpstreamOidc } from './upstream-oidc.ts';
 
 export const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
@@ -253,4 +256,69 @@ export function exchange(
     },
     { authorization: basicAuth(rs.clientId, rs.clientSecret) },
   );
+}
+
+export function oidcProvider(op: UpstreamOidc, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    id: 'corp',
+    type: 'oidc',
+    name: 'Corp SSO',
+    issuer: op.issuer,
+    client_id: op.clientId,
+    client_secret: op.clientSecret,
+    scopes: ['openid', 'email', 'profile', 'offline_access'],
+    create_users: true,
+    allow_anyone: true,
+    ...extra,
+  };
+}
+
+/** Real tokens from the OIDC upstream: code + PKCE through its devInteractions, as `sub`. */
+export async function oidcTokens(
+  op: UpstreamOidc,
+  redirectUri: string,
+  sub: string,
+): Promise<UpstreamTokens> {
+  const issuer = new URL(op.issuer);
+  const opts = { [oauth.allowInsecureRequests]: true };
+  const as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, opts));
+  const client: oauth.Client = { client_id: op.clientId };
+  const verifier = oauth.generateRandomCodeVerifier();
+  const url = new URL(as.authorization_endpoint!);
+  for (const [k, v] of Object.entries({
+    client_id: op.clientId,
+    redirect_uri: redirectUri,
+    response_type: 'code',
+    scope: 'openid email profile offline_access',
+    state: 'st',
+    code_challenge: await oauth.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+    prompt: 'consent',
+  }))
+    url.searchParams.set(k, v);
+  // A browser whose issuer is elsewhere: the redirect back to the callback is returned, not followed.
+  const browser = new FormBrowser('http://127.0.0.1:9');
+  const back = await op.signIn(browser, await browser.request(url.href), sub);
+  assert.ok(back.redirectedTo, 'the upstream did not redirect back');
+  const params = oauth.validateAuthResponse(as, client, new URL(back.redirectedTo), 'st');
+  const t = await oauth.processAuthorizationCodeResponse(
+    as,
+    client,
+    await oauth.authorizationCodeGrantRequest(
+      as,
+      client,
+      oauth.ClientSecretBasic(op.clientSecret),
+      params,
+      redirectUri,
+      verifier,
+      opts,
+    ),
+  );
+  assert.ok(t.refresh_token, 'no refresh token from the OIDC upstream');
+  return {
+    accessToken: t.access_token,
+    refreshToken: t.refresh_token,
+    ...(t.expires_in !== undefined ? { expiresIn: t.expires_in } : {}),
+    scopes: (t.scope ?? '').split(' ').filter(Boolean),
+  };
 }
