@@ -6,7 +6,15 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../context.ts';
 import type { SignInMethod, SignInOutcome } from '../signin/index.ts';
-import { FORM_EXPIRED, field, loginPage, safeReturnTo, signInInput, throttledPage } from '../signin/page.ts';
+import {
+  cancelSignIn,
+  FORM_EXPIRED,
+  field,
+  loginPage,
+  safeReturnTo,
+  signInInput,
+  throttledPage,
+} from '../signin/page.ts';
 import {
   checkCsrf,
   cookieNames,
@@ -26,7 +34,9 @@ async function completeSignIn(
   outcome: SignInOutcome & { kind: 'signed_in' },
   returnTo: string,
 ): Promise<FastifyReply> {
-  await startSession(ctx, req, reply, outcome.userId);
+  // Session fixation hygiene after an upstream sign-in: whatever session this browser had ends first.
+  if (outcome.upstreamLoginId) await endSession(ctx, req, reply);
+  await startSession(ctx, req, reply, outcome.userId, outcome.upstreamLoginId);
   req.log.info({ userId: outcome.userId, method: method.id }, 'signed in');
   return reply.redirect(returnTo, 303);
 }
@@ -46,9 +56,30 @@ export function loginRoutes(app: FastifyInstance, ctx: AppContext): void {
   });
 
   app.get('/login', async (req, reply) => {
-    const returnTo = safeReturnTo((req.query as Record<string, unknown>).return_to);
-    if (await currentSession(ctx, req)) return reply.redirect(returnTo, 302);
-    return loginPage(ctx, req, reply, returnTo);
+    const query = req.query as Record<string, unknown>;
+    const returnTo = safeReturnTo(query.return_to);
+    // ?provider=<id> (a resource that requires it): only that provider; an unknown id shows the full page.
+    const only = typeof query.provider === 'string' ? ctx.signIn.redirect(query.provider)?.id : undefined;
+    const session = await currentSession(ctx, req);
+    // Signed in already: back to where the person was going, unless a required provider is still missing.
+    const login = session?.session.upstreamLogin;
+    const satisfied = !only || (login?.provider === only && !login.revokedAt);
+    if (session && satisfied) return reply.redirect(returnTo, 302);
+    return loginPage(ctx, req, reply, returnTo, { only });
+  });
+
+  app.post('/login/cancel', async (req, reply) => {
+    const returnTo = safeReturnTo(field(req.body, 'return_to'));
+    if (
+      !checkCsrf(
+        signInInput(ctx, req, req.body, returnTo).browserSecret,
+        'login',
+        field(req.body, 'csrf_token'),
+      )
+    ) {
+      return loginPage(ctx, req, reply, returnTo, { error: FORM_EXPIRED, status: 403 });
+    }
+    return cancelSignIn(ctx, req, reply, returnTo);
   });
 
   app.post('/login', async (req, reply) => {
@@ -64,6 +95,12 @@ export function loginRoutes(app: FastifyInstance, ctx: AppContext): void {
     switch (outcome.kind) {
       case 'signed_in':
         return completeSignIn(ctx, req, reply, method, outcome, returnTo);
+      case 'refused':
+        return loginPage(ctx, req, reply, returnTo, {
+          error: outcome.message,
+          values,
+          status: outcome.status,
+        });
       case 'incomplete':
         return loginPage(ctx, req, reply, returnTo, {
           error: 'Enter your email and password.',
@@ -122,6 +159,17 @@ export function loginRoutes(app: FastifyInstance, ctx: AppContext): void {
           error: 'This account cannot sign in here.',
           status: 403,
         });
+      case 'refused':
+        if (outcome.page === 'error') {
+          return renderPage(
+            ctx,
+            reply,
+            'error',
+            { heading: 'Sign-in failed', message: outcome.message },
+            { status: outcome.status },
+          );
+        }
+        return loginPage(ctx, req, reply, returnTo, { error: outcome.message, status: outcome.status });
       case 'incomplete':
       case 'invalid':
         req.log.info({ method: method.id }, 'sign-in failed');
