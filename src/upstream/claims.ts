@@ -1,5 +1,6 @@
 // The `upstream` member of /introspect (spec federation §6.1): the identity snapshot of the sign-in behind a token,
-// from upstream_logins.claims (the normalized identity of §3.5), for resource servers allowed to see it. No upstream
+// from upstream_logins.claims (the normalized identity of §3.5, stored in this member's shape by the callback:
+// claimsSnapshot in flow.ts), for resource servers allowed to see it. No upstream
 // call and no token: only who the person is at the provider.
 import type { Prisma } from '../generated/prisma/client.ts';
 
@@ -37,9 +38,9 @@ export function upstreamMember(
   if (!login || login.revokedAt) return undefined;
   const c = login.claims;
   if (typeof c !== 'object' || c === null || Array.isArray(c)) return undefined;
-  const sub = text(c.subject);
+  const sub = text(c.sub);
   if (!sub) return undefined;
-  const extra = c.extra;
+  const extra = c.claims;
   const member: UpstreamMember = {
     provider: login.provider,
     sub,
@@ -47,7 +48,7 @@ export function upstreamMember(
   };
   const email = text(c.email);
   if (email) member.email = email;
-  if (typeof c.emailVerified === 'boolean') member.email_verified = c.emailVerified;
+  if (typeof c.email_verified === 'boolean') member.email_verified = c.email_verified;
   const name = text(c.name);
   if (name) member.name = name;
   const username = text(c.username);

@@ -145,7 +145,7 @@ export interface FederatedGrant {
 export interface FederatedGrantOptions {
   provider: string;
   tokens: UpstreamTokens;
-  /** The normalized identity snapshot (spec §3.5); default: a Plane-like one. */
+  /** The identity snapshot as the callback stores it; default: a Plane-like one. */
   claims?: Record<string, unknown>;
   subject?: string;
   rs?: TestResourceServer;
@@ -170,13 +170,14 @@ export async function federatedGrant(server: TestServer, o: FederatedGrantOption
     const slot = (column: 'access_token_enc' | 'refresh_token_enc') =>
       ({ table: 'upstream_logins', column, rowId: loginId! }) as const;
     const email = `fed-${randomToken(4).toLowerCase()}@example.com`;
+    // The shape the callback stores (claimsSnapshot in src/upstream/flow.ts).
     const claims = o.claims ?? {
-      subject,
+      sub: subject,
       email,
-      emailVerified: false,
+      email_verified: false,
       name: 'John Doe',
       username: 'John Doe',
-      extra: { workspace_slug: 'acme', workspace_id: 'ws-1', display_name: 'John Doe' },
+      claims: { workspace_slug: 'acme', workspace_id: 'ws-1', display_name: 'John Doe' },
     };
     const done = await stores.upstream.completeSignIn(
       { kind: 'create', email, name: 'John Doe' },

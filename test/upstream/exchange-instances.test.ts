@@ -16,7 +16,7 @@ import {
   planeTokens,
   startFederatedServer,
   tokenKey,
-} from '../helpers/federation.ts';
+} from '../helpers/federated-grants.ts';
 import { captureLogs } from '../helpers/log-capture.ts';
 import { freePort } from '../helpers/net.ts';
 import { PlaneStandin } from '../helpers/plane-standin.ts';

@@ -14,7 +14,7 @@ import {
   planeProvider,
   planeTokens,
   startFederatedServer,
-} from '../helpers/federation.ts';
+} from '../helpers/federated-grants.ts';
 import { exchangeCode, obtainCode, postForm, refreshToken } from '../helpers/flow.ts';
 import { captureLogs } from '../helpers/log-capture.ts';
 import { PlaneStandin } from '../helpers/plane-standin.ts';
