@@ -212,7 +212,7 @@ const TABLE = configTable<Config>({
   resourceServers: {
     section: 'Resource servers',
     meaning:
-      'JSON array of `{"uri","client_id","client_secret","name"}` (secret at least 32 characters) created or updated at start; or use `latchkey resource add`',
+      'JSON array of `{"uri","client_id","client_secret","name"}` (secret at least 32 characters), optionally with `"upstream_claims"`, `"upstream_token"`, `"require_upstream"`, created or updated at start; or use `latchkey resource add`',
     unset: 'unset',
     read: (env) => parseResourceServers(str(env, 'RESOURCE_SERVERS')),
   },
