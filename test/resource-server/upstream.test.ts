@@ -184,3 +184,24 @@ describe('createUpstreamTokenClient', () => {
     );
   });
 });
+
+describe('the example server’s Plane settings', () => {
+  test('PLANE_API_URL enables plane_me; LATCHKEY_TOKEN_URL defaults to the issuer’s /token', async () => {
+    const { ConfigError, loadMcpServerConfig } = await import('../../examples/mcp-server/server.ts');
+    const base = {
+      INTROSPECTION_CLIENT_ID: 'rs_1',
+      INTROSPECTION_CLIENT_SECRET: 's',
+      LATCHKEY_ISSUER: 'https://auth.example.com',
+    };
+    const off = loadMcpServerConfig(base);
+    assert.equal(off.app.plane, undefined);
+    assert.equal(off.app.tokenUrl, 'https://auth.example.com/token');
+    const on = loadMcpServerConfig({
+      ...base,
+      PLANE_API_URL: 'https://api.plane.so',
+      PLANE_PROVIDER_ID: 'plane-acme',
+    });
+    assert.deepEqual(on.app.plane, { apiUrl: 'https://api.plane.so', provider: 'plane-acme' });
+    assert.throws(() => loadMcpServerConfig({ ...base, PLANE_API_URL: 'api.plane.so' }), ConfigError);
+  });
+});
