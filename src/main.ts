@@ -12,11 +12,15 @@ import { systemClock } from './lib/clock.ts';
 import { loggerOptions } from './logger.ts';
 import { createStores } from './store/index.ts';
 import { startSweeper } from './sweeper.ts';
+import { resolveUpstreamKeys } from './upstream/config.ts';
 
 async function main(): Promise<void> {
   let config: ReturnType<typeof loadConfig>;
   try {
     config = loadConfig(withEnvFile(process.env));
+    // Upstream token keys: UPSTREAM_TOKEN_KEYS, or the embedded database's key file (generated on first start).
+    const keys = resolveUpstreamKeys(config);
+    if (keys.length > 0) config = { ...config, upstreamTokenKeys: keys };
   } catch (err) {
     if (err instanceof ConfigError || err instanceof EnvFileError) {
       process.stderr.write(`latchkey: invalid configuration: ${err.message}\n`);
@@ -57,9 +61,16 @@ async function main(): Promise<void> {
   }
 
   try {
-    const declared = await applyDeclaredResourceServers(createStores(db.prisma), config);
+    const stores = createStores(db.prisma);
+    const declared = await applyDeclaredResourceServers(stores, config);
     if (declared.length)
       logger.info({ resourceServers: declared }, 'resource servers from RESOURCE_SERVERS applied');
+    // A provider removed from the configuration revokes nothing (a typo must not sign everyone out): say so.
+    const orphaned = [...(await stores.upstream.identityCounts()).keys()].filter(
+      (id) => !config.upstreamProviders.some((p) => p.id === id),
+    );
+    if (orphaned.length)
+      logger.warn({ providers: orphaned }, 'upstream identities exist for providers that are not configured');
   } catch (err) {
     logger.fatal((err as Error).message);
     await db.close().catch(() => {});

@@ -8,7 +8,7 @@ import {
   authorizationResponseUrl,
   validateAuthorizationRequest,
 } from '../oauth/authorization-request.ts';
-import { invalidRequest, OAuthError } from '../oauth/errors.ts';
+import { accessDenied, invalidRequest, OAuthError } from '../oauth/errors.ts';
 import { Params } from '../oauth/params.ts';
 import { resolveResource } from '../oauth/resources.ts';
 import { cookieNames, csrfToken, preSessionSecret } from '../web/session.ts';
@@ -161,8 +161,7 @@ export async function cancelSignIn(
   reply.header('cache-control', 'no-store');
   return reply.redirect(
     authorizationResponseUrl(ar.redirectUri, ctx.config.issuer, {
-      error: 'access_denied',
-      error_description: 'the user cancelled sign-in',
+      ...accessDenied('the user cancelled sign-in').toJSON(),
       state: ar.state,
     }),
     303,
