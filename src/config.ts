@@ -7,6 +7,7 @@
 import { bool, ConfigError, type Env, int, list, str } from './config/read.ts';
 import { configTable, earlier } from './config/table.ts';
 import {
+  checkDeclaredProviders,
   type DeclaredResourceServer,
   type LogLevel,
   parseDatabaseUrl,
@@ -211,7 +212,7 @@ const TABLE = configTable<Config>({
   resourceServers: {
     section: 'Resource servers',
     meaning:
-      'JSON array of `{"uri","client_id","client_secret","name"}` (secret at least 32 characters) created or updated at start; or use `latchkey resource add`',
+      'JSON array of `{"uri","client_id","client_secret","name"}` (secret at least 32 characters), optionally with `"upstream_claims"`, `"upstream_token"`, `"require_upstream"`, created or updated at start; or use `latchkey resource add`',
     unset: 'unset',
     read: (env) => parseResourceServers(str(env, 'RESOURCE_SERVERS')),
   },
@@ -276,5 +277,11 @@ const TABLE = configTable<Config>({
 export const CONFIG_VARIABLES = TABLE.variables;
 
 export function loadConfig(env: Env = process.env): Config {
-  return TABLE.load(env);
+  const config = TABLE.load(env);
+  // RESOURCE_SERVERS is read before the providers: its provider ids are checked once both are known.
+  checkDeclaredProviders(
+    config.resourceServers,
+    config.upstreamProviders.map((p) => p.id),
+  );
+  return config;
 }

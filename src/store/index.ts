@@ -7,6 +7,7 @@ import { resourceServerStore } from './resource-servers.ts';
 import { sessionStore } from './sessions.ts';
 import { tokenStore } from './tokens.ts';
 import { upstreamStore } from './upstream.ts';
+import { upstreamTokenStore } from './upstream-tokens.ts';
 import { userStore } from './users.ts';
 
 export function createStores(prisma: PrismaClient) {
@@ -19,6 +20,7 @@ export function createStores(prisma: PrismaClient) {
     grants: grantStore(prisma),
     tokens: tokenStore(prisma),
     upstream: upstreamStore(prisma),
+    upstreamTokens: upstreamTokenStore(prisma),
   };
 }
 

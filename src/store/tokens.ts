@@ -10,6 +10,7 @@ import type {
   PrismaClient,
   RefreshToken,
   ResourceServer,
+  UpstreamLogin,
   User,
 } from '../generated/prisma/client.ts';
 import { addSeconds } from '../lib/clock.ts';
@@ -63,7 +64,13 @@ export type CodeClaim =
 export type RefreshClaim = { kind: 'claimed' } | { kind: 'rotated'; rotatedAt: Date; revoked: boolean };
 
 export type ActiveAccessToken = AccessToken & {
-  grant: Grant & { user: User | null; client: Client; resourceServer: ResourceServer };
+  grant: Grant & {
+    user: User | null;
+    client: Client;
+    resourceServer: ResourceServer;
+    /** The upstream sign-in behind the grant: what /introspect may show (never its tokens). */
+    upstreamLogin: Pick<UpstreamLogin, 'provider' | 'claims' | 'revokedAt'> | null;
+  };
 };
 
 /** The steps a grant handler takes inside one transaction. */
@@ -179,7 +186,16 @@ export function tokenStore(prisma: PrismaClient) {
     findAccessToken(token: string): Promise<ActiveAccessToken | null> {
       return prisma.accessToken.findUnique({
         where: { tokenHash: hashSecret(token) },
-        include: { grant: { include: { user: true, client: true, resourceServer: true } } },
+        include: {
+          grant: {
+            include: {
+              user: true,
+              client: true,
+              resourceServer: true,
+              upstreamLogin: { select: { provider: true, claims: true, revokedAt: true } },
+            },
+          },
+        },
       });
     },
 

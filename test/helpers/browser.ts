@@ -172,22 +172,26 @@ export class FormBrowser {
   }
 
   /**
-   * Follows an authorization URL as a person would: signs in when asked, approves (or denies) when asked.
-   * Returns the URL the server finally sent the browser to (the client's redirect URI).
+   * Follows an authorization URL as a person would: signs in when asked (with a password, or by pressing an upstream
+   * provider's button, the provider's pages approving at once), approves (or denies) when asked. Returns the URL the
+   * server finally sent the browser to (the client's redirect URI).
    */
   async authorize(
     authorizationUrl: string,
-    credentials: { email: string; password: string },
+    credentials: { email: string; password: string } | { upstream: string },
     decision: 'approve' | 'deny' = 'approve',
   ): Promise<URL> {
     let page = await this.request(authorizationUrl);
     for (let step = 0; step < 4 && !page.redirectedTo; step++) {
-      if (parseForms(page.html).some((f) => f.action === '/login')) {
+      const actions = parseForms(page.html).map((f) => f.action);
+      if ('upstream' in credentials && actions.includes(`/login/upstream/${credentials.upstream}`)) {
+        page = await this.submit(page, `/login/upstream/${credentials.upstream}`);
+      } else if ('password' in credentials && actions.includes('/login')) {
         page = await this.submit(page, '/login', {
           email: credentials.email,
           password: credentials.password,
         });
-      } else if (parseForms(page.html).some((f) => f.action === '/authorize')) {
+      } else if (actions.includes('/authorize')) {
         page = await this.submit(page, '/authorize', {}, { name: 'decision', value: decision });
       } else {
         throw new Error(`unexpected page ${page.url} (${page.status}): ${page.html.slice(0, 500)}`);

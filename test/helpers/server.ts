@@ -33,10 +33,10 @@ export interface TestServerOptions {
   signInMethods?: AppDeps['signInMethods'];
   /** Listen on this port (picked with freePort beforehand, when an upstream must know the issuer first). */
   port?: number;
-  /** The fetch behind upstream provider calls (buildApp's upstreamFetch). */
-  upstreamFetch?: AppDeps['upstreamFetch'];
-  /** A logger instance (log capture); default: silent. */
+  /** A pino logger (e.g. captureLogs().logger) instead of silence. */
   logger?: AppDeps['logger'];
+  /** buildApp's upstreamFetch (route provider calls elsewhere). */
+  upstreamFetch?: AppDeps['upstreamFetch'];
 }
 
 export async function startServer(kind: DbKind, options: TestServerOptions = {}): Promise<TestServer> {
@@ -51,8 +51,8 @@ export async function startServer(kind: DbKind, options: TestServerOptions = {})
     clock: options.clock ?? clock,
     ...(options.cimd && { cimd: options.cimd }),
     ...(options.signInMethods && { signInMethods: options.signInMethods }),
-    ...(options.upstreamFetch && { upstreamFetch: options.upstreamFetch }),
     ...(options.logger && { logger: options.logger }),
+    ...(options.upstreamFetch && { upstreamFetch: options.upstreamFetch }),
   });
   await app.listen({ port, host: '127.0.0.1' });
   return {
