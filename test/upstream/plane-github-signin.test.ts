@@ -159,7 +159,10 @@ forEachDatabase('Plane and GitHub presets', (kind) => {
         where: { identityId: identity!.id },
         orderBy: { createdAt: 'desc' },
       });
-      assert.equal((latest?.claims as { claims: { workspace_slug: string } }).claims.workspace_slug, 'beta');
+      assert.equal(
+        (latest?.claims as { claims: { workspace_slug: string } } | undefined)?.claims.workspace_slug,
+        'beta',
+      );
     } finally {
       plane.installations = 1;
       plane.sendInstallationId = false;
@@ -221,7 +224,7 @@ forEachDatabase('Plane and GitHub presets', (kind) => {
     const login = await server.database.db.prisma.upstreamLogin.findFirst({
       where: { identityId: identity.id },
     });
-    assert.equal((login?.claims as { claims: { login: string } }).claims.login, user.login);
+    assert.equal((login?.claims as { claims: { login: string } } | undefined)?.claims.login, user.login);
     assert.equal(login?.accessExpiresAt, null);
     assert.equal(login?.refreshTokenEnc, null);
     const userAgent = gh.recorded('user').at(-1)!.headers['user-agent'];
