@@ -196,7 +196,8 @@ export async function refresh(
     case 'malformed':
       return { kind: 'other', error: 'invalid_response', reason: sent.reason };
     case 'error':
-      return sent.error === 'invalid_grant' && sent.status < 500
+      // GitHub answers a dead refresh token with 200 {"error":"bad_refresh_token"}: the same fact.
+      return (sent.error === 'invalid_grant' || sent.error === 'bad_refresh_token') && sent.status < 500
         ? { kind: 'invalid_grant' }
         : { kind: 'other', error: sent.error, reason: `status ${sent.status}` };
   }

@@ -117,8 +117,12 @@ export function oidcProvider(config: OidcProvider, deps: ProviderDeps): Upstream
   return {
     config,
     usesNonce: true,
+    // The issuer's origin always (before any metadata is cached, the best guess), and the cached endpoint's origin.
     formTargets: () => [
-      cached ? new URL(cached.as.authorization_endpoint ?? config.issuer).origin : issuer.origin,
+      ...new Set([
+        issuer.origin,
+        ...(cached ? [new URL(cached.as.authorization_endpoint ?? config.issuer).origin] : []),
+      ]),
     ],
     server,
     authorizeUrl: (as, p) => authorizeUrl(config, as, p),
