@@ -34,8 +34,10 @@ async function completeSignIn(
   outcome: SignInOutcome & { kind: 'signed_in' },
   returnTo: string,
 ): Promise<FastifyReply> {
-  // Session fixation hygiene after an upstream sign-in: whatever session this browser had ends first.
-  if (outcome.upstreamLoginId) await endSession(ctx, req, reply);
+  // Session fixation hygiene after an upstream sign-in: whatever session this browser had ends (its cookie is
+  // replaced just below).
+  const previous = req.cookies[cookieNames(ctx.config.issuer).session];
+  if (outcome.upstreamLoginId && previous) await ctx.stores.sessions.revoke(previous, ctx.clock.now());
   await startSession(ctx, req, reply, outcome.userId, outcome.upstreamLoginId);
   req.log.info({ userId: outcome.userId, method: method.id }, 'signed in');
   return reply.redirect(returnTo, 303);

@@ -1,6 +1,7 @@
 // Sign-in through a real OpenID Provider (oidc-provider, started here): spec federation §11 O1–O10.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { hashSecret } from '../../src/lib/crypto.ts';
 import { parseUpstreamTokenKeys } from '../../src/upstream/config.ts';
 import { upstreamCipher } from '../../src/upstream/crypto.ts';
 import { FormBrowser } from '../helpers/browser.ts';
@@ -296,8 +297,15 @@ forEachDatabase('upstream OIDC sign-in', (kind) => {
     assert.doesNotMatch(only.html, /Sign in with Other SSO/);
     // Signing in there (the password session is replaced) satisfies it: the consent page follows.
     const sub = person();
+    const passwordSession = browser.cookies.get('latchkey_session');
+    assert.ok(passwordSession);
     browser.follow(op.issuer);
     const consent = await op.signIn(browser, await pressProvider(browser, only, 'corp'), sub);
+    assert.notEqual(browser.cookies.get('latchkey_session'), passwordSession);
+    const old = await server.database.db.prisma.session.findUnique({
+      where: { tokenHash: hashSecret(passwordSession) },
+    });
+    assert.ok(old?.revokedAt, 'the session the browser had before is ended (session fixation)');
     assert.match(consent.html, /Signed in with Corp SSO as/);
     const back = await approve(browser, consent);
     assert.ok(back.searchParams.get('code'));
