@@ -1,6 +1,7 @@
 // `latchkey upstream list|link|unlink`: the upstream identity providers people sign in with (UPSTREAM_PROVIDERS),
 // their exact redirect URIs (what to register at the provider), and the links between upstream accounts and users.
-import { redirectUri } from '../upstream/config.ts';
+import { redirectUri, resolveUpstreamKeys } from '../upstream/config.ts';
+import { UpstreamSecretError, upstreamCipher } from '../upstream/crypto.ts';
 import { CliError, type Command, println } from './command.ts';
 import { formatTable } from './table.ts';
 
@@ -90,8 +91,54 @@ export const upstreamUnlinkCommand: Command = {
   },
 };
 
+export const upstreamRekeyCommand: Command = {
+  name: ['upstream', 'rekey'],
+  summary: 'Re-encrypt every stored upstream token under the first key of UPSTREAM_TOKEN_KEYS',
+  description:
+    'After putting a new key first in UPSTREAM_TOKEN_KEYS (and keeping the old ones), this moves every stored sign-in to the new key; `upstream list` then shows none under the old key, which can be removed.',
+  async run(ctx) {
+    const keys = resolveUpstreamKeys(ctx.config);
+    if (keys.length === 0) throw new CliError('no upstream token keys are configured (UPSTREAM_TOKEN_KEYS)');
+    const cipher = upstreamCipher(keys);
+    const kid = cipher.currentKid;
+    const store = (await ctx.stores()).upstream;
+    let moved = 0;
+    const failed = new Map<string, number>();
+    let after: string | undefined;
+    for (;;) {
+      const batch = await store.loginsNotUnder(kid, 200, after);
+      if (batch.length === 0) break;
+      for (const row of batch) {
+        after = row.id;
+        const slot = (column: 'access_token_enc' | 'refresh_token_enc') =>
+          ({ table: 'upstream_logins', column, rowId: row.id }) as const;
+        try {
+          const access = cipher.decrypt(row.accessTokenEnc, slot('access_token_enc'));
+          const refresh =
+            row.refreshTokenEnc && cipher.decrypt(row.refreshTokenEnc, slot('refresh_token_enc'));
+          const done = await store.rekeyLogin(row.id, row, {
+            keyId: kid,
+            accessTokenEnc: cipher.encrypt(access, slot('access_token_enc')),
+            refreshTokenEnc: refresh ? cipher.encrypt(refresh, slot('refresh_token_enc')) : null,
+          });
+          if (done) moved++;
+        } catch (err) {
+          if (!(err instanceof UpstreamSecretError)) throw err;
+          failed.set(row.keyId, (failed.get(row.keyId) ?? 0) + 1);
+        }
+      }
+    }
+    println(ctx.io.stdout, `re-encrypted ${moved} upstream sign-in(s) under key ${kid}`);
+    if (failed.size > 0) {
+      const which = [...failed].map(([k, n]) => `${n} under "${k}"`).join(', ');
+      throw new CliError(`could not decrypt ${which}: is that key still in UPSTREAM_TOKEN_KEYS?`);
+    }
+  },
+};
+
 export const upstreamCommands: readonly Command[] = [
   upstreamListCommand,
   upstreamLinkCommand,
   upstreamUnlinkCommand,
+  upstreamRekeyCommand,
 ];

@@ -217,6 +217,29 @@ export function upstreamStore(prisma: PrismaClient) {
       return new Map(rows.map((r) => [r.provider, r._count._all]));
     },
 
+    /** Up to `limit` logins whose secrets are under another key than `kid` (for `latchkey upstream rekey`). */
+    loginsNotUnder(kid: string, limit: number, after?: string) {
+      return prisma.upstreamLogin.findMany({
+        where: { keyId: { not: kid }, ...(after ? { id: { gt: after } } : {}) },
+        select: { id: true, keyId: true, accessTokenEnc: true, refreshTokenEnc: true },
+        orderBy: { id: 'asc' },
+        take: limit,
+      });
+    },
+
+    /** Rewrites a login's secrets under a new key, only if nothing (a refresh) rewrote them since they were read. */
+    async rekeyLogin(
+      id: string,
+      from: { keyId: string; accessTokenEnc: string },
+      to: { keyId: string; accessTokenEnc: string; refreshTokenEnc: string | null },
+    ): Promise<boolean> {
+      const done = await prisma.upstreamLogin.updateMany({
+        where: { id, keyId: from.keyId, accessTokenEnc: from.accessTokenEnc },
+        data: to,
+      });
+      return done.count === 1;
+    },
+
     /** Unrevoked logins per provider and key id (rotation: remove a key once nothing is under it). */
     async loginKeyCounts(): Promise<{ provider: string; keyId: string; count: number }[]> {
       const rows = await prisma.upstreamLogin.groupBy({

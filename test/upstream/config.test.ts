@@ -1,5 +1,6 @@
 // Upstream configuration: spec federation §11 C1, C2, C3 and C5 (C4 is the resource servers' part).
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,10 +10,12 @@ import { runCli } from '../../src/cli/run.ts';
 import { upstreamCommands } from '../../src/cli/upstream.ts';
 import { userCommands } from '../../src/cli/users.ts';
 import { ConfigError, loadConfig } from '../../src/config.ts';
-import { KEY_FILE, resolveUpstreamKeys } from '../../src/upstream/config.ts';
+import { openEmbedded } from '../../src/db/embedded.ts';
+import { KEY_FILE, parseUpstreamTokenKeys, resolveUpstreamKeys } from '../../src/upstream/config.ts';
+import { upstreamCipher } from '../../src/upstream/crypto.ts';
 import { FormBrowser } from '../helpers/browser.ts';
 import { forEachDatabase } from '../helpers/db.ts';
-import { captureLogs, startFederated, TEST_KEY_K1 } from '../helpers/federation.ts';
+import { captureLogs, startFederated, TEST_KEY_K1, TEST_KEY_K2 } from '../helpers/federation.ts';
 
 const GOOD = {
   id: 'corp',
@@ -293,5 +296,69 @@ describe('C5: latchkey upstream list', () => {
     assert.equal(unlinked.code, 0, unlinked.stderr);
     assert.match(unlinked.stdout, /0 grant\(s\) revoked/);
     assert.equal((await cli(['upstream', 'unlink', 'op@example.com', 'corp'], env)).code, 1);
+  });
+
+  test('upstream rekey moves every stored sign-in to the first key; list shows the count per key', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'latchkey-rekey-'));
+    dirs.push(dir);
+    const env = {
+      ISSUER: 'https://auth.example.com',
+      DATA_DIR: join(dir, 'data'),
+      UPSTREAM_PROVIDERS: JSON.stringify([GOOD]),
+      UPSTREAM_TOKEN_KEYS: TEST_KEY_K1,
+      LOG_LEVEL: 'silent',
+    };
+    assert.equal(
+      (await cli(['user', 'add', 'rk@example.com', '--password-stdin'], env, 'a long enough password\n'))
+        .code,
+      0,
+    );
+    // A sign-in stored under k1, as the callback stores it.
+    const k1 = upstreamCipher(parseUpstreamTokenKeys(TEST_KEY_K1)!);
+    const db = await openEmbedded({ dataDir: env.DATA_DIR });
+    const id = randomUUID();
+    const slot = (column: 'access_token_enc' | 'refresh_token_enc') =>
+      ({ table: 'upstream_logins', column, rowId: id }) as const;
+    try {
+      const user = await db.prisma.user.findUniqueOrThrow({ where: { email: 'rk@example.com' } });
+      const identity = await db.prisma.upstreamIdentity.create({
+        data: { userId: user.id, provider: 'corp', subject: 'rk' },
+      });
+      await db.prisma.upstreamLogin.create({
+        data: {
+          id,
+          identityId: identity.id,
+          provider: 'corp',
+          scopes: [],
+          claims: {},
+          keyId: 'k1',
+          accessTokenEnc: k1.encrypt('upstream-access', slot('access_token_enc')),
+          refreshTokenEnc: k1.encrypt('upstream-refresh', slot('refresh_token_enc')),
+        },
+      });
+    } finally {
+      await db.close();
+    }
+    const rotated = { ...env, UPSTREAM_TOKEN_KEYS: `${TEST_KEY_K2},${TEST_KEY_K1}` };
+    assert.match((await cli(['upstream', 'list'], rotated)).stdout, /corp\s+k1\s+1/);
+    const rekey = await cli(['upstream', 'rekey'], rotated);
+    assert.equal(rekey.code, 0, rekey.stderr);
+    assert.match(rekey.stdout, /re-encrypted 1 upstream sign-in\(s\) under key k2/);
+    assert.match((await cli(['upstream', 'list'], rotated)).stdout, /corp\s+k2\s+1/);
+    // Only k2 now: the row decrypts with it alone.
+    const k2 = upstreamCipher(parseUpstreamTokenKeys(TEST_KEY_K2)!);
+    const reopened = await openEmbedded({ dataDir: env.DATA_DIR });
+    try {
+      const row = await reopened.prisma.upstreamLogin.findUniqueOrThrow({ where: { id } });
+      assert.equal(row.keyId, 'k2');
+      assert.equal(k2.decrypt(row.accessTokenEnc, slot('access_token_enc')), 'upstream-access');
+      assert.equal(k2.decrypt(row.refreshTokenEnc!, slot('refresh_token_enc')), 'upstream-refresh');
+    } finally {
+      await reopened.close();
+    }
+    // Without the key the rows are under, rekey says which key is missing.
+    const lost = await cli(['upstream', 'rekey'], { ...env, UPSTREAM_TOKEN_KEYS: TEST_KEY_K1 });
+    assert.equal(lost.code, 1);
+    assert.match(lost.stderr, /could not decrypt 1 under "k2"/);
   });
 });
