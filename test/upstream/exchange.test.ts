@@ -8,6 +8,7 @@ import { forEachDatabase } from '../helpers/db.ts';
 import {
   ACCESS_TOKEN_TYPE,
   allowUpstream,
+  databaseText,
   exchange,
   type FederatedGrant,
   federatedGrant,
@@ -390,9 +391,16 @@ forEachDatabase('token exchange', (kind) => {
       const r = await postForm(`${server.url}/token`, body, auth);
       assert.ok(r.status === 400, `${r.status} ${JSON.stringify(r.body)}`);
     }
-    // The upstream access token never reaches a log line.
-    for (const token of plane.issuedAccessTokens) {
-      assert.ok(!logs.raw.some((line) => line.includes(token)));
+  });
+
+  test('after every exchange and refresh above: no upstream token in any table or log line', async () => {
+    const secrets = [...plane.issuedAccessTokens, ...plane.refreshTokens.keys(), plane.clientSecret];
+    assert.ok(secrets.length > 20, 'the tests above issued and refreshed tokens');
+    const dump = await databaseText(server);
+    assert.ok(dump.includes('upstream_invalid_grant'), 'the dump is real');
+    for (const s of secrets) {
+      assert.equal(dump.includes(s), false, `an upstream secret (${s.slice(0, 12)}…) is stored in plaintext`);
+      assert.ok(!logs.raw.some((line) => line.includes(s)), 'an upstream secret was logged');
     }
   });
 });
