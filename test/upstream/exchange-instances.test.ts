@@ -198,6 +198,47 @@ forEachDatabase('upstream token keys (S3)', (kind) => {
     } finally {
       await server.close();
     }
+
+    // Plane taken out of the configuration: exchanges answer invalid_grant, and nothing is revoked (a typo must not
+    // sign everyone out); Plane back, the same sign-in works again.
+    const other = {
+      id: 'corp',
+      type: 'oauth2',
+      name: 'Corp',
+      client_id: 'c',
+      client_secret: 's',
+      scopes: ['x'],
+    };
+    const endpoints = {
+      authorization_endpoint: 'https://sso.example.com/a',
+      token_endpoint: 'https://sso.example.com/t',
+    };
+    const withoutPlane = captureLogs();
+    server = await startFederatedServer(kind, {
+      providers: [{ ...other, ...endpoints, userinfo_endpoint: 'https://sso.example.com/u' }],
+      keys: k2,
+      database,
+      clock,
+      logger: withoutPlane.logger,
+    });
+    try {
+      const gone = await exchange(server.url, g.rs, g.accessToken);
+      assert.equal(gone.status, 400);
+      assert.deepEqual(gone.body, {
+        error: 'invalid_grant',
+        error_description: 'the upstream provider is no longer configured',
+      });
+      assert.ok(withoutPlane.lines.some((l) => l.level === 40 && l.provider === 'plane'));
+      assert.equal((await row()).revokedAt, null);
+    } finally {
+      await server.close();
+    }
+    server = await start(k2);
+    try {
+      assert.equal((await exchange(server.url, g.rs, g.accessToken)).status, 200);
+    } finally {
+      await server.close();
+    }
   });
 });
 
