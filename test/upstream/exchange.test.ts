@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { basicAuth } from '../helpers/basic-auth.ts';
+import { FormBrowser, parseForms } from '../helpers/browser.ts';
 import { forEachDatabase } from '../helpers/db.ts';
 import {
   ACCESS_TOKEN_TYPE,
@@ -16,7 +17,7 @@ import {
   planeTokens,
   startFederatedServer,
 } from '../helpers/federated-grants.ts';
-import { exchangeCode, obtainCode, postForm, refreshToken } from '../helpers/flow.ts';
+import { authorizeUrl, exchangeCode, obtainCode, postForm, refreshToken } from '../helpers/flow.ts';
 import { captureLogs } from '../helpers/log-capture.ts';
 import { PlaneStandin } from '../helpers/plane-standin.ts';
 import {
@@ -239,6 +240,14 @@ forEachDatabase('token exchange', (kind) => {
       g.loginId,
     );
     assert.equal((await introspect(server.url, second.rs, second.accessToken)).active, true);
+    // Control: while the sign-in lives, that session goes straight to the consent page.
+    const browser = new FormBrowser(server.url);
+    browser.cookies.set('latchkey_session', session);
+    const consent = await browser.request(authorizeUrl(server, second.client, { resource: second.rs.uri }));
+    assert.ok(
+      parseForms(consent.html).some((f) => f.action === '/authorize'),
+      'the consent page',
+    );
 
     plane.revokeAll = true;
     try {
@@ -260,6 +269,16 @@ forEachDatabase('token exchange', (kind) => {
     const refreshed = await refreshToken(server, second.client, second.refreshToken);
     assert.equal(refreshed.body.error, 'invalid_grant');
     assert.equal(await server.stores.sessions.findLive(session, server.clock.now(), life), null);
+    // The browser holding that session is asked to sign in again at the next /authorize.
+    const next = await browser.request(authorizeUrl(server, second.client, { resource: second.rs.uri }));
+    assert.equal(next.status, 200);
+    assert.ok(
+      parseForms(next.html).some((f) => f.action === '/login' || f.action.startsWith('/login/upstream/')),
+    );
+    assert.ok(
+      !parseForms(next.html).some((f) => f.action === '/authorize'),
+      'no consent page without a session',
+    );
     const grants = await server.database.db.prisma.grant.findMany({ where: { upstreamLoginId: g.loginId } });
     assert.equal(grants.length, 2);
     for (const grant of grants) assert.equal(grant.revokedReason, 'upstream_revoked');
