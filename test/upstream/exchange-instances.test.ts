@@ -4,6 +4,7 @@
 // detection (where a second refresh with the spent token would fail and revoke).
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import * as oauth from 'oauth4webapi';
 import { ManualClock } from '../../src/lib/clock.ts';
 import { forEachDatabase, migratedDatabase, type TestDatabase } from '../helpers/db.ts';
 import {
@@ -113,6 +114,36 @@ forEachDatabase('token exchange on two instances', (kind) => {
     const next = await exchange(b.url, g.rs, g.accessToken);
     assert.equal(next.status, 200, JSON.stringify(next.body));
     assert.deepEqual(op.refreshes.slice(before), [{ ok: true }, { ok: true }]);
+  });
+
+  test('X8 (oidc-provider): the refresh token revoked at the provider’s revocation endpoint ends the sign-in', async () => {
+    op.accounts.set('bob', { email: 'bob@corp.example', email_verified: true, name: 'Bob' });
+    const tokens = await oidcTokens(op, `${a.url}/login/upstream/corp/callback`, 'bob');
+    const g = await federatedGrant(a, {
+      provider: 'corp',
+      tokens,
+      subject: 'bob',
+      claims: { sub: 'bob', email: 'bob@corp.example', email_verified: true, name: 'Bob', claims: {} },
+    });
+    await allowUpstream(a, g.rs, { token: ['corp'] });
+    await b.app.latchkey.changes.flush();
+    const issuer = new URL(op.issuer);
+    const opts = { [oauth.allowInsecureRequests]: true };
+    const as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, opts));
+    const revoked = await oauth.revocationRequest(
+      as,
+      { client_id: op.clientId },
+      oauth.ClientSecretBasic(op.clientSecret),
+      tokens.refreshToken!,
+      opts,
+    );
+    assert.equal(revoked.status, 200);
+    clock.advance(600);
+    const answer = await exchange(b.url, g.rs, g.accessToken);
+    assert.equal(answer.status, 400, JSON.stringify(answer.body));
+    assert.equal(answer.body.error, 'invalid_grant');
+    assert.equal(op.refreshes.at(-1)?.error, 'invalid_grant');
+    assert.deepEqual(await introspect(a.url, g.rs, g.accessToken), { active: false });
   });
 
   test('X8 on two instances: a revoked upstream sign-in reads inactive on both at once', async () => {
