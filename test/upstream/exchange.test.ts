@@ -42,7 +42,11 @@ forEachDatabase('token exchange', (kind) => {
     plane = await PlaneStandin.start();
     plane.addUser({ email: 'john@acme.example' });
     plane.expiresIn = UPSTREAM_TTL;
-    server = await startFederatedServer(kind, { providers: [planeProvider(plane)], logger: logs.logger });
+    server = await startFederatedServer(kind, {
+      providers: [planeProvider(plane)],
+      logger: logs.logger,
+      env: { UPSTREAM_HTTP_TIMEOUT: '2' },
+    });
     callback = `${server.url}/login/upstream/plane/callback`;
   });
   after(async () => {
@@ -297,7 +301,15 @@ forEachDatabase('token exchange', (kind) => {
       await plane.setDown(false);
       const bad = await exchange(server.url, g.rs, g.accessToken);
       assert.equal(bad.status, 503, 'a 5xx is unavailable too');
+      plane.faults.status5xx = false;
+      // A refresh that gets no answer within UPSTREAM_HTTP_TIMEOUT (2 s here) is unavailable too.
+      plane.faults.slow = ['token'];
+      const slow = await exchange(server.url, g.rs, g.accessToken);
+      assert.equal(slow.status, 503);
+      assert.equal(slow.headers.get('retry-after'), '5');
     } finally {
+      plane.faults.slow = false;
+      plane.host.dropHeld();
       plane.faults.status5xx = false;
       await plane.setDown(false);
     }
@@ -305,7 +317,7 @@ forEachDatabase('token exchange', (kind) => {
     assert.equal((await loginRow(g.loginId)).refreshLeaseHolder, null, 'the lease was let go');
     assert.equal((await introspect(server.url, g.rs, g.accessToken)).active, true);
     const ok = await exchange(server.url, g.rs, g.accessToken);
-    assert.equal(ok.status, 200);
+    assert.equal(ok.status, 200, JSON.stringify(ok.body));
     assert.notEqual(ok.body.access_token, g.upstream);
   });
 
