@@ -92,6 +92,13 @@ forEachDatabase('token exchange', (kind) => {
     assert.equal(ok.body.token_type, 'Bearer');
     assert.equal(ok.body.expires_in, UPSTREAM_TTL);
     assert.equal(ok.body.scope, 'read write');
+    // As quiet as /introspect: the routine answer is not logged at info (only Fastify's line on arrival is).
+    const reqId = ok.headers.get('x-request-id');
+    assert.ok(reqId);
+    assert.deepEqual(
+      logs.lines.filter((l) => l.reqId === reqId).map((l) => l.msg),
+      ['incoming request'],
+    );
     // Advertised because a provider is configured.
     const meta = (await (await fetch(`${server.url}/.well-known/oauth-authorization-server`)).json()) as {
       grant_types_supported: string[];
