@@ -56,7 +56,7 @@ const RESERVED_PARAMS = [
 const AUTH_METHODS: readonly TokenAuthMethod[] = ['client_secret_basic', 'client_secret_post', 'none'];
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
-/** https (or http on a loopback host when allowed), absolute, no fragment or credentials; returned without a trailing slash. */
+/** https (or http on a loopback host when allowed), absolute, no fragment or credentials. */
 export function checkUpstreamUrl(value: string, allowLoopback: boolean, fail: Fail, field: string): string {
   let url: URL;
   try {
@@ -73,7 +73,9 @@ export function checkUpstreamUrl(value: string, allowLoopback: boolean, fail: Fa
   }
   if (url.hash || value.includes('#')) return fail(field, 'must not have a fragment');
   if (url.username || url.password) return fail(field, 'must not carry credentials');
-  return url.href.replace(/\/+$/, '');
+  // Base URLs get paths appended: no trailing slash. Issuers and endpoints are kept exactly as written (an endpoint's
+  // trailing slash can matter, as Plane's do; an issuer is compared as the provider writes it).
+  return field.endsWith('base_url') ? url.href.replace(/\/+$/, '') : value;
 }
 
 export function providerFields(entry: RawEntry, type: ProviderType, fail: Fail, url: Url): ProviderConfig {

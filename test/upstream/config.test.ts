@@ -118,12 +118,13 @@ describe('C1: UPSTREAM_PROVIDERS errors name the variable, the entry and the fie
           type: 'plane',
           client_id: 'p',
           client_secret: 's',
+          base_url: 'https://plane.example.com/',
           allowed_workspaces: ['acme'],
           create_users: true,
         },
         { id: 'gh', type: 'github', client_id: 'g', client_secret: 's' },
         { id: 'g', type: 'google', client_id: 'g', client_secret: 's', hosted_domain: 'Example.com' },
-        { ...GOOD, issuer: 'http://127.0.0.1:9000/' },
+        { ...GOOD, issuer: 'http://127.0.0.1:9000/realms/corp/' },
       ]),
       UPSTREAM_ALLOW_INSECURE_LOOPBACK: 'true',
       UPSTREAM_TOKEN_KEYS: TEST_KEY_K1,
@@ -132,7 +133,7 @@ describe('C1: UPSTREAM_PROVIDERS errors name the variable, the entry and the fie
     assert.equal(plane?.name, 'Plane');
     assert.deepEqual(plane?.scopes, ['read', 'write']);
     assert.equal(plane?.tokenEndpointAuthMethod, 'client_secret_post');
-    assert.equal(plane?.type === 'plane' && plane.internalBaseUrl, 'https://api.plane.so');
+    assert.equal(plane?.type === 'plane' && plane.internalBaseUrl, 'https://plane.example.com');
     assert.deepEqual(gh?.scopes, ['read:user', 'user:email']);
     assert.equal(google?.type === 'google' && google.issuer, 'https://accounts.google.com');
     assert.deepEqual(google?.extraAuthorizeParams, {
@@ -140,7 +141,7 @@ describe('C1: UPSTREAM_PROVIDERS errors name the variable, the entry and the fie
       prompt: 'consent',
       hd: 'example.com',
     });
-    assert.equal(corp?.type === 'oidc' && corp.issuer, 'http://127.0.0.1:9000');
+    assert.equal(corp?.type === 'oidc' && corp.issuer, 'http://127.0.0.1:9000/realms/corp/');
     assert.equal(config.upstreamHttpTimeout, 10);
     assert.equal(config.passwordSignIn, true);
   });

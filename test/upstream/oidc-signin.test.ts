@@ -39,7 +39,7 @@ forEachDatabase('upstream OIDC sign-in', (kind) => {
     const deadIssuer = `http://127.0.0.1:${await freePort()}`;
     const issuer = `http://127.0.0.1:${port}`;
     op = await startUpstreamOidc({
-      redirectUris: [callbackUri(issuer, 'corp'), callbackUri(issuer, 'other')],
+      redirectUris: ['corp', 'other', 'goog'].map((id) => callbackUri(issuer, id)),
     });
     server = await startFederated(kind, {
       port,
@@ -61,6 +61,16 @@ forEachDatabase('upstream OIDC sign-in', (kind) => {
           issuer: op.issuer,
           client_id: op.clientId,
           client_secret: op.clientSecret,
+        },
+        // The Google preset pointed at this provider: it sends no `hd`, so a hosted domain refuses everyone.
+        {
+          id: 'goog',
+          type: 'google',
+          issuer: op.issuer,
+          client_id: op.clientId,
+          client_secret: op.clientSecret,
+          hosted_domain: 'corp.example',
+          create_users: true,
         },
         // Never reachable: its metadata is never fetched.
         {
@@ -283,5 +293,35 @@ forEachDatabase('upstream OIDC sign-in', (kind) => {
     assert.match(only.url, /\/login\?provider=corp&/);
     assert.match(only.html, /needs you to sign in with Corp SSO/);
     assert.doesNotMatch(only.html, /name="password"/);
+    assert.doesNotMatch(only.html, /Sign in with Other SSO/);
+    // Signing in there (the password session is replaced) satisfies it: the consent page follows.
+    const sub = person();
+    browser.follow(op.issuer);
+    const consent = await op.signIn(browser, await pressProvider(browser, only, 'corp'), sub);
+    assert.match(consent.html, /Signed in with Corp SSO as/);
+    const back = await approve(browser, consent);
+    assert.ok(back.searchParams.get('code'));
+  });
+
+  test('Google preset: offline access and hd sent; an ID token without the hosted domain → 403', async () => {
+    const { browser, callback } = await toCallback(person(), 'goog');
+    const auth = op.requests.filter((r) => r.path === '/auth').at(-1)!;
+    assert.equal(auth.query.hd, 'corp.example');
+    assert.equal(auth.query.access_type, 'offline');
+    assert.equal(auth.query.prompt, 'consent');
+    const page = await browser.request(callback);
+    assert.equal(page.status, 403);
+    assert.equal(alertOf(page), "Your Google account's email is not allowed here.");
+  });
+
+  test('Cancel with an authorization request that is no longer valid → the error page, no redirect', async () => {
+    const browser = new FormBrowser(server.url);
+    const login = await browser.request(
+      `/login?return_to=${encodeURIComponent('/authorize?client_id=nobody&response_type=code')}`,
+    );
+    const page = await browser.submit(login, '/login/cancel');
+    assert.equal(page.status, 400);
+    assert.equal(page.redirectedTo, undefined);
+    assert.match(page.html, /This sign-in request is not valid/);
   });
 });

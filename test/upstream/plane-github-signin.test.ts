@@ -36,7 +36,7 @@ forEachDatabase('Plane and GitHub presets', (kind) => {
     const issuer = `http://127.0.0.1:${port}`;
     plane = await PlaneStandin.start({
       split: true,
-      redirectUris: ['plane', 'plane-acme'].map((id) => callbackUri(issuer, id)),
+      redirectUris: ['plane', 'plane-acme', 'generic'].map((id) => callbackUri(issuer, id)),
     });
     gh = await GitHub.start({ redirectUris: ['github', 'gh-link'].map((id) => callbackUri(issuer, id)) });
     const planeEntry = {
@@ -62,6 +62,25 @@ forEachDatabase('Plane and GitHub presets', (kind) => {
         { id: 'plane-acme', ...planeEntry, allowed_workspaces: ['acme'] },
         { id: 'github', ...ghEntry, create_users: true, allow_anyone: true },
         { id: 'gh-link', ...ghEntry, link_policy: 'verified_email' },
+        // The generic OAuth 2 type, pointed at Plane's endpoints: userinfo = users/me, mapped by dot paths.
+        {
+          id: 'generic',
+          type: 'oauth2',
+          name: 'Generic',
+          client_id: plane.clientId,
+          client_secret: plane.clientSecret,
+          token_endpoint_auth_method: 'client_secret_post',
+          authorization_endpoint: `${plane.baseUrl}/auth/o/authorize-app/`,
+          token_endpoint: `${plane.internalBaseUrl}/auth/o/token/`,
+          userinfo_endpoint: `${plane.internalBaseUrl}/api/v1/users/me/`,
+          scopes: ['read'],
+          subject_claim: 'id',
+          name_claim: 'display_name',
+          username_claim: 'first_name',
+          expose_claims: ['avatar_url'],
+          create_users: true,
+          allow_anyone: true,
+        },
       ],
     });
     client = await addClient(server.stores);
@@ -159,7 +178,10 @@ forEachDatabase('Plane and GitHub presets', (kind) => {
         where: { identityId: identity!.id },
         orderBy: { createdAt: 'desc' },
       });
-      assert.equal((latest?.claims as { claims: { workspace_slug: string } }).claims.workspace_slug, 'beta');
+      assert.equal(
+        (latest?.claims as { claims: { workspace_slug: string } } | undefined)?.claims.workspace_slug,
+        'beta',
+      );
     } finally {
       plane.installations = 1;
       plane.sendInstallationId = false;
@@ -221,7 +243,7 @@ forEachDatabase('Plane and GitHub presets', (kind) => {
     const login = await server.database.db.prisma.upstreamLogin.findFirst({
       where: { identityId: identity.id },
     });
-    assert.equal((login?.claims as { claims: { login: string } }).claims.login, user.login);
+    assert.equal((login?.claims as { claims: { login: string } } | undefined)?.claims.login, user.login);
     assert.equal(login?.accessExpiresAt, null);
     assert.equal(login?.refreshTokenEnc, null);
     const userAgent = gh.recorded('user').at(-1)!.headers['user-agent'];
@@ -265,5 +287,31 @@ forEachDatabase('Plane and GitHub presets', (kind) => {
     } finally {
       delete gh.faults.status.emails;
     }
+  });
+
+  test('oauth2: the identity from userinfo through the claim mapping; PKCE and the exact redirect URI', async () => {
+    const user = plane.addUser({ display_name: 'Mapped Name', first_name: 'Mapper' });
+    plane.signedInAs = user.id;
+    const before = plane.requests.length;
+    const { page } = await signIn('generic', plane.baseUrl);
+    assert.equal(page.status, 200, `${page.url} ${page.html.slice(0, 300)}`);
+    const identity = await server.stores.upstream.findIdentity('generic', user.id);
+    assert.equal(identity?.user.email, user.email);
+    assert.equal(identity?.user.name, 'Mapped Name');
+    assert.equal(identity?.emailVerified, false);
+    const login = await server.database.db.prisma.upstreamLogin.findFirst({
+      where: { identityId: identity!.id },
+    });
+    const claims = login?.claims as { username: string; claims: Record<string, unknown> } | undefined;
+    assert.equal(claims?.username, 'Mapper');
+    assert.deepEqual(claims?.claims, { avatar_url: user.avatar_url });
+    const seen = plane.requests.slice(before);
+    assert.deepEqual(
+      seen.map((r) => r.endpoint),
+      ['authorize', 'token', 'me'],
+    );
+    assert.equal(seen[0]?.query.redirect_uri, `${server.url}/login/upstream/generic/callback`);
+    assert.equal(seen[0]?.query.scope, 'read');
+    assert.equal(seen[2]?.headers.accept, 'application/json');
   });
 });
