@@ -166,5 +166,9 @@ async function revoke(
 ): Promise<void> {
   await deps.revokeLogin(login.id, reason, deps.clock.now());
   await deps.flushChanges();
-  log.info({ loginId: login.id, provider: login.provider, reason }, 'upstream sign-in revoked');
+  // Warn, not info: the exchange logs at /introspect's quiet level, and this ends grants.
+  log.warn(
+    { loginId: login.id, provider: login.provider, reason },
+    'upstream sign-in revoked with its grants',
+  );
 }

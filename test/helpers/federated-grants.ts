@@ -324,3 +324,18 @@ export async function oidcTokens(
     scopes: (t.scope ?? '').split(' ').filter(Boolean),
   };
 }
+
+/** Every row of every table, as text (for "no plaintext secret at rest" checks). */
+export async function databaseText(server: TestServer): Promise<string> {
+  return server.database.db.withConnection(async (c) => {
+    const tables = await c.query<{ table_name: string }>(
+      `SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE'`,
+    );
+    let text = '';
+    for (const { table_name } of tables) {
+      const rows = await c.query<{ row: string }>(`SELECT t::text AS row FROM "${table_name}" t`);
+      text += `${rows.map((r) => r.row).join('\n')}\n`;
+    }
+    return text;
+  });
+}

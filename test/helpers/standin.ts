@@ -21,7 +21,10 @@ export interface RecordedRequest<E extends string> {
 }
 
 export interface Faults<E extends string> {
-  /** Endpoints that hang (no answer) until the fault is cleared or the stand-in closes: `true` = every endpoint. */
+  /**
+   * Endpoints that hang (no answer) until released (releaseHeld: processed; dropHeld: never processed) or the
+   * stand-in closes: `true` = every endpoint. A held request whose caller has gone away is not processed either.
+   */
   slow: boolean | E[];
   /** Answer every server-to-server endpoint with this 5xx (false = off). */
   status5xx: number | false;
@@ -36,7 +39,7 @@ export class StandinHost<E extends string> {
   readonly urls: Record<string, string> = {};
   private readonly servers = new Map<string, { server: http.Server; port: number; sockets: Set<Socket> }>();
   private readonly via = new WeakMap<http.IncomingMessage, string>();
-  private readonly held = new Set<() => void>();
+  private readonly held = new Set<(drop: boolean) => void>();
   private downNow = false;
 
   constructor(
@@ -72,15 +75,17 @@ export class StandinHost<E extends string> {
     if (endpoint === 'unknown' || this.browserFacing.includes(endpoint)) return;
     const slow = this.faults.slow;
     if (slow === true || (Array.isArray(slow) && slow.includes(endpoint))) {
-      await new Promise<void>((resolve) => {
-        const release = () => {
+      const dropped = await new Promise<boolean>((resolve) => {
+        const release = (drop: boolean) => {
           this.held.delete(release);
-          resolve();
+          resolve(drop);
         };
         this.held.add(release);
       });
-      if (this.downNow) {
+      // Dropped, down meanwhile, or the caller gave up (its timeout): nothing is processed.
+      if (dropped || this.downNow || request.raw.socket.destroyed) {
         request.raw.socket.destroy();
+        reply.hijack();
         return;
       }
     }
@@ -111,7 +116,12 @@ export class StandinHost<E extends string> {
 
   /** Lets every held (slow) request go on. */
   releaseHeld(): void {
-    for (const release of [...this.held]) release();
+    for (const release of [...this.held]) release(false);
+  }
+
+  /** Ends every held (slow) request unprocessed: the answer that came too late, never sent. */
+  dropHeld(): void {
+    for (const release of [...this.held]) release(true);
   }
 
   /** Down: every listener refuses connections and open ones are cut. Up: listening again on the same ports. */
@@ -121,7 +131,7 @@ export class StandinHost<E extends string> {
     for (const { server, port, sockets } of this.servers.values()) {
       if (down) {
         const closed = new Promise((resolve) => server.close(resolve));
-        this.releaseHeld();
+        this.dropHeld();
         for (const s of sockets) s.destroy();
         await closed;
       } else {

@@ -4,6 +4,7 @@
 // detection (where a second refresh with the spent token would fail and revoke).
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import * as oauth from 'oauth4webapi';
 import { ManualClock } from '../../src/lib/clock.ts';
 import { forEachDatabase, migratedDatabase, type TestDatabase } from '../helpers/db.ts';
 import {
@@ -59,10 +60,16 @@ forEachDatabase('token exchange on two instances', (kind) => {
   });
 
   async function concurrently(subject: string, rs: { clientId: string; clientSecret: string }) {
+    const started = performance.now();
     const calls = [a, b].flatMap((server) =>
       Array.from({ length: PER_INSTANCE }, () => exchange(server.url, rs, subject)),
     );
-    return Promise.all(calls);
+    const answers = await Promise.all(calls);
+    // Reported, not asserted (no timing assertions on a shared machine).
+    console.log(
+      `${kind}: ${calls.length} concurrent exchanges took ${Math.round(performance.now() - started)} ms`,
+    );
+    return answers;
   }
 
   test('X7: 20 + 20 concurrent exchanges for an expired Plane token: one upstream refresh, one new token', async () => {
@@ -107,6 +114,36 @@ forEachDatabase('token exchange on two instances', (kind) => {
     const next = await exchange(b.url, g.rs, g.accessToken);
     assert.equal(next.status, 200, JSON.stringify(next.body));
     assert.deepEqual(op.refreshes.slice(before), [{ ok: true }, { ok: true }]);
+  });
+
+  test('X8 (oidc-provider): the refresh token revoked at the provider’s revocation endpoint ends the sign-in', async () => {
+    op.accounts.set('bob', { email: 'bob@corp.example', email_verified: true, name: 'Bob' });
+    const tokens = await oidcTokens(op, `${a.url}/login/upstream/corp/callback`, 'bob');
+    const g = await federatedGrant(a, {
+      provider: 'corp',
+      tokens,
+      subject: 'bob',
+      claims: { sub: 'bob', email: 'bob@corp.example', email_verified: true, name: 'Bob', claims: {} },
+    });
+    await allowUpstream(a, g.rs, { token: ['corp'] });
+    await b.app.latchkey.changes.flush();
+    const issuer = new URL(op.issuer);
+    const opts = { [oauth.allowInsecureRequests]: true };
+    const as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, opts));
+    const revoked = await oauth.revocationRequest(
+      as,
+      { client_id: op.clientId },
+      oauth.ClientSecretBasic(op.clientSecret),
+      tokens.refreshToken!,
+      opts,
+    );
+    assert.equal(revoked.status, 200);
+    clock.advance(600);
+    const answer = await exchange(b.url, g.rs, g.accessToken);
+    assert.equal(answer.status, 400, JSON.stringify(answer.body));
+    assert.equal(answer.body.error, 'invalid_grant');
+    assert.equal(op.refreshes.at(-1)?.error, 'invalid_grant');
+    assert.deepEqual(await introspect(a.url, g.rs, g.accessToken), { active: false });
   });
 
   test('X8 on two instances: a revoked upstream sign-in reads inactive on both at once', async () => {
@@ -195,6 +232,47 @@ forEachDatabase('upstream token keys (S3)', (kind) => {
       assert.ok(logs.atLeast(50).some((l) => l.kid === 'k1' && l.rowId === old.loginId));
       const moved = await exchange(server.url, g.rs, g.accessToken);
       assert.equal(moved.status, 200, 'the row moved to k2 still works');
+    } finally {
+      await server.close();
+    }
+
+    // Plane taken out of the configuration: exchanges answer invalid_grant, and nothing is revoked (a typo must not
+    // sign everyone out); Plane back, the same sign-in works again.
+    const other = {
+      id: 'corp',
+      type: 'oauth2',
+      name: 'Corp',
+      client_id: 'c',
+      client_secret: 's',
+      scopes: ['x'],
+    };
+    const endpoints = {
+      authorization_endpoint: 'https://sso.example.com/a',
+      token_endpoint: 'https://sso.example.com/t',
+    };
+    const withoutPlane = captureLogs();
+    server = await startFederatedServer(kind, {
+      providers: [{ ...other, ...endpoints, userinfo_endpoint: 'https://sso.example.com/u' }],
+      keys: k2,
+      database,
+      clock,
+      logger: withoutPlane.logger,
+    });
+    try {
+      const gone = await exchange(server.url, g.rs, g.accessToken);
+      assert.equal(gone.status, 400);
+      assert.deepEqual(gone.body, {
+        error: 'invalid_grant',
+        error_description: 'the upstream provider is no longer configured',
+      });
+      assert.ok(withoutPlane.lines.some((l) => l.level === 40 && l.provider === 'plane'));
+      assert.equal((await row()).revokedAt, null);
+    } finally {
+      await server.close();
+    }
+    server = await start(k2);
+    try {
+      assert.equal((await exchange(server.url, g.rs, g.accessToken)).status, 200);
     } finally {
       await server.close();
     }
