@@ -28,6 +28,8 @@ import { serverOptions } from './server-options.ts';
 import { defaultSignInMethods, type SignInMethodsFactory, signInMethods } from './signin/index.ts';
 import { createStores } from './store/index.ts';
 import { databaseOutageError, registerOutagePage } from './web/outage.ts';
+import type { UpstreamFetch } from './upstream/http.ts';
+import { createUpstream, logUpstreamProviders } from './upstream/index.ts';
 import { registerViews } from './web/views.ts';
 
 export interface AppDeps {
@@ -40,6 +42,8 @@ export interface AppDeps {
   cimd?: ClientResolverOptions['cimd'];
   /** The sign-in methods, in page order; default: the password form. Tests pass their own. */
   signInMethods?: SignInMethodsFactory;
+  /** The fetch behind every upstream provider call (timeouts and size caps still apply): tests route to stand-ins. */
+  upstreamFetch?: UpstreamFetch;
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -48,8 +52,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { config } = deps;
   const stores = createStores(deps.db.prisma);
   const clock = deps.clock ?? systemClock;
-  // Checked before anything starts: a bad method list fails here, naming the problem.
-  const signIn = signInMethods((deps.signInMethods ?? defaultSignInMethods)({ config, stores, clock }));
   const app = Fastify({
     ...(deps.logger ? { loggerInstance: deps.logger } : { logger: loggerOptions(config.logLevel) }),
     // Request ids name log lines, they guard nothing: a per-process random prefix and a counter are enough.
@@ -60,6 +62,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     forceCloseConnections: false,
   }) as unknown as FastifyInstance;
 
+  const upstream = createUpstream({ config, clock, log: app.log, fetch: deps.upstreamFetch });
+  logUpstreamProviders(upstream, config, app.log);
+  // Checked before anything starts: a bad method list fails here, naming the problem.
+  const signIn = signInMethods(
+    (deps.signInMethods ?? defaultSignInMethods)({ config, stores, clock, upstream }),
+  );
   const changes = await ChangeFeed.start(deps.db, app.log);
   app.addHook('onClose', async () => changes.stop());
   const ctx: AppContext = {
@@ -70,6 +78,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     clients: createClientResolver(stores, { config, clock, cimd: deps.cimd }),
     changes,
     signIn,
+    upstream,
   };
 
   warnIfCimdLoopbackAllowed(config, app.log);

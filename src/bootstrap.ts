@@ -24,6 +24,9 @@ export async function applyDeclaredResourceServers(stores: Stores, config: Confi
       name: declared.name,
       clientId: declared.clientId,
       secretHash: hashSecret(declared.clientSecret),
+      exposeUpstreamClaims: declared.exposeUpstreamClaims,
+      upstreamTokenProviders: declared.upstreamTokenProviders,
+      requiredUpstreamProvider: declared.requiredUpstreamProvider,
     });
     applied.push(uri);
   }

@@ -7,6 +7,7 @@
 import { bool, ConfigError, type Env, int, list, str } from './config/read.ts';
 import { configTable, earlier } from './config/table.ts';
 import {
+  checkDeclaredProviders,
   type DeclaredResourceServer,
   type LogFormat,
   type LogLevel,
@@ -22,6 +23,12 @@ import {
   parseTrustProxy,
   type TrustProxy,
 } from './config/values.ts';
+import {
+  type ProviderConfig,
+  parseUpstreamProviders,
+  parseUpstreamTokenKeys,
+  type UpstreamKey,
+} from './upstream/config.ts';
 
 export { ConfigError } from './config/read.ts';
 export type { Variable } from './config/table.ts';
@@ -77,6 +84,15 @@ export interface Config {
   /** Resource servers declared in configuration (RESOURCE_SERVERS), created or updated at start. */
   resourceServers: DeclaredResourceServer[];
   shutdownTimeout: number;
+  upstreamAllowInsecureLoopback: boolean;
+  /** Seconds for each upstream HTTP call. */
+  upstreamHttpTimeout: number;
+  upstreamProvidersFile: string | undefined;
+  /** Upstream identity providers (UPSTREAM_PROVIDERS or its file), checked; empty: no federation. */
+  upstreamProviders: ProviderConfig[];
+  /** Unset: the embedded database's key file (see resolveUpstreamKeys). */
+  upstreamTokenKeys: UpstreamKey[] | undefined;
+  passwordSignIn: boolean;
 }
 
 const DAY = 86400;
@@ -275,9 +291,64 @@ const TABLE = configTable<Config>({
   resourceServers: {
     section: 'Resource servers',
     meaning:
-      'JSON array of `{"uri","client_id","client_secret","name"}` (secret at least 32 characters) created or updated at start; or use `latchkey resource add`',
+      'JSON array of `{"uri","client_id","client_secret","name"}` (secret at least 32 characters), optionally with `"upstream_claims"`, `"upstream_token"`, `"require_upstream"`, created or updated at start; or use `latchkey resource add`',
     unset: 'unset',
     read: (env) => parseResourceServers(str(env, 'RESOURCE_SERVERS')),
+  },
+  upstreamAllowInsecureLoopback: {
+    section: 'Upstream sign-in',
+    meaning:
+      'allow `http://` upstream provider URLs on loopback hosts (tests and development only; warns at start)',
+    read: (env) => bool(env, 'UPSTREAM_ALLOW_INSECURE_LOOPBACK', false),
+  },
+  upstreamHttpTimeout: {
+    meaning: 'seconds allowed for each HTTP call to an upstream provider',
+    read: (env) => int(env, 'UPSTREAM_HTTP_TIMEOUT', 10, 1, 60),
+  },
+  upstreamProvidersFile: {
+    meaning:
+      'path of a file holding the `UPSTREAM_PROVIDERS` JSON (keeps client secrets out of the environment)',
+    unset: 'unset',
+    read: (env) => str(env, 'UPSTREAM_PROVIDERS_FILE'),
+  },
+  upstreamProviders: {
+    meaning:
+      'JSON array of upstream identity providers (`oidc`, `oauth2`, `plane`, `github`, `google`) people may sign in with; see "Sign in through an upstream provider"',
+    unset: 'no upstream sign-in',
+    read: (env, c) =>
+      parseUpstreamProviders(
+        str(env, 'UPSTREAM_PROVIDERS'),
+        c.upstreamProvidersFile,
+        earlier(c, 'upstreamAllowInsecureLoopback'),
+      ),
+  },
+  upstreamTokenKeys: {
+    meaning:
+      'comma-separated `kid:key` (key: base64url of 32 bytes) encrypting upstream tokens; the first encrypts, all decrypt',
+    unset: 'with the embedded database, a key file generated in `DATA_DIR`; required with `DATABASE_URL`',
+    read: (env, c) => {
+      const keys = parseUpstreamTokenKeys(str(env, 'UPSTREAM_TOKEN_KEYS'));
+      if (!keys && earlier(c, 'upstreamProviders').length > 0 && c.databaseUrl !== undefined) {
+        throw new ConfigError(
+          'UPSTREAM_TOKEN_KEYS',
+          'required when UPSTREAM_PROVIDERS is set and DATABASE_URL is used',
+        );
+      }
+      return keys;
+    },
+  },
+  passwordSignIn: {
+    meaning: 'show and accept the email and password form (true/false)',
+    read: (env, c) => {
+      const on = bool(env, 'PASSWORD_SIGN_IN', true);
+      if (!on && earlier(c, 'upstreamProviders').length === 0) {
+        throw new ConfigError(
+          'PASSWORD_SIGN_IN',
+          'false needs UPSTREAM_PROVIDERS: otherwise nobody could sign in',
+        );
+      }
+      return on;
+    },
   },
 });
 
@@ -285,5 +356,11 @@ const TABLE = configTable<Config>({
 export const CONFIG_VARIABLES = TABLE.variables;
 
 export function loadConfig(env: Env = process.env): Config {
-  return TABLE.load(env);
+  const config = TABLE.load(env);
+  // RESOURCE_SERVERS is read before the providers: its provider ids are checked once both are known.
+  checkDeclaredProviders(
+    config.resourceServers,
+    config.upstreamProviders.map((p) => p.id),
+  );
+  return config;
 }

@@ -6,6 +6,7 @@ import type { Clock } from './lib/clock.ts';
 import type { ClientResolver } from './oauth/clients.ts';
 import type { SignInMethods } from './signin/index.ts';
 import type { Stores } from './store/index.ts';
+import type { Upstream } from './upstream/index.ts';
 
 export interface AppContext {
   readonly config: Config;
@@ -18,4 +19,6 @@ export interface AppContext {
   readonly changes: ChangeFeed;
   /** The ways a person may sign in, as configured at start; the sign-in page shows them all. */
   readonly signIn: SignInMethods;
+  /** Upstream identity providers, the cipher for their tokens, their redirect URIs (empty without federation). */
+  readonly upstream: Upstream;
 }

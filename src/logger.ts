@@ -23,6 +23,9 @@ const SECRET_KEYS = [
   'csrf',
   'csrf_token',
   'secret',
+  // Upstream sign-in: the state binds a flow to a browser, the nonce binds the ID token to it.
+  'state',
+  'nonce',
 ];
 
 // Fixed paths for the shapes Fastify itself logs; censorSecrets (below) walks everything else. Kept short: pino

@@ -4,11 +4,15 @@
 import { EnvFileError, withEnvFile } from './config/env-file.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { checkListenAddress, packageVersion, StopSignals, startLine } from './startup.ts';
+import { resolveUpstreamKeys } from './upstream/config.ts';
 
 async function main(): Promise<void> {
   let config: ReturnType<typeof loadConfig>;
   try {
     config = loadConfig(withEnvFile(process.env));
+    // Upstream token keys: UPSTREAM_TOKEN_KEYS, or the embedded database's key file (generated on first start).
+    const keys = resolveUpstreamKeys(config);
+    if (keys.length > 0) config = { ...config, upstreamTokenKeys: keys };
   } catch (err) {
     if (err instanceof ConfigError || err instanceof EnvFileError) {
       process.stderr.write(`latchkey: invalid configuration: ${err.message}\n`);

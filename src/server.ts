@@ -71,6 +71,12 @@ export async function startServer(config: Config, signals: StopSignals): Promise
     const declared = await applyDeclaredResourceServers(stores, config);
     if (declared.length)
       logger.info({ resourceServers: declared }, 'resource servers from RESOURCE_SERVERS applied');
+    // A provider removed from the configuration revokes nothing (a typo must not sign everyone out): say so.
+    const orphaned = [...(await stores.upstream.identityCounts()).keys()].filter(
+      (id) => !config.upstreamProviders.some((p) => p.id === id),
+    );
+    if (orphaned.length)
+      logger.warn({ providers: orphaned }, 'upstream identities exist for providers that are not configured');
   } catch (err) {
     logger.fatal((err as Error).message);
     await db.close().catch(() => {});

@@ -13,6 +13,7 @@ import {
   type ClientAuthMethod,
   createIntrospectionVerifier,
   createProtectedResourceMetadata,
+  createUpstreamTokenClient,
   expressAuthMiddleware,
   expressMetadataMiddleware,
   type IntrospectionVerifier,
@@ -20,6 +21,7 @@ import {
   protectResource,
   type ResourceProtection,
 } from '../../src/resource-server/index.ts';
+import { type PlaneToolOptions, registerPlaneTools } from './plane.ts';
 
 export interface McpAppOptions {
   /** The canonical MCP endpoint URL clients use, and the audience Latchkey binds tokens to. */
@@ -39,6 +41,10 @@ export interface McpAppOptions {
   fetch?: typeof fetch;
   /** Where operational messages go (never tokens). Default: console.error. */
   log?: (message: string) => void;
+  /** The `plane_me` tool: Plane's API URL (and Latchkey's provider id for Plane, default `plane`). */
+  plane?: { apiUrl: string; provider?: string };
+  /** Where this server asks for upstream tokens (RFC 8693 exchange). Default `$issuer/token`. */
+  tokenUrl?: string;
 }
 
 export interface McpApp {
@@ -49,7 +55,7 @@ export interface McpApp {
 }
 
 /** The MCP server for one request: stateless, so every POST gets its own server and transport. */
-export function buildMcpServer(): McpServer {
+export function buildMcpServer(plane?: PlaneToolOptions): McpServer {
   const server = new McpServer({ name: 'latchkey-example', version: '0.1.0' });
   server.registerTool(
     'whoami',
@@ -63,6 +69,8 @@ export function buildMcpServer(): McpServer {
       const who = {
         sub: auth?.extra?.sub,
         username: auth?.extra?.username,
+        // Only when Latchkey lets this server see the upstream sign-in (`--upstream-claims`).
+        upstream: auth?.extra?.upstream,
         clientId: auth?.clientId,
         scopes: auth?.scopes ?? [],
         expiresAt: auth?.expiresAt ? new Date(auth.expiresAt * 1000).toISOString() : undefined,
@@ -80,6 +88,7 @@ export function buildMcpServer(): McpServer {
     },
     async ({ a, b }) => ({ content: [{ type: 'text', text: String(a + b) }] }),
   );
+  if (plane) registerPlaneTools(server, plane);
   return server;
 }
 
@@ -93,6 +102,17 @@ export function createMcpApp(options: McpAppOptions): McpApp {
     cacheTtlSeconds: options.cacheTtlSeconds,
     fetch: options.fetch,
   });
+  const plane: PlaneToolOptions | undefined = options.plane && {
+    ...options.plane,
+    tokens: createUpstreamTokenClient({
+      tokenEndpoint: options.tokenUrl ?? `${options.issuer.replace(/\/$/, '')}/token`,
+      clientId: options.clientId,
+      clientSecret: options.clientSecret,
+      authMethod: options.authMethod,
+      fetch: options.fetch,
+    }),
+    fetch: options.fetch,
+  };
   const requiredScopes = options.requiredScopes ?? ['mcp'];
   const protection = protectResource({
     resource: options.publicUrl,
@@ -115,7 +135,7 @@ export function createMcpApp(options: McpAppOptions): McpApp {
   const requireAuth = expressAuthMiddleware(protection);
   // The token is checked before the body is read.
   app.post(mcpPath, requireAuth, express.json({ limit: '1mb' }), async (req: Request, res: Response) => {
-    const server = buildMcpServer();
+    const server = buildMcpServer(plane);
     const transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: undefined,
       enableJsonResponse: true,
@@ -213,6 +233,7 @@ export function loadMcpServerConfig(env: NodeJS.ProcessEnv): McpServerConfig {
   const scopesText = env.REQUIRED_SCOPES;
   const requiredScopes = scopesText === undefined ? ['mcp'] : scopesText.split(/[\s,]+/).filter(Boolean);
   const publicUrl = url('MCP_PUBLIC_URL', `http://localhost:${port}/mcp`);
+  const planeApi = get('PLANE_API_URL');
   if (new URL(publicUrl).hash) throw new ConfigError('MCP_PUBLIC_URL', 'must not have a fragment');
   return {
     port,
@@ -226,6 +247,10 @@ export function loadMcpServerConfig(env: NodeJS.ProcessEnv): McpServerConfig {
       authMethod,
       requiredScopes,
       cacheTtlSeconds,
+      tokenUrl: url('LATCHKEY_TOKEN_URL', `${issuer}/token`),
+      ...(planeApi && {
+        plane: { apiUrl: url('PLANE_API_URL'), provider: get('PLANE_PROVIDER_ID') ?? 'plane' },
+      }),
     },
   };
 }

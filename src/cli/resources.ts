@@ -1,9 +1,67 @@
-// `latchkey resource add|list|rotate-secret|delete`: MCP resource servers. The URI is the audience of tokens minted
-// for it (RFC 8707); the printed client id and secret are what it presents to /introspect (RFC 7662 §2.1).
+// `latchkey resource add|update|list|rotate-secret|delete`: MCP resource servers. The URI is the audience of tokens
+// minted for it (RFC 8707); the printed client id and secret are what it presents to /introspect (RFC 7662 §2.1)
+// and to /token for the upstream token exchange. The upstream flags say what it may receive of a person's upstream
+// sign-in (spec federation §2.2); provider ids must be configured in UPSTREAM_PROVIDERS.
+import type { Config } from '../config.ts';
 import { hashSecret, randomToken } from '../lib/crypto.ts';
 import { normalizeResource } from '../oauth/resources.ts';
-import { CliError, type Command, doneResult, fieldsResult, stringOption, UsageError } from './command.ts';
+import type { ResourceServerChanges } from '../store/resource-servers.ts';
+import {
+  booleanOption,
+  CliError,
+  type Command,
+  doneResult,
+  fieldsResult,
+  listOption,
+  type OptionSpec,
+  type ParsedArgs,
+  stringOption,
+  UsageError,
+} from './command.ts';
 import { formatTime, isoTime, listResult } from './table.ts';
+
+const UPSTREAM_OPTIONS: Record<string, OptionSpec> = {
+  'upstream-claims': {
+    type: 'boolean',
+    description:
+      '/introspect includes the upstream identity (email, names, Plane workspace…) of federated sign-ins',
+  },
+  'upstream-token': {
+    type: 'string',
+    multiple: true,
+    value: 'PROVIDER',
+    description: 'may obtain the upstream access token of this provider by token exchange (repeat for more)',
+  },
+  'require-upstream': {
+    type: 'string',
+    value: 'PROVIDER',
+    description: 'authorizations for it need a sign-in through this provider',
+  },
+};
+
+/** The upstream flags given, checked against the configured providers (an unknown id is an error exit). */
+function upstreamChanges(config: Config, args: ParsedArgs): ResourceServerChanges {
+  const known = config.upstreamProviders.map((p) => p.id);
+  const check = (id: string, flag: string) => {
+    if (!known.includes(id)) {
+      throw new UsageError(
+        `--${flag} ${id}: no such upstream provider (configured: ${known.length ? known.join(', ') : 'none'})`,
+      );
+    }
+    return id;
+  };
+  const changes: ResourceServerChanges = {};
+  if (booleanOption(args, 'upstream-claims')) changes.exposeUpstreamClaims = true;
+  if (booleanOption(args, 'no-upstream-claims')) changes.exposeUpstreamClaims = false;
+  const tokens = listOption(args, 'upstream-token');
+  if (tokens.length)
+    changes.upstreamTokenProviders = [...new Set(tokens.map((t) => check(t, 'upstream-token')))];
+  if (booleanOption(args, 'no-upstream-token')) changes.upstreamTokenProviders = [];
+  const required = stringOption(args, 'require-upstream');
+  if (required !== undefined) changes.requiredUpstreamProvider = check(required, 'require-upstream');
+  if (booleanOption(args, 'no-require-upstream')) changes.requiredUpstreamProvider = null;
+  return changes;
+}
 
 function canonical(uri: string): string {
   const c = normalizeResource(uri);
@@ -17,15 +75,19 @@ export const resourceAddCommand: Command = {
   args: [
     { name: 'URI', description: 'the canonical URL of the MCP server, e.g. https://mcp.example.com/mcp' },
   ],
-  options: { name: { type: 'string', value: 'NAME', description: 'the name shown on the consent page' } },
+  options: {
+    name: { type: 'string', value: 'NAME', description: 'the name shown on the consent page' },
+    ...UPSTREAM_OPTIONS,
+  },
   async run(ctx, args) {
     const uri = canonical(args.positionals[0]!);
+    const upstream = upstreamChanges(ctx.config, args);
     const store = (await ctx.stores()).resourceServers;
     if (await store.findByUri(uri)) throw new CliError(`a resource server ${uri} already exists`);
     const clientId = `rs_${randomToken(12)}`;
     const secret = randomToken(32);
     const name = stringOption(args, 'name')?.trim() || uri;
-    await store.create({ uri, name, clientId, secretHash: hashSecret(secret) });
+    await store.create({ uri, name, clientId, secretHash: hashSecret(secret), ...upstream });
     // The server's own issuer, recorded in the database at its start: this command's environment may differ.
     const { issuer, from } = await ctx.issuer();
     const notes = ['The secret is shown only now; store it safely.'];
@@ -47,6 +109,35 @@ export const resourceAddCommand: Command = {
   },
 };
 
+export const resourceUpdateCommand: Command = {
+  name: ['resource', 'update'],
+  summary: 'Change the name or the upstream access of a resource server',
+  args: [{ name: 'URI', description: 'the resource server URI' }],
+  options: {
+    name: { type: 'string', value: 'NAME', description: 'the name shown on the consent page' },
+    ...UPSTREAM_OPTIONS,
+    'no-upstream-claims': { type: 'boolean', description: 'stop including the upstream identity' },
+    'no-upstream-token': { type: 'boolean', description: 'may obtain no upstream access token' },
+    'no-require-upstream': { type: 'boolean', description: 'any sign-in will do' },
+  },
+  async run(ctx, args) {
+    const uri = canonical(args.positionals[0]!);
+    const changes = upstreamChanges(ctx.config, args);
+    const name = stringOption(args, 'name')?.trim();
+    if (name) changes.name = name;
+    if (Object.keys(changes).length === 0) throw new UsageError('nothing to change');
+    const rs = await (await ctx.stores()).resourceServers.update(uri, changes);
+    if (!rs) throw new CliError(`no resource server ${uri}`);
+    return fieldsResult({
+      resource: uri,
+      name: rs.name,
+      upstream_claims: rs.exposeUpstreamClaims,
+      upstream_token: rs.upstreamTokenProviders,
+      require_upstream: rs.requiredUpstreamProvider,
+    });
+  },
+};
+
 export const resourceListCommand: Command = {
   name: ['resource', 'list'],
   summary: 'List resource servers',
@@ -55,6 +146,9 @@ export const resourceListCommand: Command = {
       uri: r.uri,
       name: r.name,
       client_id: r.clientId,
+      upstream_claims: r.exposeUpstreamClaims,
+      upstream_token: r.upstreamTokenProviders,
+      require_upstream: r.requiredUpstreamProvider,
       created_at: isoTime(r.createdAt),
     }));
     return listResult(
@@ -63,6 +157,7 @@ export const resourceListCommand: Command = {
         ['URI', (r) => r.uri],
         ['NAME', (r) => r.name],
         ['CLIENT_ID', (r) => r.client_id],
+        ['UPSTREAM', (r) => upstreamSummary(r)],
         ['CREATED', (r) => formatTime(new Date(r.created_at!))],
       ],
       'no resource servers',
@@ -97,8 +192,22 @@ export const resourceDeleteCommand: Command = {
   },
 };
 
+function upstreamSummary(r: {
+  upstream_claims: boolean;
+  upstream_token: readonly string[];
+  require_upstream: string | null;
+}): string {
+  const parts = [
+    ...(r.upstream_claims ? ['claims'] : []),
+    ...r.upstream_token.map((p) => `token:${p}`),
+    ...(r.require_upstream ? [`requires:${r.require_upstream}`] : []),
+  ];
+  return parts.join(',') || '-';
+}
+
 export const resourceCommands: readonly Command[] = [
   resourceAddCommand,
+  resourceUpdateCommand,
   resourceListCommand,
   resourceRotateCommand,
   resourceDeleteCommand,

@@ -22,6 +22,12 @@ export interface DeclaredResourceServer {
   clientId: string;
   clientSecret: string;
   name: string;
+  /** `upstream_claims`: /introspect shows the upstream identity (spec federation §2.2). */
+  exposeUpstreamClaims: boolean;
+  /** `upstream_token`: provider ids whose upstream token it may obtain by token exchange. */
+  upstreamTokenProviders: string[];
+  /** `require_upstream`: authorizations need a session signed in through this provider. */
+  requiredUpstreamProvider: string | null;
 }
 
 export function parseIssuer(raw: string): string {
@@ -138,6 +144,7 @@ export function parseResourceServers(raw: string | undefined): DeclaredResourceS
       clientId: o.client_id as string,
       clientSecret: o.client_secret as string,
       name: typeof o.name === 'string' ? o.name : (o.uri as string),
+      ...declaredUpstreamAccess(o, i),
     };
   });
 }
@@ -178,4 +185,50 @@ function isProxyAddress(entry: string): boolean {
   if (family === 0 || extra !== undefined) return false;
   if (prefix === undefined) return true;
   return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
+}
+
+function declaredUpstreamAccess(
+  o: Record<string, unknown>,
+  i: number,
+): Pick<
+  DeclaredResourceServer,
+  'exposeUpstreamClaims' | 'upstreamTokenProviders' | 'requiredUpstreamProvider'
+> {
+  const fail = (field: string, rule: string) =>
+    new ConfigError('RESOURCE_SERVERS', `entry ${i}: "${field}" ${rule}`);
+  if (o.upstream_claims !== undefined && typeof o.upstream_claims !== 'boolean') {
+    throw fail('upstream_claims', 'must be true or false');
+  }
+  const tokens = o.upstream_token ?? [];
+  if (!Array.isArray(tokens) || !tokens.every((t) => typeof t === 'string' && t !== '')) {
+    throw fail('upstream_token', 'must be an array of provider ids');
+  }
+  if (o.require_upstream !== undefined && (typeof o.require_upstream !== 'string' || !o.require_upstream)) {
+    throw fail('require_upstream', 'must be a provider id');
+  }
+  return {
+    exposeUpstreamClaims: o.upstream_claims === true,
+    upstreamTokenProviders: [...new Set(tokens as string[])],
+    requiredUpstreamProvider: (o.require_upstream as string | undefined) ?? null,
+  };
+}
+
+/** C4: every provider id RESOURCE_SERVERS names must be a configured upstream provider. */
+export function checkDeclaredProviders(
+  declared: readonly DeclaredResourceServer[],
+  providerIds: readonly string[],
+): void {
+  declared.forEach((rs, i) => {
+    for (const [field, id] of [
+      ...rs.upstreamTokenProviders.map((id) => ['upstream_token', id] as const),
+      ...(rs.requiredUpstreamProvider ? [['require_upstream', rs.requiredUpstreamProvider] as const] : []),
+    ]) {
+      if (!providerIds.includes(id)) {
+        throw new ConfigError(
+          'RESOURCE_SERVERS',
+          `entry ${i}: "${field}" names "${id}", which is not a provider in UPSTREAM_PROVIDERS`,
+        );
+      }
+    }
+  });
 }

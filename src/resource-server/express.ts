@@ -63,10 +63,14 @@ export function expressAuthMiddleware(protection: ResourceProtection): LatchkeyM
   };
 }
 
-/** The MCP SDK's view of the caller; Latchkey-specific claims go in `extra`. */
+/**
+ * The MCP SDK's view of the caller; Latchkey-specific claims go in `extra` (`extra.upstream`: the upstream identity,
+ * for resource servers allowed to see it). Also for Fastify: `toAuthInfo(request.latchkeyAuth)`.
+ */
 export function toAuthInfo(auth: LatchkeyAuth): AuthInfo {
   const extra: Record<string, unknown> = { sub: auth.sub, aud: auth.aud, iss: auth.iss, iat: auth.iat };
   if (auth.username !== undefined) extra.username = auth.username;
+  if (auth.upstream !== undefined) extra.upstream = auth.upstream;
   return {
     token: auth.token,
     clientId: auth.clientId,

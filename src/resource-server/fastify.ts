@@ -1,6 +1,9 @@
 // Fastify adapter: serves the protected resource metadata and offers a hook that answers challenges and sets
-// `request.latchkeyAuth`. Type-only imports: the kit never loads Fastify itself.
+// `request.latchkeyAuth` (and `request.raw.auth`, the MCP SDK's AuthInfo). Type-only imports: the kit never loads Fastify itself.
+import type { IncomingMessage } from 'node:http';
+import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { toAuthInfo } from './express.ts';
 import {
   METADATA_HEADERS,
   METADATA_PREFLIGHT_HEADERS,
@@ -37,6 +40,9 @@ export function createFastifyHook(protection: ResourceProtection): LatchkeyHook 
     const result = await protection.authenticate(request.headers.authorization);
     if (result.ok) {
       request.latchkeyAuth = result.auth;
+      // What the MCP SDK's transport reads when handed `request.raw` (`extra.authInfo` in tools, with
+      // `extra.upstream` for servers allowed to see the upstream identity).
+      (request.raw as IncomingMessage & { auth?: AuthInfo }).auth = toAuthInfo(result.auth);
       return undefined;
     }
     const { status, headers, body } = result.challenge;

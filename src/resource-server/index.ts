@@ -26,6 +26,7 @@ export {
   type IntrospectionVerifierOptions,
   parseIntrospectionResponse,
   type TokenVerifier,
+  type UpstreamIdentity,
 } from './introspection.ts';
 export {
   createProtectedResourceMetadata,
@@ -45,3 +46,10 @@ export {
   type ResourceProtection,
 } from './protect.ts';
 export { audienceIncludes, normalizeResource } from './resource.ts';
+export {
+  createUpstreamTokenClient,
+  type UpstreamToken,
+  type UpstreamTokenClient,
+  type UpstreamTokenClientOptions,
+  UpstreamTokenError,
+} from './upstream-token.ts';

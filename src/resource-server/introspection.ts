@@ -23,6 +23,23 @@ export interface IntrospectionVerifierOptions {
   clock?: KitClock;
 }
 
+/**
+ * The upstream sign-in behind a token (Latchkey federation): only for resource servers the operator allowed
+ * (`upstream_claims`), and only when the person signed in through an upstream provider. Never a token.
+ */
+export interface UpstreamIdentity {
+  /** The provider id in Latchkey's configuration ("plane", "github", …). */
+  provider: string;
+  /** The person's subject at the provider. */
+  sub: string;
+  email?: string;
+  email_verified?: boolean;
+  name?: string;
+  username?: string;
+  /** Provider-specific claims (Plane: workspace_slug, workspace_id, …; GitHub: login, …). */
+  claims: Readonly<Record<string, unknown>>;
+}
+
 /** An active token as the authorization server described it (RFC 7662 §2.2), in camelCase. */
 export interface ActiveToken {
   active: true;
@@ -35,6 +52,8 @@ export interface ActiveToken {
   exp: number;
   iat: number;
   iss: string;
+  /** Present when the resource server may see the upstream identity and the person signed in upstream. */
+  upstream?: UpstreamIdentity;
 }
 
 export type IntrospectionResult = { active: false } | ActiveToken;
@@ -177,15 +196,40 @@ export function parseIntrospectionResponse(json: unknown): IntrospectionResult {
     iss: requireString(r, 'iss'),
   };
   if (typeof r.username === 'string') token.username = r.username;
+  if (r.upstream !== undefined) token.upstream = parseUpstream(r.upstream);
   // Cached answers are shared between requests; nobody may change one.
   Object.freeze(token.scopes);
   if (Array.isArray(token.aud)) Object.freeze(token.aud);
   return Object.freeze(token);
 }
 
-function requireString(r: Record<string, unknown>, name: string): string {
+function parseUpstream(value: unknown): UpstreamIdentity {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw malformed('upstream');
+  const u = value as Record<string, unknown>;
+  const claims = u.claims ?? {};
+  if (typeof claims !== 'object' || claims === null || Array.isArray(claims))
+    throw malformed('upstream.claims');
+  const upstream: UpstreamIdentity = {
+    provider: requireString(u, 'provider', 'upstream.provider'),
+    sub: requireString(u, 'sub', 'upstream.sub'),
+    claims: Object.freeze({ ...(claims as Record<string, unknown>) }),
+  };
+  for (const name of ['email', 'name', 'username'] as const) {
+    const v = u[name];
+    if (v === undefined || v === null) continue;
+    if (typeof v !== 'string') throw malformed(`upstream.${name}`);
+    upstream[name] = v;
+  }
+  if (u.email_verified !== undefined) {
+    if (typeof u.email_verified !== 'boolean') throw malformed('upstream.email_verified');
+    upstream.email_verified = u.email_verified;
+  }
+  return Object.freeze(upstream);
+}
+
+function requireString(r: Record<string, unknown>, name: string, label = name): string {
   const v = r[name];
-  if (typeof v !== 'string' || v === '') throw malformed(name);
+  if (typeof v !== 'string' || v === '') throw malformed(label);
   return v;
 }
 

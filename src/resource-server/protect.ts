@@ -119,6 +119,7 @@ export function protectResource(options: ProtectResourceOptions): ResourceProtec
       resource,
     };
     if (result.username !== undefined) auth.username = result.username;
+    if (result.upstream !== undefined) auth.upstream = result.upstream;
     return { ok: true, auth };
   }
 

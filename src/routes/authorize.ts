@@ -81,6 +81,7 @@ async function issueCode(
       requestedResource: ar.requestedResource,
       codeChallenge: ar.codeChallenge,
       scopes: ar.scopes,
+      upstreamLoginId: session.upstreamLoginId,
     },
     ctx.config.codeTtl,
     now,
@@ -89,13 +90,43 @@ async function issueCode(
   return redirectToClient(ctx, reply, req.method, ar.redirectUri, { code, state: ar.state });
 }
 
-function loginRedirect(req: FastifyRequest, reply: FastifyReply): FastifyReply {
+function loginRedirect(req: FastifyRequest, reply: FastifyReply, provider?: string): FastifyReply {
   // Come back to this very request after signing in, minus prompt=login (already satisfied by then).
   const url = new URL(req.url, 'http://latchkey.invalid');
   const prompt = (url.searchParams.get('prompt') ?? '').split(' ').filter((p) => p && p !== 'login');
   if (prompt.length) url.searchParams.set('prompt', prompt.join(' '));
   else url.searchParams.delete('prompt');
-  return reply.redirect(`/login?return_to=${encodeURIComponent(`/authorize${url.search}`)}`, 302);
+  const only = provider ? `provider=${encodeURIComponent(provider)}&` : '';
+  return reply.redirect(`/login?${only}return_to=${encodeURIComponent(`/authorize${url.search}`)}`, 302);
+}
+
+/** Spec federation §3.4: a resource may require a session signed in through one provider (never a password one). */
+function satisfiesProvider(session: LiveSession, ar: AuthorizationRequest): boolean {
+  const required = ar.resource.requiredUpstreamProvider;
+  if (!required) return true;
+  const login = session.upstreamLogin;
+  return !!login && login.provider === required && !login.revokedAt;
+}
+
+/** The consent page's lines about the upstream sign-in (§3.6). */
+function upstreamLines(ctx: AppContext, session: LiveSession, ar: AuthorizationRequest) {
+  const login = session.upstreamLogin;
+  if (!login || login.revokedAt) return {};
+  const providerName = ctx.upstream.provider(login.provider)?.config.name ?? login.provider;
+  const claims = (login.claims ?? {}) as {
+    email?: string | null;
+    username?: string | null;
+    claims?: Record<string, unknown>;
+  };
+  const slug = claims.claims?.workspace_slug;
+  const who = claims.email || claims.username || session.user.email;
+  const workspace = typeof slug === 'string' && slug ? ` (workspace ${slug})` : '';
+  return {
+    upstreamSignedIn: `Signed in with ${providerName} as ${who}${workspace}`,
+    upstreamTokenUse: (ar.resource.upstreamTokenProviders ?? []).includes(login.provider)
+      ? `${ar.resource.name} will be able to use your ${providerName} account on your behalf.`
+      : undefined,
+  };
 }
 
 function describeScopes(ctx: AppContext, scopes: string[]) {
@@ -136,6 +167,7 @@ async function showConsent(
       params: ar.params,
       csrfToken: csrfToken(session.token, 'consent'),
       logoutToken: csrfToken(session.token, 'logout'),
+      ...upstreamLines(ctx, session.session, ar),
     },
     { formTargets: [originOf(ar.redirectUri)] },
   );
@@ -172,7 +204,20 @@ export function authorizeRoutes(app: FastifyInstance, ctx: AppContext): void {
     if (!session || ar.prompt.has('login')) {
       if (ar.prompt.has('none'))
         return answerPromptNone(ctx, req, reply, ar, 'login_required', 'the user is not signed in');
-      return loginRedirect(req, reply);
+      return loginRedirect(req, reply, ar.resource.requiredUpstreamProvider ?? undefined);
+    }
+    if (!satisfiesProvider(session.session, ar)) {
+      const required = ar.resource.requiredUpstreamProvider as string;
+      if (ar.prompt.has('none'))
+        return answerPromptNone(
+          ctx,
+          req,
+          reply,
+          ar,
+          'login_required',
+          `sign-in with ${required} is required`,
+        );
+      return loginRedirect(req, reply, required);
     }
     const consent = await ctx.stores.grants.findConsent(session.session.userId, ar.client.id, ar.resource.id);
     const covered = consent !== null && isSubset(ar.scopes, consent.scopes);
@@ -204,10 +249,13 @@ export function authorizeRoutes(app: FastifyInstance, ctx: AppContext): void {
       throw err;
     }
     const session = await currentSession(ctx, req);
-    if (!session) {
-      // The session ended while the page was open: sign in again and come back to a fresh consent page.
+    if (!session || !satisfiesProvider(session.session, ar)) {
+      // The session ended (or no longer satisfies a required provider) while the page was open: sign in again
+      // and come back to a fresh consent page.
       const query = new URLSearchParams(ar.params.map((p): [string, string] => [p.name, p.value])).toString();
-      return reply.redirect(`/login?return_to=${encodeURIComponent(`/authorize?${query}`)}`, 303);
+      const required = ar.resource.requiredUpstreamProvider;
+      const only = required ? `provider=${encodeURIComponent(required)}&` : '';
+      return reply.redirect(`/login?${only}return_to=${encodeURIComponent(`/authorize?${query}`)}`, 303);
     }
     if (!checkCsrf(session.token, 'consent', body.toRecord().csrf_token)) {
       return errorPage(ctx, reply, {

@@ -14,6 +14,7 @@ import type { Params } from '../oauth/params.ts';
 import { formatScope } from '../oauth/scopes.ts';
 import { TOKEN_PREFIX } from '../store/tokens.ts';
 import { params, routeInput, text } from '../web/input.ts';
+import { UPSTREAM_MEMBER_SCHEMA, type UpstreamMember, upstreamMember } from '../upstream/claims.ts';
 
 // RFC 7662 §2.1: only resource servers may introspect; every failure is challenged.
 const REALM = 'latchkey-introspection';
@@ -21,6 +22,8 @@ const unauthorized = (description: string) => invalidClient(description, REALM);
 
 interface ActiveAnswer {
   resourceServerId: string;
+  /** Kept apart from the body: added only for callers with expose_upstream_claims (spec federation §6.1, I2). */
+  upstream: UpstreamMember | undefined;
   body: {
     active: true;
     scope: string;
@@ -52,6 +55,7 @@ const INTROSPECTION_RESPONSE = {
     exp: { type: 'integer' },
     iat: { type: 'integer' },
     token_type: { type: 'string' },
+    upstream: UPSTREAM_MEMBER_SCHEMA,
   },
 } as const;
 
@@ -89,6 +93,7 @@ export function introspectRoutes(app: FastifyInstance, ctx: AppContext): void {
     const { user, client } = at.grant;
     const answer: ActiveAnswer = {
       resourceServerId: at.grant.resourceServerId,
+      upstream: upstreamMember(at.grant.upstreamLogin),
       body: {
         active: true,
         scope: formatScope(at.scopes),
@@ -135,6 +140,8 @@ export function introspectRoutes(app: FastifyInstance, ctx: AppContext): void {
       if (!token.startsWith(TOKEN_PREFIX.access)) return INACTIVE;
       const answer = await lookup(token);
       if (!answer || answer.resourceServerId !== caller.id) return INACTIVE;
+      if (caller.exposeUpstreamClaims && answer.upstream)
+        return { ...answer.body, upstream: answer.upstream };
       return answer.body;
     },
   );

@@ -6,7 +6,15 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../context.ts';
 import type { SignInMethod, SignInOutcome } from '../signin/index.ts';
-import { FORM_EXPIRED, field, loginPage, safeReturnTo, signInInput, throttledPage } from '../signin/page.ts';
+import {
+  cancelSignIn,
+  FORM_EXPIRED,
+  field,
+  loginPage,
+  safeReturnTo,
+  signInInput,
+  throttledPage,
+} from '../signin/page.ts';
 import { params, routeInput, text } from '../web/input.ts';
 import {
   checkCsrf,
@@ -39,7 +47,11 @@ async function completeSignIn(
   outcome: SignInOutcome & { kind: 'signed_in' },
   returnTo: string,
 ): Promise<FastifyReply> {
-  await startSession(ctx, req, reply, outcome.userId);
+  // Session fixation hygiene after an upstream sign-in: whatever session this browser had ends (its cookie is
+  // replaced just below).
+  const previous = req.cookies[cookieNames(ctx.config.issuer).session];
+  if (outcome.upstreamLoginId && previous) await ctx.stores.sessions.revoke(previous, ctx.clock.now());
+  await startSession(ctx, req, reply, outcome.userId, outcome.upstreamLoginId);
   req.log.info({ userId: outcome.userId, method: method.id }, 'signed in');
   return reply.redirect(returnTo, 303);
 }
@@ -57,9 +69,30 @@ export function loginRoutes(app: FastifyInstance, ctx: AppContext): void {
 
   app.get('/login', routeInput(ctx, 'page', { querystring: query }), async (req, reply) => {
     const returnTo = safeReturnTo(field(req.query, 'return_to'));
-    if (await currentSession(ctx, req)) return reply.redirect(returnTo, 302);
+    // ?provider=<id> (a resource that requires it): only that provider; an unknown id shows the full page.
+    const provider = field(req.query, 'provider');
+    const only = provider === undefined ? undefined : ctx.signIn.redirect(provider)?.id;
+    const session = await currentSession(ctx, req);
+    // Signed in already: back to where the person was going, unless a required provider is still missing.
+    const login = session?.session.upstreamLogin;
+    const satisfied = !only || (login?.provider === only && !login.revokedAt);
+    if (session && satisfied) return reply.redirect(returnTo, 302);
     const notice = field(req.query, 'signed_out') === '1' ? 'You are signed out.' : undefined;
-    return loginPage(ctx, req, reply, returnTo, { notice });
+    return loginPage(ctx, req, reply, returnTo, { only, notice });
+  });
+
+  app.post('/login/cancel', routeInput(ctx, 'page', { body: csrfForm }), async (req, reply) => {
+    const returnTo = safeReturnTo(field(req.body, 'return_to'));
+    if (
+      !checkCsrf(
+        signInInput(ctx, req, req.body, returnTo).browserSecret,
+        'login',
+        field(req.body, 'csrf_token'),
+      )
+    ) {
+      return loginPage(ctx, req, reply, returnTo, { error: FORM_EXPIRED, status: 403 });
+    }
+    return cancelSignIn(ctx, req, reply, returnTo);
   });
 
   app.post('/login', routeInput(ctx, 'page', { body: passwordForm }), async (req, reply) => {
@@ -75,6 +108,12 @@ export function loginRoutes(app: FastifyInstance, ctx: AppContext): void {
     switch (outcome.kind) {
       case 'signed_in':
         return completeSignIn(ctx, req, reply, method, outcome, returnTo);
+      case 'refused':
+        return loginPage(ctx, req, reply, returnTo, {
+          error: outcome.message,
+          values,
+          status: outcome.status,
+        });
       case 'incomplete':
         return loginPage(ctx, req, reply, returnTo, {
           error: 'Enter your email and password.',
@@ -135,6 +174,17 @@ export function loginRoutes(app: FastifyInstance, ctx: AppContext): void {
           error: 'This account cannot sign in here.',
           status: 403,
         });
+      case 'refused':
+        if (outcome.page === 'error') {
+          return renderPage(
+            ctx,
+            reply,
+            'error',
+            { heading: 'Sign-in failed', message: outcome.message },
+            { status: outcome.status },
+          );
+        }
+        return loginPage(ctx, req, reply, returnTo, { error: outcome.message, status: outcome.status });
       case 'incomplete':
       case 'invalid':
         req.log.info({ method: method.id }, 'sign-in failed');

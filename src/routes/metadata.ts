@@ -18,7 +18,7 @@ export function authorizationServerMetadata(ctx: AppContext): Record<string, unk
     scopes_supported: scopes,
     response_types_supported: ['code'],
     response_modes_supported: ['query'],
-    grant_types_supported: grantTypesSupported(),
+    grant_types_supported: grantTypesSupported({ tokenExchange: ctx.upstream.providers.length > 0 }),
     token_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS,
     revocation_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS,
     // Resource servers always hold a secret (RFC 7662 §2.1).

@@ -1,6 +1,7 @@
-// POST /token (RFC 6749 §3.2; OAuth 2.1 §3.2): read the form → authenticate the client → find the grant type's
-// handler → check the client may use it → handle → answer. Every rule of a grant lives in its handler
-// (src/oauth/grants/). Responses carry Cache-Control: no-store (RFC 6749 §5.1).
+// POST /token (RFC 6749 §3.2; OAuth 2.1 §3.2): read the form → a resource server's grant (RFC 8693 exchange, which
+// authenticates resource servers itself) or: authenticate the client → find the grant type's handler → check the
+// client may use it → handle → answer. Every rule of a grant lives in its handler (src/oauth/grants/). Responses
+// carry Cache-Control: no-store (RFC 6749 §5.1).
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../context.ts';
 import { authenticateClient } from '../oauth/client-auth.ts';
@@ -11,6 +12,7 @@ import { createGrantRegistry, grantRefusal } from '../oauth/grants/index.ts';
 import { formatScope } from '../oauth/scopes.ts';
 import type { IssuedTokens } from '../store/tokens.ts';
 import { params as form, routeInput, text } from '../web/input.ts';
+import { upstreamExchangeOf } from '../upstream/exchange.ts';
 
 /** RFC 6749 §5.1. */
 function tokenResponse(t: IssuedTokens) {
@@ -25,8 +27,8 @@ function tokenResponse(t: IssuedTokens) {
 
 export function tokenRoutes(app: FastifyInstance, ctx: AppContext): void {
   const grants = createGrantRegistry({
-    tokens: ctx.stores.tokens,
-    resourceServers: ctx.stores.resourceServers,
+    ...ctx.stores,
+    upstreamExchange: upstreamExchangeOf(ctx),
     flushChanges: () => ctx.changes.flush(),
     config: ctx.config,
   });
@@ -35,6 +37,13 @@ export function tokenRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.post('/token', routeInput(ctx, 'api', { body }), async (req, reply) => {
     const params = readForm(req);
     const grantType = params.require('grant_type');
+    reply.header('cache-control', 'no-store').header('pragma', 'no-cache');
+    const forResourceServer = grants.findForResourceServer(grantType);
+    if (forResourceServer) {
+      // Resource servers ask on every tool call that needs the upstream: as quiet as /introspect below debug.
+      if (req.log.level === 'info') req.log.level = 'warn';
+      return forResourceServer({ req, params });
+    }
     const client = await authenticateClient(ctx, req, params);
     const found = grants.find(grantType);
     if (!found) throw unsupportedGrantType(`grant_type ${grantType} is not supported`);
@@ -43,7 +52,6 @@ export function tokenRoutes(app: FastifyInstance, ctx: AppContext): void {
     const now = ctx.clock.now();
     const tokens = await found.handle({ client, params, now });
     await recordClientUse(ctx.stores.clients, client, now, req.log);
-    reply.header('cache-control', 'no-store').header('pragma', 'no-cache');
     return tokenResponse(tokens);
   });
 }

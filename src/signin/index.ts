@@ -3,6 +3,8 @@
 import type { Config } from '../config.ts';
 import type { Clock } from '../lib/clock.ts';
 import type { Stores } from '../store/index.ts';
+import { upstreamSignIn } from '../upstream/flow.ts';
+import type { Upstream } from '../upstream/index.ts';
 import type { FormSignInMethod, RedirectSignInMethod, SignInMethod } from './method.ts';
 import { passwordSignIn } from './password.ts';
 
@@ -13,24 +15,37 @@ export interface SignInDeps {
   config: Config;
   stores: Stores;
   clock: Clock;
+  upstream: Upstream;
 }
 
 /** Builds the methods an app offers, in page order. */
 export type SignInMethodsFactory = (deps: SignInDeps) => readonly SignInMethod[];
 
-/** Today's configuration: the password form alone. */
-export const defaultSignInMethods: SignInMethodsFactory = ({ config, stores, clock }) => [
-  passwordSignIn({
-    users: stores.users,
-    rateLimits: stores.rateLimits,
-    clock,
-    limits: {
-      perAccount: config.loginMaxAttemptsPerAccount,
-      perAddress: config.loginMaxAttemptsPerAddress,
-      windowSeconds: config.loginThrottleWindow,
-      maxDelaySeconds: config.loginMaxDelay,
-    },
-  }),
+/** The configuration's methods: the password form (unless PASSWORD_SIGN_IN=false), then one per upstream provider. */
+export const defaultSignInMethods: SignInMethodsFactory = ({ config, stores, clock, upstream }) => [
+  ...(config.passwordSignIn
+    ? [
+        passwordSignIn({
+          users: stores.users,
+          rateLimits: stores.rateLimits,
+          clock,
+          limits: {
+            perAccount: config.loginMaxAttemptsPerAccount,
+            perAddress: config.loginMaxAttemptsPerAddress,
+            windowSeconds: config.loginThrottleWindow,
+            maxDelaySeconds: config.loginMaxDelay,
+          },
+        }),
+      ]
+    : []),
+  ...upstream.providers.map((provider) =>
+    upstreamSignIn(provider, {
+      upstream,
+      stores,
+      clock,
+      limits: { perAddress: config.loginMaxAttemptsPerAddress, windowSeconds: config.loginThrottleWindow },
+    }),
+  ),
 ];
 
 export interface SignInMethods {

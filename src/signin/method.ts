@@ -34,8 +34,8 @@ export type SignInOutcome = SignInFact & {
 };
 
 export type SignInFact =
-  /** The person proved who they are. */
-  | { kind: 'signed_in'; userId: string }
+  /** The person proved who they are; `upstreamLoginId` when through an upstream provider (kept on the session). */
+  | { kind: 'signed_in'; userId: string; upstreamLoginId?: string }
   /** Something the method needs was not sent (an empty field, a callback without its parameters). */
   | { kind: 'incomplete' }
   /** The proof did not hold, or names no account: the two are never told apart. */
@@ -46,7 +46,12 @@ export type SignInFact =
    * Too many attempts: `limit` says which counter ran out (`account`: this account from this address; `address`:
    * this address across accounts), `until` when the window ends.
    */
-  | { kind: 'throttled'; limit: 'account' | 'address'; until: Date };
+  | { kind: 'throttled'; limit: 'account' | 'address'; until: Date }
+  /**
+   * A redirect method's specific refusal (spec federation §3.3): the status and a fixed text of the method's own, never
+   * text from the other site; shown on the sign-in page, or on the error page when the flow itself is unusable.
+   */
+  | { kind: 'refused'; status: number; message: string; page: 'login' | 'error' };
 
 /** What beginning a redirect-style sign-in found out. */
 export type BeginOutcome =

@@ -2,6 +2,15 @@
 // answer to too many attempts; and the narrow view of a request that a method receives. Used by routes/login.ts.
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../context.ts';
+import {
+  AuthorizationError,
+  type AuthorizationRequest,
+  authorizationResponseUrl,
+  validateAuthorizationRequest,
+} from '../oauth/authorization-request.ts';
+import { accessDenied, invalidRequest, OAuthError } from '../oauth/errors.ts';
+import { Params } from '../oauth/params.ts';
+import { resolveResource } from '../oauth/resources.ts';
 import { cookieNames, csrfToken, preSessionSecret } from '../web/session.ts';
 import { renderPage } from '../web/views.ts';
 import type { SignInInput } from './method.ts';
@@ -22,12 +31,27 @@ export function field(body: unknown, name: string): string | undefined {
   return typeof v === 'string' ? v : undefined;
 }
 
+/** The authorization request a return_to carries (empty for '/'). */
+function returnToParams(returnTo: string): URLSearchParams {
+  return new URL(returnTo, 'http://latchkey.invalid').searchParams;
+}
+
+/** The name of the resource server an authorization request names (or the only one), for the page's text. */
+async function resourceNameFor(ctx: AppContext, returnTo: string): Promise<string | undefined> {
+  const resource = returnToParams(returnTo).getAll('resource');
+  try {
+    return (await resolveResource(resource, ctx.stores.resourceServers)).name;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The app the person is signing in for, and whether its name is only self-declared (dynamic registration). */
 async function clientFor(
   ctx: AppContext,
   returnTo: string,
 ): Promise<{ clientName?: string; clientUnverified?: boolean }> {
-  const clientId = new URL(returnTo, 'http://latchkey.invalid').searchParams.get('client_id');
+  const clientId = returnToParams(returnTo).get('client_id');
   if (!clientId) return {};
   try {
     const client = await ctx.clients.resolve(clientId);
@@ -44,6 +68,8 @@ export interface PageExtra {
   /** The form's submitted values to show again (the email, never the password). */
   values?: Record<string, string>;
   status?: number;
+  /** Show only this redirect method (GET /login?provider=…): a resource requires it. */
+  only?: string;
 }
 
 export async function loginPage(
@@ -54,7 +80,10 @@ export async function loginPage(
   extra: PageExtra = {},
 ): Promise<FastifyReply> {
   const secret = preSessionSecret(ctx, req, reply);
-  const { form, redirects } = ctx.signIn;
+  const only = extra.only ? ctx.signIn.redirect(extra.only) : undefined;
+  const form = only ? undefined : ctx.signIn.form;
+  const redirects = only ? [only] : ctx.signIn.redirects;
+  const resourceName = only ? await resourceNameFor(ctx, returnTo) : undefined;
   return renderPage(
     ctx,
     reply,
@@ -69,6 +98,9 @@ export async function loginPage(
       ...extra.values,
       form: form && { template: `./${form.template}` },
       buttons: redirects.map((m) => ({ action: `/login/upstream/${m.id}`, label: m.buttonLabel })),
+      needs: only && `${resourceName ?? 'This service'} needs you to sign in with ${only.label}.`,
+      // A person who gives up can tell the client so (access_denied), instead of leaving it waiting.
+      cancel: returnTo.startsWith('/authorize?'),
     },
     { status: extra.status ?? 200, formTargets: ctx.signIn.formTargets() },
   );
@@ -109,4 +141,41 @@ export function throttledPage(
     values,
     status: 429,
   });
+}
+
+/**
+ * POST /login/cancel: the authorization request in return_to, validated again, answered with access_denied at the
+ * client's redirect URI (with its state and iss); an invalid request gets the usual error page.
+ */
+export async function cancelSignIn(
+  ctx: AppContext,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  returnTo: string,
+): Promise<FastifyReply> {
+  const params = Object.fromEntries(returnToParams(returnTo));
+  let ar: AuthorizationRequest;
+  try {
+    if (!returnTo.startsWith('/authorize?'))
+      throw invalidRequest('there is no authorization request to cancel');
+    ar = await validateAuthorizationRequest(ctx, Params.from(params), req.log);
+  } catch (err) {
+    if (!(err instanceof AuthorizationError || err instanceof OAuthError)) throw err;
+    const error = err instanceof AuthorizationError ? err.error : err;
+    return renderPage(
+      ctx,
+      reply,
+      'error',
+      { heading: 'This sign-in request is not valid', message: error.description, code: error.code },
+      { status: 400 },
+    );
+  }
+  reply.header('cache-control', 'no-store');
+  return reply.redirect(
+    authorizationResponseUrl(ar.redirectUri, ctx.config.issuer, {
+      ...accessDenied('the user cancelled sign-in').toJSON(),
+      state: ar.state,
+    }),
+    303,
+  );
 }

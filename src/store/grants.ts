@@ -13,6 +13,8 @@ export interface NewAuthorizationCode {
   requestedResource: string | null;
   codeChallenge: string;
   scopes: string[];
+  /** The upstream sign-in of the approving session (spec federation §3.6); null for password sessions. */
+  upstreamLoginId?: string | null;
 }
 
 /** One app a person approved, for one resource (the connected-apps page). */
@@ -66,6 +68,7 @@ export function grantStore(prisma: PrismaClient) {
             resourceServerId: c.resourceServerId,
             scopes: c.scopes,
             redirectUri: c.redirectUri,
+            upstreamLoginId: c.upstreamLoginId ?? null,
             createdAt: now,
           },
         });

@@ -8,6 +8,8 @@ import { resourceServerStore } from './resource-servers.ts';
 import { sessionStore } from './sessions.ts';
 import { settingStore } from './settings.ts';
 import { tokenStore } from './tokens.ts';
+import { upstreamStore } from './upstream.ts';
+import { upstreamTokenStore } from './upstream-tokens.ts';
 import { userStore } from './users.ts';
 
 export function createStores(prisma: PrismaClient) {
@@ -21,6 +23,8 @@ export function createStores(prisma: PrismaClient) {
     grants: grantStore(prisma),
     tokens: tokenStore(prisma),
     settings: settingStore(prisma),
+    upstream: upstreamStore(prisma),
+    upstreamTokens: upstreamTokenStore(prisma),
   };
 }
 

@@ -2,12 +2,24 @@
 import type { PrismaClient, ResourceServer } from '../generated/prisma/client.ts';
 import { notifyChange } from './changes.ts';
 
-export interface NewResourceServer {
+export interface NewResourceServer extends Partial<UpstreamAccess> {
   uri: string;
   name: string;
   clientId: string;
   secretHash: string;
 }
+
+/** What a resource server may receive of the upstream sign-in behind a token (spec federation §2.2). */
+export interface UpstreamAccess {
+  /** /introspect adds the `upstream` member. */
+  exposeUpstreamClaims: boolean;
+  /** Provider ids whose upstream access token it may obtain by token exchange. */
+  upstreamTokenProviders: string[];
+  /** Authorizations for it need a session signed in through this provider. */
+  requiredUpstreamProvider: string | null;
+}
+
+export type ResourceServerChanges = Partial<UpstreamAccess> & { name?: string };
 
 export function resourceServerStore(prisma: PrismaClient) {
   return {
@@ -37,6 +49,12 @@ export function resourceServerStore(prisma: PrismaClient) {
         where: { uri },
         data: { secretHash, secretRotatedAt: at },
       });
+      if (r.count) await notifyChange(prisma, 'resource_server');
+      return r.count ? prisma.resourceServer.findUnique({ where: { uri } }) : null;
+    },
+    /** Changes the name or the upstream access of a resource server; null when there is none at `uri`. */
+    async update(uri: string, changes: ResourceServerChanges): Promise<ResourceServer | null> {
+      const r = await prisma.resourceServer.updateMany({ where: { uri }, data: changes });
       if (r.count) await notifyChange(prisma, 'resource_server');
       return r.count ? prisma.resourceServer.findUnique({ where: { uri } }) : null;
     },

@@ -1,6 +1,6 @@
 // Browser sessions on Latchkey's pages. The cookie carries a random 256-bit id; only its SHA-256 is stored.
 // A session ends at its absolute expiry, after SESSION_IDLE_TTL without use, or when revoked (sign-out).
-import type { PrismaClient, Session, User } from '../generated/prisma/client.ts';
+import type { PrismaClient, Session, UpstreamLogin, User } from '../generated/prisma/client.ts';
 import { addSeconds } from '../lib/clock.ts';
 import { hashSecret, randomToken } from '../lib/crypto.ts';
 
@@ -9,13 +9,25 @@ export interface SessionLifetimes {
   absoluteTtl: number;
 }
 
+/** What pages need of a session's upstream sign-in: never its tokens. */
+const UPSTREAM_LOGIN_SUMMARY = { id: true, provider: true, claims: true, revokedAt: true } as const;
+
+export type UpstreamLoginSummary = Pick<UpstreamLogin, 'id' | 'provider' | 'claims' | 'revokedAt'>;
+export type LiveSessionRow = Session & { user: User; upstreamLogin: UpstreamLoginSummary | null };
+
 // Extending the idle expiry on every request would write on every page view; once a minute is plenty.
 const TOUCH_INTERVAL_MS = 60_000;
 
 export function sessionStore(prisma: PrismaClient) {
   return {
     /** Starts a session and returns the cookie value (shown once, never stored). */
-    async create(userId: string, now: Date, life: SessionLifetimes, userAgent?: string): Promise<string> {
+    async create(
+      userId: string,
+      now: Date,
+      life: SessionLifetimes,
+      userAgent?: string,
+      upstreamLoginId?: string,
+    ): Promise<string> {
       const token = randomToken(32);
       await prisma.session.create({
         data: {
@@ -26,20 +38,17 @@ export function sessionStore(prisma: PrismaClient) {
           idleExpiresAt: addSeconds(now, life.idleTtl),
           expiresAt: addSeconds(now, life.absoluteTtl),
           userAgent: userAgent?.slice(0, 300) ?? null,
+          upstreamLoginId: upstreamLoginId ?? null,
         },
       });
       return token;
     },
 
     /** The live session and its (enabled) user for a cookie value, sliding the idle expiry; null otherwise. */
-    async findLive(
-      token: string,
-      now: Date,
-      life: SessionLifetimes,
-    ): Promise<(Session & { user: User }) | null> {
+    async findLive(token: string, now: Date, life: SessionLifetimes): Promise<LiveSessionRow | null> {
       const s = await prisma.session.findUnique({
         where: { tokenHash: hashSecret(token) },
-        include: { user: true },
+        include: { user: true, upstreamLogin: { select: UPSTREAM_LOGIN_SUMMARY } },
       });
       if (!s || s.revokedAt || s.expiresAt <= now || s.idleExpiresAt <= now || s.user.disabled) return null;
       if (now.getTime() - s.lastSeenAt.getTime() > TOUCH_INTERVAL_MS) {

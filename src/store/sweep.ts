@@ -1,7 +1,7 @@
 // Removes rows nothing can use any more, in bounded batches so a large backlog never holds long locks:
 // expired codes, tokens and sessions, ended rate-limit windows, grants left with nothing in them, spent or expired
 // password links, and dynamically registered clients unused for UNUSED_CLIENT_TTL (DCR happens on every fresh
-// Claude connection).
+// Claude connection), spent upstream sign-in flows and upstream logins nothing uses any more.
 // Rotated refresh tokens stay until they expire: presenting one again must still revoke its grant. The answers kept
 // for the refresh reuse window go as soon as the window ends.
 import type { PrismaClient } from '../generated/prisma/client.ts';
@@ -16,6 +16,8 @@ export interface SweepResult {
   rateLimits: number;
   clients: number;
   passwordLinks: number;
+  upstreamFlows: number;
+  upstreamLogins: number;
 }
 
 const BATCH = 1000;
@@ -86,6 +88,26 @@ export async function sweepExpired(
     'expires_at < $1 OR used_at IS NOT NULL',
     now,
   );
+  // Upstream sign-in flows an hour past their expiry; upstream logins revoked a day ago, or a day old with no live
+  // session and no unrevoked grant left on them (spec federation §5.2). $1 is a day ago, so `$1 + 1 day` is now.
+  const upstreamFlows = await deleteInBatches(
+    prisma,
+    'upstream_flows',
+    'expires_at < $1',
+    new Date(now.getTime() - 3_600_000),
+  );
+  const upstreamLogins = await deleteInBatches(
+    prisma,
+    'upstream_logins',
+    `(revoked_at IS NOT NULL AND revoked_at < $1)
+       OR (created_at < $1
+         AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.upstream_login_id = upstream_logins.id
+           AND s.revoked_at IS NULL AND s.expires_at > $1 + interval '1 day'
+           AND s.idle_expires_at > $1 + interval '1 day')
+         AND NOT EXISTS (SELECT 1 FROM grants g WHERE g.upstream_login_id = upstream_logins.id
+           AND g.revoked_at IS NULL))`,
+    codeCutoff,
+  );
   return {
     authorizationCodes,
     accessTokens,
@@ -96,5 +118,7 @@ export async function sweepExpired(
     rateLimits,
     clients,
     passwordLinks,
+    upstreamFlows,
+    upstreamLogins,
   };
 }

@@ -10,6 +10,7 @@ import type {
   PrismaClient,
   RefreshToken,
   ResourceServer,
+  UpstreamLogin,
   User,
 } from '../generated/prisma/client.ts';
 import { addSeconds } from '../lib/clock.ts';
@@ -28,7 +29,11 @@ export type RevokeReason =
   | 'operator'
   | 'code_replay'
   | 'refresh_replay'
-  | 'invalid_exchange';
+  | 'invalid_exchange'
+  /** Its upstream sign-in was revoked (upstream invalid_grant, expiry): spec federation §7. */
+  | 'upstream_revoked'
+  /** The operator unlinked the upstream identity it was approved under. */
+  | 'upstream_unlinked';
 
 export interface IssuedTokens {
   accessToken: string;
@@ -60,7 +65,13 @@ export type CodeClaim =
 export type RefreshClaim = { kind: 'claimed' } | { kind: 'rotated'; rotatedAt: Date; revoked: boolean };
 
 export type ActiveAccessToken = AccessToken & {
-  grant: Grant & { user: User | null; client: Client; resourceServer: ResourceServer };
+  grant: Grant & {
+    user: User | null;
+    client: Client;
+    resourceServer: ResourceServer;
+    /** The upstream sign-in behind the grant: what /introspect may show (never its tokens). */
+    upstreamLogin: Pick<UpstreamLogin, 'provider' | 'claims' | 'revokedAt'> | null;
+  };
 };
 
 /** The steps a grant handler takes inside one transaction. */
@@ -207,7 +218,16 @@ export function tokenStore(prisma: PrismaClient) {
     findAccessToken(token: string): Promise<ActiveAccessToken | null> {
       return prisma.accessToken.findUnique({
         where: { tokenHash: hashSecret(token) },
-        include: { grant: { include: { user: true, client: true, resourceServer: true } } },
+        include: {
+          grant: {
+            include: {
+              user: true,
+              client: true,
+              resourceServer: true,
+              upstreamLogin: { select: { provider: true, claims: true, revokedAt: true } },
+            },
+          },
+        },
       });
     },
 

@@ -5,8 +5,8 @@
 import type {} from '@fastify/cookie';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../context.ts';
-import type { Session, User } from '../generated/prisma/client.ts';
 import { constantTimeEqual, hashSecret, randomToken } from '../lib/crypto.ts';
+import type { LiveSessionRow } from '../store/sessions.ts';
 
 export interface CookieNames {
   session: string;
@@ -36,7 +36,7 @@ function lifetimes(ctx: AppContext) {
   return { idleTtl: ctx.config.sessionIdleTtl, absoluteTtl: ctx.config.sessionTtl };
 }
 
-export type LiveSession = Session & { user: User };
+export type LiveSession = LiveSessionRow;
 
 export async function currentSession(
   ctx: AppContext,
@@ -53,12 +53,14 @@ export async function startSession(
   req: FastifyRequest,
   reply: FastifyReply,
   userId: string,
+  upstreamLoginId?: string,
 ): Promise<void> {
   const token = await ctx.stores.sessions.create(
     userId,
     ctx.clock.now(),
     lifetimes(ctx),
     req.headers['user-agent'],
+    upstreamLoginId,
   );
   reply.setCookie(cookieNames(ctx.config.issuer).session, token, cookieOptions(ctx, ctx.config.sessionTtl));
 }

@@ -10,8 +10,10 @@ import { FormBrowser } from './browser.ts';
 
 export interface HeadlessProviderOptions {
   issuer: string;
-  email: string;
-  password: string;
+  email?: string;
+  password?: string;
+  /** Sign in through this upstream provider instead (its pages approve at once): its id and its browser origin. */
+  upstream?: { provider: string; origin: string };
   redirectUrl?: string;
   /** Pre-registered client information (skips registration). */
   clientInformation?: OAuthClientInformationMixed;
@@ -33,7 +35,9 @@ export class HeadlessProvider implements OAuthClientProvider {
   readonly clientMetadataUrl: string | undefined;
 
   constructor(private readonly options: HeadlessProviderOptions) {
-    this.browser = new FormBrowser(options.issuer);
+    this.browser = new FormBrowser(options.issuer, {
+      follow: options.upstream ? [options.upstream.origin] : [],
+    });
     this.info = options.clientInformation;
     this.clientMetadataUrl = options.clientMetadataUrl;
   }
@@ -71,9 +75,10 @@ export class HeadlessProvider implements OAuthClientProvider {
 
   async redirectToAuthorization(url: URL): Promise<void> {
     this.authorizationUrls.push(url);
+    const { email, password, upstream } = this.options;
     const callback = await this.browser.authorize(
       url.href,
-      { email: this.options.email, password: this.options.password },
+      upstream ? { upstream: upstream.provider } : { email: email ?? '', password: password ?? '' },
       this.options.decision ?? 'approve',
     );
     this.lastCallback = callback;

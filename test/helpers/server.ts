@@ -31,10 +31,16 @@ export interface TestServerOptions {
   cimd?: AppDeps['cimd'];
   /** The sign-in methods the app offers (default: the password form). */
   signInMethods?: AppDeps['signInMethods'];
+  /** Listen on this port (picked with freePort beforehand, when an upstream must know the issuer first). */
+  port?: number;
+  /** A pino logger (e.g. captureLogs().logger) instead of silence. */
+  logger?: AppDeps['logger'];
+  /** buildApp's upstreamFetch (route provider calls elsewhere). */
+  upstreamFetch?: AppDeps['upstreamFetch'];
 }
 
 export async function startServer(kind: DbKind, options: TestServerOptions = {}): Promise<TestServer> {
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const url = `http://127.0.0.1:${port}`;
   const config = loadConfig({ ISSUER: url, PORT: String(port), LOG_LEVEL: 'silent', ...options.env });
   const database = options.database ?? (await migratedDatabase(kind));
@@ -45,6 +51,8 @@ export async function startServer(kind: DbKind, options: TestServerOptions = {})
     clock: options.clock ?? clock,
     ...(options.cimd && { cimd: options.cimd }),
     ...(options.signInMethods && { signInMethods: options.signInMethods }),
+    ...(options.logger && { logger: options.logger }),
+    ...(options.upstreamFetch && { upstreamFetch: options.upstreamFetch }),
   });
   await app.listen({ port, host: '127.0.0.1' });
   return {

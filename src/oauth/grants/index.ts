@@ -4,6 +4,7 @@ import type { Client } from '../../generated/prisma/client.ts';
 import { authorizationCodeGrant } from './authorization-code.ts';
 import { clientCredentialsGrant } from './client-credentials.ts';
 import { refreshTokenGrant } from './refresh-token.ts';
+import { type ResourceServerGrantHandler, tokenExchangeGrant } from './token-exchange.ts';
 import type { GrantDependencies, GrantHandler, GrantType } from './types.ts';
 
 export const GRANT_TYPES: readonly GrantType[] = [
@@ -14,8 +15,17 @@ export const GRANT_TYPES: readonly GrantType[] = [
 
 export const AUTHORIZATION_CODE = authorizationCodeGrant.type;
 
-/** RFC 8414 grant_types_supported. */
-export const grantTypesSupported = (): string[] => GRANT_TYPES.map((g) => g.type);
+/**
+ * Grants for resource servers, not clients (RFC 8693 token exchange for the upstream token): /token dispatches on
+ * them before client authentication, and clients never register for them.
+ */
+export const RESOURCE_SERVER_GRANTS = [tokenExchangeGrant] as const;
+
+/** RFC 8414 grant_types_supported; token exchange only when upstream providers are configured. */
+export const grantTypesSupported = (options: { tokenExchange?: boolean } = {}): string[] => [
+  ...GRANT_TYPES.map((g) => g.type),
+  ...(options.tokenExchange ? RESOURCE_SERVER_GRANTS.map((g) => g.type) : []),
+];
 
 export function findGrantType(type: string): GrantType | undefined {
   return GRANT_TYPES.find((g) => g.type === type);
@@ -32,9 +42,19 @@ export function grantRefusal(grant: GrantType, client: Client): string | undefin
 
 export interface GrantRegistry {
   find(type: string): { grant: GrantType; handle: GrantHandler } | undefined;
+  /** A grant resource servers use (it authenticates them itself); undefined for client grants. */
+  findForResourceServer(type: string): ResourceServerGrantHandler | undefined;
 }
 
 export function createGrantRegistry(deps: GrantDependencies): GrantRegistry {
   const handlers = new Map(GRANT_TYPES.map((grant) => [grant.type, { grant, handle: grant.create(deps) }]));
-  return { find: (type) => handlers.get(type) };
+  const forResourceServers = new Map<string, ResourceServerGrantHandler>();
+  for (const grant of RESOURCE_SERVER_GRANTS) {
+    const handle = grant.create(deps);
+    if (handle) forResourceServers.set(grant.type, handle);
+  }
+  return {
+    find: (type) => handlers.get(type),
+    findForResourceServer: (type) => forResourceServers.get(type),
+  };
 }

@@ -3,6 +3,7 @@
 import type { Client } from '../../generated/prisma/client.ts';
 import type { ResourceServerStore } from '../../store/resource-servers.ts';
 import type { IssuedTokens, TokenStore } from '../../store/tokens.ts';
+import type { UpstreamExchange } from '../../upstream/exchange.ts';
 import type { OAuthError } from '../errors.ts';
 import type { Params } from '../params.ts';
 
@@ -21,6 +22,8 @@ export interface GrantDependencies {
   resourceServers: ResourceServerStore;
   /** Resolves once every instance's caches know of this instance's revocations. */
   flushChanges(): Promise<void>;
+  /** The upstream token exchange (RFC 8693); absent when no upstream provider is configured. */
+  upstreamExchange?: UpstreamExchange | undefined;
   config: {
     accessTokenTtl: number;
     refreshTokenTtl: number;
