@@ -124,6 +124,7 @@ forEachDatabase('upstream accounts and policy', (kind) => {
   test('L5: allowed_email_domains: verified example.com passes; evil.com, unverified, subdomain → 403', async () => {
     ghUser(`l5-${randomId()}@example.com`);
     assert.equal((await signIn('gh-dom')).page.status, 200);
+    const revocations = gh.recorded('revoke').length;
     for (const [email, verified] of [
       [`l5-${randomId()}@evil.com`, true],
       [`l5-${randomId()}@example.com`, false],
@@ -133,6 +134,13 @@ forEachDatabase('upstream accounts and policy', (kind) => {
       const { page } = await signIn('gh-dom');
       assert.equal(page.status, 403, email);
       assert.equal(alertOf(page), "Your GitHub account's email is not allowed here.");
+    }
+    // Refused after the code exchange: each token was handed back to GitHub (DELETE /applications/…/grant).
+    const revoked = gh.recorded('revoke').slice(revocations);
+    assert.equal(revoked.length, 3);
+    for (const r of revoked) {
+      const token = (r.body as { access_token: string }).access_token;
+      assert.equal(gh.accessTokens.get(token)?.active, false, 'the upstream token no longer works');
     }
   });
 

@@ -320,6 +320,10 @@ forEachDatabase('upstream OIDC sign-in', (kind) => {
     const page = await browser.request(callback);
     assert.equal(page.status, 403);
     assert.equal(alertOf(page), "Your Google account's email is not allowed here.");
+    assert.ok(
+      op.requests.some((r) => r.method === 'POST' && r.path === '/token/revocation'),
+      'the refused sign-in’s tokens were revoked at the provider',
+    );
   });
 
   test('Cancel with an authorization request that is no longer valid → the error page, no redirect', async () => {
