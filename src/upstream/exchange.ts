@@ -180,16 +180,7 @@ export function upstreamExchangeOf(ctx: AppContext): UpstreamExchange | undefine
       const provider = upstream.provider(id);
       if (!provider)
         return { kind: 'other', error: 'not_configured', reason: `provider ${id} is not configured` };
-      const outcome = await provider.refresh(refreshToken);
-      // GitHub answers a dead or spent refresh token with HTTP 200 {"error":"bad_refresh_token"}: its invalid_grant.
-      if (
-        outcome.kind === 'other' &&
-        outcome.error === 'bad_refresh_token' &&
-        provider.config.type === 'github'
-      ) {
-        return { kind: 'invalid_grant' };
-      }
-      return outcome;
+      return provider.refresh(refreshToken);
     },
     cipher: () => upstream.cipher,
     clock: ctx.clock,
