@@ -202,6 +202,8 @@ export function upstreamSignIn(provider: UpstreamProvider, deps: UpstreamSignInD
         log.error({ provider: config.id }, 'upstream userinfo sub differs from the ID token');
         return out(refused(502, TEXT.unverifiable(name)));
       case 'refused':
+        // A policy refusal found with the tokens in hand (Plane installation, GitHub organizations): hand them back.
+        await provider.revoke?.(tokens);
         return out(refused(fetched.status, fetched.message));
     }
     if (!identity.subject || identity.subject.length > 255) {

@@ -34,7 +34,7 @@ forEachDatabase('upstream accounts and policy', (kind) => {
   before(async () => {
     const port = await freePort();
     const issuer = `http://127.0.0.1:${port}`;
-    const ids = ['gh-sub', 'gh-link', 'gh-dom'];
+    const ids = ['gh-sub', 'gh-link', 'gh-dom', 'gh-org'];
     gh = await GitHubStandin.start({ redirectUris: ids.map((id) => callbackUri(issuer, id)) });
     const entry = {
       type: 'github',
@@ -49,6 +49,13 @@ forEachDatabase('upstream accounts and policy', (kind) => {
         { id: 'gh-sub', ...entry, create_users: true, allow_anyone: true },
         { id: 'gh-link', ...entry, link_policy: 'verified_email' },
         { id: 'gh-dom', ...entry, create_users: true, allowed_email_domains: ['example.com'] },
+        {
+          id: 'gh-org',
+          ...entry,
+          create_users: true,
+          allowed_orgs: ['Acme'],
+          scopes: ['read:user', 'user:email', 'read:org'],
+        },
       ],
     });
     client = await addClient(server.stores);
@@ -142,6 +149,21 @@ forEachDatabase('upstream accounts and policy', (kind) => {
       const token = (r.body as { access_token: string }).access_token;
       assert.equal(gh.accessTokens.get(token)?.active, false, 'the upstream token no longer works');
     }
+  });
+
+  test('allowed_orgs: a member of an allowed organization signs in; anyone else → 403', async () => {
+    const outsider = ghUser(`org-${randomId()}@example.org`);
+    outsider.orgs = ['other'];
+    const revocations = gh.recorded('revoke').length;
+    let { page } = await signIn('gh-org');
+    assert.equal(page.status, 403);
+    assert.equal(alertOf(page), 'Your GitHub account is not in an organization allowed here.');
+    assert.equal(gh.recorded('revoke').length, revocations + 1, 'the refused sign-in’s token was revoked');
+    const member = ghUser(`org-${randomId()}@example.org`);
+    member.orgs = ['other', 'acme'];
+    ({ page } = await signIn('gh-org'));
+    assert.equal(page.status, 200, alertOf(page));
+    assert.equal(gh.recorded('authorize').at(-1)?.query.scope, 'read:user user:email read:org');
   });
 
   test('L6: a disabled user → 403; enabled again → signed in', async () => {
