@@ -202,17 +202,25 @@ export function upstreamSignIn(provider: UpstreamProvider, deps: UpstreamSignInD
         log.error({ provider: config.id }, 'upstream userinfo sub differs from the ID token');
         return out(refused(502, TEXT.unverifiable(name)));
       case 'refused':
+        // A policy refusal found with the tokens in hand (Plane installation, GitHub organizations): hand them back.
+        await provider.revoke?.(tokens);
         return out(refused(fetched.status, fetched.message));
     }
     if (!identity.subject || identity.subject.length > 255) {
       log.warn({ provider: config.id }, 'upstream identity has no usable subject');
       return out(refused(502, TEXT.unverifiable(name)));
     }
+    // Refused after the code exchange (rows 13–15): the tokens are never stored, and the provider is asked to forget
+    // them (best effort, within the HTTP time limit).
+    const refuse = async (status: number, message: string) => {
+      await provider.revoke?.(tokens);
+      return out(refused(status, message));
+    };
     const blocked = checkAllowLists(config, identity);
-    if (blocked) return out(refused(blocked.status, blocked.message));
+    if (blocked) return refuse(blocked.status, blocked.message);
     const resolution = await resolveAccount(stores as Stores, config, identity);
-    if (resolution.kind === 'refused') return out(refused(resolution.status, resolution.message));
-    if (resolution.disabled) return out(refused(403, TEXT.disabled));
+    if (resolution.kind === 'refused') return refuse(resolution.status, resolution.message);
+    if (resolution.disabled) return refuse(403, TEXT.disabled);
 
     const loginId = randomUUID();
     const done = await stores.upstream.completeSignIn(

@@ -34,7 +34,7 @@ forEachDatabase('upstream accounts and policy', (kind) => {
   before(async () => {
     const port = await freePort();
     const issuer = `http://127.0.0.1:${port}`;
-    const ids = ['gh-sub', 'gh-link', 'gh-dom'];
+    const ids = ['gh-sub', 'gh-link', 'gh-dom', 'gh-org'];
     gh = await GitHubStandin.start({ redirectUris: ids.map((id) => callbackUri(issuer, id)) });
     const entry = {
       type: 'github',
@@ -49,6 +49,13 @@ forEachDatabase('upstream accounts and policy', (kind) => {
         { id: 'gh-sub', ...entry, create_users: true, allow_anyone: true },
         { id: 'gh-link', ...entry, link_policy: 'verified_email' },
         { id: 'gh-dom', ...entry, create_users: true, allowed_email_domains: ['example.com'] },
+        {
+          id: 'gh-org',
+          ...entry,
+          create_users: true,
+          allowed_orgs: ['Acme'],
+          scopes: ['read:user', 'user:email', 'read:org'],
+        },
       ],
     });
     client = await addClient(server.stores);
@@ -124,6 +131,7 @@ forEachDatabase('upstream accounts and policy', (kind) => {
   test('L5: allowed_email_domains: verified example.com passes; evil.com, unverified, subdomain → 403', async () => {
     ghUser(`l5-${randomId()}@example.com`);
     assert.equal((await signIn('gh-dom')).page.status, 200);
+    const revocations = gh.recorded('revoke').length;
     for (const [email, verified] of [
       [`l5-${randomId()}@evil.com`, true],
       [`l5-${randomId()}@example.com`, false],
@@ -134,6 +142,28 @@ forEachDatabase('upstream accounts and policy', (kind) => {
       assert.equal(page.status, 403, email);
       assert.equal(alertOf(page), "Your GitHub account's email is not allowed here.");
     }
+    // Refused after the code exchange: each token was handed back to GitHub (DELETE /applications/…/grant).
+    const revoked = gh.recorded('revoke').slice(revocations);
+    assert.equal(revoked.length, 3);
+    for (const r of revoked) {
+      const token = (r.body as { access_token: string }).access_token;
+      assert.equal(gh.accessTokens.get(token)?.active, false, 'the upstream token no longer works');
+    }
+  });
+
+  test('allowed_orgs: a member of an allowed organization signs in; anyone else → 403', async () => {
+    const outsider = ghUser(`org-${randomId()}@example.org`);
+    outsider.orgs = ['other'];
+    const revocations = gh.recorded('revoke').length;
+    let { page } = await signIn('gh-org');
+    assert.equal(page.status, 403);
+    assert.equal(alertOf(page), 'Your GitHub account is not in an organization allowed here.');
+    assert.equal(gh.recorded('revoke').length, revocations + 1, 'the refused sign-in’s token was revoked');
+    const member = ghUser(`org-${randomId()}@example.org`);
+    member.orgs = ['other', 'acme'];
+    ({ page } = await signIn('gh-org'));
+    assert.equal(page.status, 200, alertOf(page));
+    assert.equal(gh.recorded('authorize').at(-1)?.query.scope, 'read:user user:email read:org');
   });
 
   test('L6: a disabled user → 403; enabled again → signed in', async () => {

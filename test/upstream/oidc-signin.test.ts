@@ -295,6 +295,10 @@ forEachDatabase('upstream OIDC sign-in', (kind) => {
     assert.match(only.html, /needs you to sign in with Corp SSO/);
     assert.doesNotMatch(only.html, /name="password"/);
     assert.doesNotMatch(only.html, /Sign in with Other SSO/);
+    // An unknown provider is ignored: the full page (here the browser is signed in, so use a fresh one).
+    const full = await new FormBrowser(server.url).request('/login?provider=nope');
+    assert.match(full.html, /name="password"/);
+    assert.match(full.html, /Sign in with Other SSO/);
     // Signing in there (the password session is replaced) satisfies it: the consent page follows.
     const sub = person();
     const passwordSession = browser.cookies.get('latchkey_session');
@@ -320,6 +324,10 @@ forEachDatabase('upstream OIDC sign-in', (kind) => {
     const page = await browser.request(callback);
     assert.equal(page.status, 403);
     assert.equal(alertOf(page), "Your Google account's email is not allowed here.");
+    assert.ok(
+      op.requests.some((r) => r.method === 'POST' && r.path === '/token/revocation'),
+      'the refused sign-in’s tokens were revoked at the provider',
+    );
   });
 
   test('Cancel with an authorization request that is no longer valid → the error page, no redirect', async () => {

@@ -239,3 +239,20 @@ export function staticServerProvider(
     refresh: (refreshToken) => refresh(config, deps, as, refreshToken),
   };
 }
+
+/** RFC 7009 at the server's revocation endpoint, when it has one: the refresh token (which ends the grant) or the access token. */
+export async function revokeAt(
+  config: ProviderConfig,
+  deps: ProviderDeps,
+  as: oauth.AuthorizationServer | undefined,
+  tokens: TokenSet,
+): Promise<void> {
+  if (!as?.revocation_endpoint) return;
+  const token = tokens.refreshToken ?? tokens.accessToken;
+  try {
+    const options = requestOptions(deps.fetch, isInsecureAllowed(deps, as.revocation_endpoint));
+    await oauth.revocationRequest(as, clientOf(config, deps), clientAuth(config, as), token, options);
+  } catch (err) {
+    deps.log.warn({ provider: config.id, cause: (err as Error).message }, 'upstream token revocation failed');
+  }
+}

@@ -15,6 +15,27 @@ export function githubProvider(config: GithubProvider, deps: ProviderDeps): Upst
   const text = (v: unknown) => (typeof v === 'string' && v.length > 0 ? v : null);
   return {
     ...staticServerProvider(config, deps, as),
+    // GitHub's revocation: DELETE /applications/{client_id}/grant (Basic client credentials), which ends the grant.
+    async revoke(tokens) {
+      const basic = Buffer.from(`${config.clientId}:${config.clientSecret ?? ''}`).toString('base64');
+      try {
+        await deps.fetch(`${config.apiBaseUrl}/applications/${encodeURIComponent(config.clientId)}/grant`, {
+          method: 'DELETE',
+          headers: {
+            authorization: `Basic ${basic}`,
+            accept: 'application/vnd.github+json',
+            'content-type': 'application/json',
+            'user-agent': 'latchkey',
+          },
+          body: JSON.stringify({ access_token: tokens.accessToken }),
+        });
+      } catch (err) {
+        deps.log.warn(
+          { provider: config.id, cause: (err as Error).message },
+          'upstream token revocation failed',
+        );
+      }
+    },
     async fetchIdentity(_as, tokens): Promise<IdentityOutcome> {
       const headers = {
         authorization: `Bearer ${tokens.accessToken}`,

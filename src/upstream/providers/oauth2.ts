@@ -2,7 +2,7 @@
 // through dot paths (subject_claim, email_claim, email_verified_claim, name_claim, username_claim).
 import type { OAuth2Provider } from '../config.ts';
 import { getJson } from '../http.ts';
-import { staticServerProvider } from './base.ts';
+import { revokeAt, staticServerProvider } from './base.ts';
 import { isVerified } from './oidc.ts';
 import type { IdentityOutcome, ProviderDeps, UpstreamProvider } from './types.ts';
 
@@ -27,6 +27,7 @@ export function oauth2Provider(config: OAuth2Provider, deps: ProviderDeps): Upst
   const text = (v: unknown) => (typeof v === 'string' && v.length > 0 ? v : null);
   return {
     ...staticServerProvider(config, deps, as),
+    revoke: (tokens) => revokeAt(config, deps, as, tokens),
     async fetchIdentity(_as, tokens): Promise<IdentityOutcome> {
       const answer = await getJson(deps.fetch, config.userinfoEndpoint, {
         authorization: `Bearer ${tokens.accessToken}`,

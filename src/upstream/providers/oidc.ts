@@ -11,6 +11,7 @@ import {
   exchangeCode,
   isInsecureAllowed,
   refresh,
+  revokeAt,
   validateCallback,
 } from './base.ts';
 import type {
@@ -130,5 +131,6 @@ export function oidcProvider(config: OidcProvider, deps: ProviderDeps): Upstream
     exchangeCode: (as, callback, p) => exchangeCode(config, deps, as, callback, p, true),
     fetchIdentity,
     refresh: async (refreshToken) => refresh(config, deps, await server(), refreshToken),
+    revoke: async (tokens) => revokeAt(config, deps, cached?.as, tokens),
   };
 }

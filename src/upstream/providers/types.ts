@@ -104,4 +104,9 @@ export interface UpstreamProvider {
   ): Promise<IdentityOutcome>;
   /** Uses the upstream refresh token; never sends `scope`. */
   refresh(refreshToken: string): Promise<RefreshOutcome>;
+  /**
+   * Best effort: tells the provider to forget tokens Latchkey will not keep (a person refused after the code
+   * exchange). Absent where the provider documents no revocation (Plane). Never throws.
+   */
+  revoke?(tokens: TokenSet): Promise<void>;
 }
