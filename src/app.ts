@@ -27,9 +27,9 @@ import { tokenRoutes } from './routes/token.ts';
 import { serverOptions } from './server-options.ts';
 import { defaultSignInMethods, type SignInMethodsFactory, signInMethods } from './signin/index.ts';
 import { createStores } from './store/index.ts';
-import { databaseOutageError, registerOutagePage } from './web/outage.ts';
 import type { UpstreamFetch } from './upstream/http.ts';
 import { createUpstream, logUpstreamProviders } from './upstream/index.ts';
+import { databaseOutageError, registerOutagePage } from './web/outage.ts';
 import { registerViews } from './web/views.ts';
 
 export interface AppDeps {

@@ -2,7 +2,7 @@
 // their exact redirect URIs (what to register at the provider), and the links between upstream accounts and users.
 import { redirectUri, resolveUpstreamKeys } from '../upstream/config.ts';
 import { UpstreamSecretError, upstreamCipher } from '../upstream/crypto.ts';
-import { CliError, type Command, println } from './command.ts';
+import { CliError, type Command, doneResult } from './command.ts';
 import { formatTable } from './table.ts';
 
 export const upstreamListCommand: Command = {
@@ -12,34 +12,44 @@ export const upstreamListCommand: Command = {
     const stores = await ctx.stores();
     const counts = await stores.upstream.identityCounts();
     const keys = await stores.upstream.loginKeyCounts();
-    const providers = ctx.config.upstreamProviders;
-    const rows = providers.map((p) => [
-      p.id,
-      p.type,
-      p.name,
-      redirectUri(ctx.config.issuer, p.id),
-      String(counts.get(p.id) ?? 0),
-    ]);
+    // The server's own issuer, recorded in the database at its start: this command's environment may differ.
+    const { issuer } = await ctx.issuer();
+    const providers = ctx.config.upstreamProviders.map((p) => ({
+      id: p.id,
+      type: p.type as string,
+      name: p.name,
+      redirect_uri: redirectUri(issuer, p.id),
+      identities: counts.get(p.id) ?? 0,
+      configured: true,
+    }));
     // Links to providers no longer configured stay (renaming an id orphans them): show them too.
     for (const [id, n] of counts) {
-      if (!providers.some((p) => p.id === id)) rows.push([id, '(not configured)', '', '', String(n)]);
+      if (!providers.some((p) => p.id === id)) {
+        providers.push({ id, type: '', name: '', redirect_uri: '', identities: n, configured: false });
+      }
     }
-    if (rows.length === 0) {
-      println(ctx.io.stdout, 'no upstream providers (set UPSTREAM_PROVIDERS)');
-      return;
+    const keyRows = keys.map((k) => ({ provider: k.provider, key_id: k.keyId, live_sign_ins: k.count }));
+    if (providers.length === 0) {
+      return { json: { providers, keys: keyRows }, text: 'no upstream providers (set UPSTREAM_PROVIDERS)' };
     }
-    println(ctx.io.stdout, formatTable(['ID', 'TYPE', 'NAME', 'REDIRECT_URI', 'IDENTITIES'], rows));
-    if (keys.length > 0) {
+    let text = formatTable(
+      ['ID', 'TYPE', 'NAME', 'REDIRECT_URI', 'IDENTITIES'],
+      providers.map((p) => [
+        p.id,
+        p.configured ? p.type : '(not configured)',
+        p.name,
+        p.redirect_uri,
+        String(p.identities),
+      ]),
+    );
+    if (keyRows.length > 0) {
       // Key rotation: an old key may be removed once no live sign-in is stored under it.
-      println(ctx.io.stdout);
-      println(
-        ctx.io.stdout,
-        formatTable(
-          ['PROVIDER', 'KEY_ID', 'LIVE_SIGN_INS'],
-          keys.map((k) => [k.provider, k.keyId, String(k.count)]),
-        ),
-      );
+      text += `\n\n${formatTable(
+        ['PROVIDER', 'KEY_ID', 'LIVE_SIGN_INS'],
+        keyRows.map((k) => [k.provider, k.key_id, String(k.live_sign_ins)]),
+      )}`;
     }
+    return { json: { providers, keys: keyRows }, text };
   },
 };
 
@@ -66,7 +76,12 @@ export const upstreamLinkCommand: Command = {
         `${email} already has a ${provider} account linked, or that ${provider} account is linked to someone else`,
       );
     }
-    println(ctx.io.stdout, `linked ${email} to ${provider} account ${subject}`);
+    return doneResult(`linked ${email} to ${provider} account ${subject}`, {
+      linked: true,
+      user: email,
+      provider,
+      subject,
+    });
   },
 };
 
@@ -84,9 +99,15 @@ export const upstreamUnlinkCommand: Command = {
     if (!user) throw new CliError(`no user ${email}`);
     const result = await stores.upstream.unlink(user.id, provider, new Date());
     if (!result) throw new CliError(`${email} has no ${provider} account linked`);
-    println(
-      ctx.io.stdout,
+    return doneResult(
       `unlinked ${email} from ${provider}: ${result.grants} grant(s) revoked, ${result.sessions} session(s) ended`,
+      {
+        unlinked: true,
+        user: email,
+        provider,
+        grants_revoked: result.grants,
+        sessions_ended: result.sessions,
+      },
     );
   },
 };
@@ -128,11 +149,17 @@ export const upstreamRekeyCommand: Command = {
         }
       }
     }
-    println(ctx.io.stdout, `re-encrypted ${moved} upstream sign-in(s) under key ${kid}`);
     if (failed.size > 0) {
       const which = [...failed].map(([k, n]) => `${n} under "${k}"`).join(', ');
-      throw new CliError(`could not decrypt ${which}: is that key still in UPSTREAM_TOKEN_KEYS?`);
+      throw new CliError(
+        `re-encrypted ${moved} upstream sign-in(s) under key ${kid}, but could not decrypt ${which}: is that key ` +
+          'still in UPSTREAM_TOKEN_KEYS?',
+      );
     }
+    return doneResult(`re-encrypted ${moved} upstream sign-in(s) under key ${kid}`, {
+      re_encrypted: moved,
+      key_id: kid,
+    });
   },
 };
 

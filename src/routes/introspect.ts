@@ -13,8 +13,8 @@ import { IntrospectionCache } from '../oauth/introspection-cache.ts';
 import type { Params } from '../oauth/params.ts';
 import { formatScope } from '../oauth/scopes.ts';
 import { TOKEN_PREFIX } from '../store/tokens.ts';
-import { params, routeInput, text } from '../web/input.ts';
 import { UPSTREAM_MEMBER_SCHEMA, type UpstreamMember, upstreamMember } from '../upstream/claims.ts';
+import { params, routeInput, text } from '../web/input.ts';
 
 // RFC 7662 §2.1: only resource servers may introspect; every failure is challenged.
 const REALM = 'latchkey-introspection';

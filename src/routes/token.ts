@@ -11,8 +11,8 @@ import { readForm } from '../oauth/form.ts';
 import { createGrantRegistry, grantRefusal } from '../oauth/grants/index.ts';
 import { formatScope } from '../oauth/scopes.ts';
 import type { IssuedTokens } from '../store/tokens.ts';
-import { params as form, routeInput, text } from '../web/input.ts';
 import { upstreamExchangeOf } from '../upstream/exchange.ts';
+import { params as form, routeInput, text } from '../web/input.ts';
 
 /** RFC 6749 §5.1. */
 function tokenResponse(t: IssuedTokens) {
