@@ -5,7 +5,9 @@
 // it (whose fallback is the default). The README's configuration table and .env.example are generated from it
 // (`node --import tsx scripts/config-docs.ts`) and test/config-table.test.ts holds them to it.
 import { bool, ConfigError, type Env, int, list, str } from './config/read.ts';
+import { SLOW_CLIENT_ROWS } from './config/slow-client-rows.ts';
 import { configTable, earlier } from './config/table.ts';
+import { UPSTREAM_ROWS } from './config/upstream-rows.ts';
 import {
   checkDeclaredProviders,
   type DeclaredResourceServer,
@@ -23,12 +25,7 @@ import {
   parseTrustProxy,
   type TrustProxy,
 } from './config/values.ts';
-import {
-  type ProviderConfig,
-  parseUpstreamProviders,
-  parseUpstreamTokenKeys,
-  type UpstreamKey,
-} from './upstream/config.ts';
+import type { ProviderConfig, UpstreamKey } from './upstream/config.ts';
 
 export { ConfigError } from './config/read.ts';
 export type { Variable } from './config/table.ts';
@@ -118,35 +115,7 @@ const TABLE = configTable<Config>({
       'which reverse proxies to believe about the client address (`X-Forwarded-For`): `false`, a hop count (`true` = `1`), or a comma-separated list of proxy addresses/CIDRs',
     read: (env) => parseTrustProxy(str(env, 'TRUST_PROXY')),
   },
-  headersTimeout: {
-    meaning:
-      'seconds a client has to send the request line and headers, else 408 and the connection is closed',
-    read: (env) => int(env, 'HEADERS_TIMEOUT', 10, 1, 600),
-  },
-  requestTimeout: {
-    meaning:
-      'seconds a client has to send a whole request (headers and body), else 408; not less than `HEADERS_TIMEOUT`',
-    read: (env, c) => {
-      const requestTimeout = int(env, 'REQUEST_TIMEOUT', 30, 1, 3600);
-      if (requestTimeout < earlier(c, 'headersTimeout')) {
-        throw new ConfigError('REQUEST_TIMEOUT', 'must not be less than HEADERS_TIMEOUT');
-      }
-      return requestTimeout;
-    },
-  },
-  connectionTimeout: {
-    meaning:
-      'seconds a connection may stay silent (no bytes either way) before it is closed; `0` for no limit',
-    read: (env) => int(env, 'CONNECTION_TIMEOUT', 60, 0, 3600),
-  },
-  keepAliveTimeout: {
-    meaning: 'seconds an idle kept-alive connection stays open between requests',
-    read: (env) => int(env, 'KEEP_ALIVE_TIMEOUT', 5, 1, 600),
-  },
-  bodyLimit: {
-    meaning: 'largest request body accepted, in bytes (larger: 413)',
-    read: (env) => int(env, 'BODY_LIMIT', 64 * 1024, 1024, 10 * 1024 * 1024),
-  },
+  ...SLOW_CLIENT_ROWS,
   logLevel: {
     meaning: 'pino log level: `fatal`, `error`, `warn`, `info`, `debug`, `trace` or `silent`',
     read: (env) => parseLogLevel(str(env, 'LOG_LEVEL') ?? 'info'),
@@ -295,61 +264,7 @@ const TABLE = configTable<Config>({
     unset: 'unset',
     read: (env) => parseResourceServers(str(env, 'RESOURCE_SERVERS')),
   },
-  upstreamAllowInsecureLoopback: {
-    section: 'Upstream sign-in',
-    meaning:
-      'allow `http://` upstream provider URLs on loopback hosts (tests and development only; warns at start)',
-    read: (env) => bool(env, 'UPSTREAM_ALLOW_INSECURE_LOOPBACK', false),
-  },
-  upstreamHttpTimeout: {
-    meaning: 'seconds allowed for each HTTP call to an upstream provider',
-    read: (env) => int(env, 'UPSTREAM_HTTP_TIMEOUT', 10, 1, 60),
-  },
-  upstreamProvidersFile: {
-    meaning:
-      'path of a file holding the `UPSTREAM_PROVIDERS` JSON (keeps client secrets out of the environment)',
-    unset: 'unset',
-    read: (env) => str(env, 'UPSTREAM_PROVIDERS_FILE'),
-  },
-  upstreamProviders: {
-    meaning:
-      'JSON array of upstream identity providers (`oidc`, `oauth2`, `plane`, `github`, `google`) people may sign in with; see "Sign in through an upstream provider"',
-    unset: 'no upstream sign-in',
-    read: (env, c) =>
-      parseUpstreamProviders(
-        str(env, 'UPSTREAM_PROVIDERS'),
-        c.upstreamProvidersFile,
-        earlier(c, 'upstreamAllowInsecureLoopback'),
-      ),
-  },
-  upstreamTokenKeys: {
-    meaning:
-      'comma-separated `kid:key` (key: base64url of 32 bytes) encrypting upstream tokens; the first encrypts, all decrypt',
-    unset: 'with the embedded database, a key file generated in `DATA_DIR`; required with `DATABASE_URL`',
-    read: (env, c) => {
-      const keys = parseUpstreamTokenKeys(str(env, 'UPSTREAM_TOKEN_KEYS'));
-      if (!keys && earlier(c, 'upstreamProviders').length > 0 && c.databaseUrl !== undefined) {
-        throw new ConfigError(
-          'UPSTREAM_TOKEN_KEYS',
-          'required when UPSTREAM_PROVIDERS is set and DATABASE_URL is used',
-        );
-      }
-      return keys;
-    },
-  },
-  passwordSignIn: {
-    meaning: 'show and accept the email and password form (true/false)',
-    read: (env, c) => {
-      const on = bool(env, 'PASSWORD_SIGN_IN', true);
-      if (!on && earlier(c, 'upstreamProviders').length === 0) {
-        throw new ConfigError(
-          'PASSWORD_SIGN_IN',
-          'false needs UPSTREAM_PROVIDERS: otherwise nobody could sign in',
-        );
-      }
-      return on;
-    },
-  },
+  ...UPSTREAM_ROWS,
 });
 
 /** Every variable Latchkey reads, in table order: the source of the README table and .env.example. */

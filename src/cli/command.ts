@@ -64,7 +64,9 @@ export function fieldsResult(
   notes?: readonly string[],
 ): CommandResult {
   const text = Object.entries(fields)
-    .map(([k, v]) => `${k}: ${printable(Array.isArray(v) ? v.join(' ') : v === null ? '-' : String(v))}`)
+    .map(
+      ([k, v]) => `${k}: ${printable(Array.isArray(v) ? v.join(' ') || '-' : v === null ? '-' : String(v))}`,
+    )
     .join('\n');
   return { json: fields, text, ...(notes && { notes }) };
 }
