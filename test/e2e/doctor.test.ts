@@ -270,4 +270,91 @@ forEachDatabase('latchkey doctor', (kind) => {
     assert.equal(code, 1);
     assert.deepEqual(failed(report), ['cimd_none', 'prm_path_suffixed', 'prm_root']);
   });
+
+  it('does not follow a redirect to another host, and says so', async () => {
+    const elsewhere = await listen((_req, res) => json(res, { resource: 'x', authorization_servers: [] }));
+    const mcp = await listen((req, res, base) => {
+      const path = new URL(req.url!, base).pathname;
+      req.resume();
+      if (path === '/mcp') {
+        res
+          .writeHead(401, {
+            'www-authenticate': `Bearer resource_metadata="${base}/.well-known/oauth-protected-resource/mcp"`,
+          })
+          .end();
+      } else if (path === '/.well-known/oauth-protected-resource') {
+        res.writeHead(302, { location: `${elsewhere.base}/prm` }).end();
+      } else {
+        json(res, { resource: `${base}/mcp`, authorization_servers: [latchkey.url] });
+      }
+    });
+    let elsewhereAsked = 0;
+    elsewhere.server.on('request', () => elsewhereAsked++);
+    await addResourceServer(latchkey.stores, `${mcp.base}/mcp`);
+    const { code, report } = await doctor(`${mcp.base}/mcp`);
+    assert.equal(code, 1);
+    assert.deepEqual(failed(report), ['prm_root']);
+    assert.match(report.steps.find((s) => s.id === 'prm_root')!.detail, /another host.*did not follow/);
+    assert.equal(elsewhereAsked, 0);
+  });
+
+  it('prints each step with its fix, and a summary, in text mode', {
+    skip: kind !== 'postgres' && 'the CLI reaches PGlite only through a running server',
+  }, async () => {
+    const mcp = await fakeMcp({
+      prm: true,
+      resourceMetadata: () => '/.well-known/oauth-protected-resource/mcp',
+      authorizationServer: latchkey.url,
+    });
+    await addResourceServer(latchkey.stores, `${mcp.base}/mcp`);
+    const text = async (url: string) => {
+      const stdout = new PassThrough();
+      let out = '';
+      stdout.on('data', (d) => (out += d));
+      const code = await runCli(['doctor', url, '--register'], [doctorCommand], {
+        io: { stdin: process.stdin, stdout, stderr: new PassThrough() },
+        env: { DATABASE_URL: latchkey.database.url!, ISSUER: latchkey.url, LOG_LEVEL: 'silent' },
+      });
+      return { code, out };
+    };
+    const good = await text(mcpUrl);
+    assert.equal(good.code, 0);
+    assert.match(good.out, /^PASS {2}mcp_challenge +POST .* answers 401/m);
+    assert.match(good.out, /^\d+ passed, 0 failed: Claude and the MCP SDK should connect\.$/m);
+    const bad = await text(`${mcp.base}/mcp`);
+    assert.equal(bad.code, 1);
+    assert.match(bad.out, /^FAIL {2}resource_metadata_url +resource_metadata is "\/\.well-known/m);
+    assert.match(
+      bad.out,
+      /^ +fix: make it absolute, e\.g\. http:\/\/127\.0\.0\.1:\d+\/\.well-known\/oauth-protected-resource\/mcp$/m,
+    );
+    assert.match(bad.out, /1 failed: fix the failures above/);
+  });
+
+  it('names 307/308 redirects from /authorize (a proxy rewriting them) and a clock off by minutes', async () => {
+    await addClient(latchkey.stores, { name: 'Probe app' });
+    // What a proxy in front of Latchkey that turns its 302s into 307s would hand the client.
+    const rewriting: typeof fetch = async (input, init) => {
+      const res = await fetch(input, init);
+      if (res.status !== 302 || !String(input).includes('/authorize')) return res;
+      return new Response(null, { status: 307, headers: res.headers });
+    };
+    const proxied = await runDoctor({
+      url: mcpUrl,
+      issuer: latchkey.url,
+      stores: latchkey.stores,
+      fetch: rewriting,
+    });
+    assert.deepEqual(failed(proxied), ['authorize_error_redirect', 'authorize_redirect']);
+    assert.match(proxied.steps.find((s) => s.id === 'authorize_redirect')!.detail, /answers 307/);
+    const later = () => new Date(Date.now() + 5 * 60_000);
+    const skewed = await runDoctor({
+      url: mcpUrl,
+      issuer: latchkey.url,
+      stores: latchkey.stores,
+      now: later,
+    });
+    assert.deepEqual(failed(skewed), ['clock']);
+    assert.match(skewed.steps.find((s) => s.id === 'clock')!.detail, /differ by 3\d\d s/);
+  });
 });
