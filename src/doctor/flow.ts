@@ -14,7 +14,7 @@ export interface ProbeClient {
   readonly origin: 'registered by --register' | 'already registered';
 }
 
-/** The body Claude sends to a registration endpoint (INTEROP.md), so the dry run meets what Claude meets. */
+/** The body Claude has been seen sending to a registration endpoint, so the dry run meets what Claude meets. */
 const CLAUDE_REGISTRATION = {
   redirect_uris: ['https://claude.ai/api/mcp/auth_callback'],
   token_endpoint_auth_method: 'client_secret_post',
