@@ -30,8 +30,12 @@ export const doctorCommand: Command = {
       throw new UsageError(`"${url}" is not an absolute http(s) URL without a fragment`);
     }
     const stores = await ctx.stores();
-    const { issuer } = await ctx.issuer();
+    const { issuer, from } = await ctx.issuer();
     const report = await runDoctor({ url, issuer, stores, register: booleanOption(args, 'register') });
-    return { json: report, text: reportText(report), status: report.ok ? EXIT_OK : EXIT_FAILURE };
+    const notes =
+      from === 'environment'
+        ? [`No server has started on this database yet: checked against this command's ISSUER (${issuer}).`]
+        : [];
+    return { json: report, text: reportText(report), notes, status: report.ok ? EXIT_OK : EXIT_FAILURE };
   },
 };

@@ -48,6 +48,15 @@ export async function checkRegistration(
     try {
       doc = JSON.parse(answer.body) as Record<string, unknown>;
     } catch {}
+    if (answer.status === 401 && /^Bearer/i.test(answer.headers.get('www-authenticate') ?? '')) {
+      // RFC 7591 §3: the operator requires an initial access token (REGISTRATION_ACCESS_TOKEN), which Claude does
+      // not have: it registers through CIMD instead, so this is a choice, not a fault.
+      steps.skip(
+        'dcr',
+        `POST ${endpoint} requires an initial access token: Claude registers through CIMD instead`,
+      );
+      return undefined;
+    }
     if (answer.status !== 201 || typeof doc.client_id !== 'string' || !Array.isArray(doc.redirect_uris)) {
       steps.fail(
         'dcr',

@@ -156,8 +156,9 @@ async function checkDocument(
   if (!Array.isArray(servers) || servers.length === 0 || !servers.every((s) => typeof s === 'string')) {
     return steps.fail(id, `${location} lists no authorization_servers`, fix);
   }
-  found.authorizationServers.push(...(servers as string[]));
-  found.urls.push(...(servers as string[]).filter((s) => URL.canParse(s)));
+  const usable = (servers as string[]).filter((s) => URL.canParse(s));
+  found.authorizationServers.push(...usable);
+  found.urls.push(...usable);
   if (!servers.includes(issuer)) {
     return steps.fail(
       id,

@@ -13,7 +13,7 @@ import { doctorCommand } from '../../src/cli/doctor.ts';
 import { runCli } from '../../src/cli/run.ts';
 import { runDoctor } from '../../src/doctor/index.ts';
 import type { DoctorReport } from '../../src/doctor/report.ts';
-import { forEachDatabase } from '../helpers/db.ts';
+import { forEachDatabase, type TestDatabase } from '../helpers/db.ts';
 import { rowCounts } from '../helpers/row-counts.ts';
 import { addClient, addResourceServer, startServer, type TestServer } from '../helpers/server.ts';
 
@@ -91,6 +91,18 @@ function metadataOf(issuer: string, overrides: Record<string, unknown> = {}): Re
     authorization_response_iss_parameter_supported: true,
     ...overrides,
   };
+}
+
+/** Every table's row count and a digest of its rows, to show a run changed nothing (not even a timestamp). */
+async function tableDigests(database: TestDatabase, except: readonly string[] = []) {
+  const digests: Record<string, { rows: number; digest: string | null }> = {};
+  for (const name of Object.keys(await rowCounts(database, except))) {
+    const [row] = await database.db.prisma.$queryRawUnsafe<{ rows: number; digest: string | null }[]>(
+      `SELECT count(*)::int AS rows, md5(string_agg(t::text, ',' ORDER BY t::text)) AS digest FROM "${name}" t`,
+    );
+    digests[name] = row!;
+  }
+  return digests;
 }
 
 const failed = (report: DoctorReport) =>
@@ -183,16 +195,24 @@ forEachDatabase('latchkey doctor', (kind) => {
     }
   });
 
-  it('changes nothing: row counts are the same after runs with and without --register', async () => {
+  it('changes nothing: every table holds the same rows after a run', async () => {
     await addClient(latchkey.stores, { name: 'Existing app' });
-    const before = await rowCounts(latchkey.database);
-    const plain = await doctor(mcpUrl);
+    const before = await tableDigests(latchkey.database);
+    const { report } = await doctor(mcpUrl);
     // Without --register the /authorize probes use the client already registered.
-    assert.deepEqual(failed(plain.report), []);
-    assert.equal(plain.report.steps.find((s) => s.id === 'authorize_error_redirect')?.status, 'pass');
-    const registering = await doctor(mcpUrl, true);
-    assert.deepEqual(failed(registering.report), []);
-    assert.deepEqual(await rowCounts(latchkey.database), before);
+    assert.deepEqual(failed(report), []);
+    assert.equal(report.steps.find((s) => s.id === 'authorize_error_redirect')?.status, 'pass');
+    assert.deepEqual(await tableDigests(latchkey.database), before);
+  });
+
+  it('--register deletes the client it registered: only the registration rate-limit counter moves', async () => {
+    const before = await tableDigests(latchkey.database, ['rate_limits']);
+    const { report } = await doctor(mcpUrl, true);
+    assert.equal(report.steps.find((s) => s.id === 'dcr')?.status, 'pass');
+    assert.deepEqual(failed(report), []);
+    // The server counts the registration against REGISTRATION_RATE_LIMIT for this address (README: Check a
+    // deployment); every other table, clients included, holds exactly the rows it held.
+    assert.deepEqual(await tableDigests(latchkey.database, ['rate_limits']), before);
   });
 
   it('names the missing protected resource metadata', async () => {
@@ -356,5 +376,30 @@ forEachDatabase('latchkey doctor', (kind) => {
     });
     assert.deepEqual(failed(skewed), ['clock']);
     assert.match(skewed.steps.find((s) => s.id === 'clock')!.detail, /differ by 3\d\d s/);
+  });
+
+  it('--register skips, not fails, when registration needs an initial access token', async () => {
+    const guarded = await startServer(kind, { env: { REGISTRATION_ACCESS_TOKEN: 'x'.repeat(40) } });
+    try {
+      const mcp = await fakeMcp({
+        prm: true,
+        resourceMetadata: (base) => `${base}/.well-known/oauth-protected-resource/mcp`,
+        authorizationServer: guarded.url,
+      });
+      await addResourceServer(guarded.stores, `${mcp.base}/mcp`);
+      const report = await runDoctor({
+        url: `${mcp.base}/mcp`,
+        issuer: guarded.url,
+        stores: guarded.stores,
+        register: true,
+      });
+      assert.deepEqual(failed(report), []);
+      const dcr = report.steps.find((s) => s.id === 'dcr')!;
+      assert.equal(dcr.status, 'skip');
+      assert.match(dcr.detail, /initial access token/);
+      assert.equal((await guarded.stores.clients.list()).length, 0);
+    } finally {
+      await guarded.close();
+    }
   });
 });
