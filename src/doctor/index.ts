@@ -49,12 +49,19 @@ function httpsProblem(urls: readonly string[]): string | undefined {
   return plain.length ? `not https: ${plain.join(', ')}` : undefined;
 }
 
-function clockProblem(date: string | undefined, now: Date): { problem?: string; seen: string } {
+/** Compares the Date of Latchkey's answer with this machine's clock. */
+function checkClock(steps: Steps, date: string | undefined, now: Date): void {
   const at = date ? Date.parse(date) : Number.NaN;
-  if (Number.isNaN(at)) return { seen: 'no Date header to compare with' };
+  if (Number.isNaN(at))
+    return steps.skip('clock', 'no Date header from the authorization server to compare with');
   const skew = Math.round((now.getTime() - at) / 1000);
   const seen = `Latchkey's clock and this machine's differ by ${Math.abs(skew)} s`;
-  return Math.abs(skew) > MAX_CLOCK_SKEW_SECONDS ? { problem: seen, seen } : { seen };
+  steps.check(
+    'clock',
+    Math.abs(skew) > MAX_CLOCK_SKEW_SECONDS ? `${seen} (more than ${MAX_CLOCK_SKEW_SECONDS} s)` : undefined,
+    seen,
+    'synchronise both clocks (NTP)',
+  );
 }
 
 export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
@@ -113,8 +120,7 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
     'every URL is https (or http on a loopback address)',
     'serve the MCP server and Latchkey over https (behind a TLS-terminating proxy: TRUST_PROXY and an https ISSUER)',
   );
-  const clock = clockProblem(as.date, (options.now ?? (() => new Date()))());
-  steps.check('clock', clock.problem, clock.seen, 'synchronise both clocks (NTP)');
+  checkClock(steps, as.date, (options.now ?? (() => new Date()))());
 
   const ok = steps.list.every((s) => s.status !== 'fail');
   return { url, issuer, ok, steps: steps.list };
