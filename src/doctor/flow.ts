@@ -32,7 +32,7 @@ export async function checkRegistration(
   if (!endpoint) {
     steps.skip(
       'dcr',
-      'no registration_endpoint advertised (ALLOW_DYNAMIC_REGISTRATION is off): clients use CIMD',
+      'no registration_endpoint of this Latchkey advertised (ALLOW_DYNAMIC_REGISTRATION is off): clients use CIMD',
     );
     return undefined;
   }

@@ -91,8 +91,14 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
 
   // Probes of the flow go to this Latchkey only: the doctor registers and deletes clients nowhere else.
   const ours = asIssuer === issuer && as.metadata !== undefined;
-  const endpoint = (name: string) =>
-    ours && typeof as.metadata?.[name] === 'string' ? (as.metadata[name] as string) : undefined;
+  const endpoint = (name: string): string | undefined => {
+    const value = ours ? as.metadata?.[name] : undefined;
+    return typeof value === 'string' &&
+      URL.canParse(value) &&
+      new URL(value).origin === new URL(issuer).origin
+      ? value
+      : undefined;
+  };
   let probe: ProbeClient | undefined;
   let registeredClient: string | undefined;
   try {
