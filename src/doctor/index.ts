@@ -52,8 +52,10 @@ function httpsProblem(urls: readonly string[]): string | undefined {
 /** Compares the Date of Latchkey's answer with this machine's clock. */
 function checkClock(steps: Steps, date: string | undefined, now: Date): void {
   const at = date ? Date.parse(date) : Number.NaN;
-  if (Number.isNaN(at))
-    return steps.skip('clock', 'no Date header from the authorization server to compare with');
+  if (Number.isNaN(at)) {
+    steps.skip('clock', 'no Date header from the authorization server to compare with');
+    return;
+  }
   const skew = Math.round((now.getTime() - at) / 1000);
   const seen = `Latchkey's clock and this machine's differ by ${Math.abs(skew)} s`;
   steps.check(
