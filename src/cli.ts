@@ -29,6 +29,7 @@
 import { accountCommands } from './cli/accounts.ts';
 import { clientCommands } from './cli/clients.ts';
 import type { Command } from './cli/command.ts';
+import { doctorCommand } from './cli/doctor.ts';
 import { grantCommands } from './cli/grants.ts';
 import { migrateCommand } from './cli/migrate.ts';
 import { resourceCommands } from './cli/resources.ts';
@@ -45,6 +46,7 @@ export const COMMANDS: readonly Command[] = [
   ...resourceCommands,
   ...grantCommands,
   ...upstreamCommands,
+  doctorCommand,
 ];
 
 // The same configuration as the server started in this directory: the environment, over ./.env when present.

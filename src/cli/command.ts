@@ -53,6 +53,8 @@ export interface CommandResult {
   readonly json: unknown;
   readonly text: string;
   readonly notes?: readonly string[];
+  /** The exit status once printed (default EXIT_OK): a check that found problems reports them and exits 1. */
+  readonly status?: number;
 }
 
 /**

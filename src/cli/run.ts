@@ -104,8 +104,9 @@ export async function runCli(
           : { issuer: config.issuer, from: 'environment' };
       },
     };
-    printResult(io, json, await command.run(ctx, args));
-    status = EXIT_OK;
+    const result = await command.run(ctx, args);
+    printResult(io, json, result);
+    status = result.status ?? EXIT_OK;
   } catch (err) {
     status = reportFailure(io, json, err, command);
   }
