@@ -14,6 +14,7 @@ import { PlaneStandin } from '../helpers/plane-standin.ts';
 import { addClient, addResourceServer, addUser, type TestServer } from '../helpers/server.ts';
 import {
   type CallbackServer,
+  assertAccessible,
   type HostProxy,
   launchChromium,
   PageAudit,
@@ -129,6 +130,7 @@ describe('B1: signing in through an upstream provider button in headless Chromiu
       await page.getByRole('button', { name: 'Sign in with Plane' }).waitFor();
       await page.getByRole('button', { name: 'Sign in with GitHub' }).waitFor();
       await page.getByRole('button', { name: 'Cancel' }).waitFor();
+      await assertAccessible(page, 'the sign-in page with upstream providers');
       await page.screenshot({
         path: `${SCREENSHOTS}sign-in-upstream.png`,
         fullPage: true,
@@ -143,6 +145,7 @@ describe('B1: signing in through an upstream provider button in headless Chromiu
         consent.includes('Team Notes will be able to use your Plane account on your behalf.'),
         consent,
       );
+      await assertAccessible(page, 'the consent page after an upstream sign-in');
       await page.screenshot({
         path: `${SCREENSHOTS}consent-upstream.png`,
         fullPage: true,
