@@ -1,6 +1,7 @@
 // How the doctor reaches a deployment: one request at a time, with a time limit and a size limit on every answer,
 // and redirects never followed blindly. A redirect to the same origin is followed (at most a few times) and
 // recorded, so a check can say it happened; a redirect to another origin is not followed, and the check says so.
+import { readCapped } from '../lib/read-capped.ts';
 
 export const DOCTOR_TIMEOUT_MS = 10_000;
 /** Metadata documents are a few kilobytes; anything much larger is not one. */
@@ -47,21 +48,9 @@ export class Unreachable extends Error {
 }
 
 async function readBounded(res: Response, url: string): Promise<string> {
-  if (!res.body) return '';
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > DOCTOR_MAX_BYTES) {
-      await reader.cancel().catch(() => {});
-      throw new Unreachable(url, `${url} answered more than ${DOCTOR_MAX_BYTES} bytes`);
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks).toString('utf8');
+  const body = await readCapped(res, DOCTOR_MAX_BYTES);
+  if (!body) throw new Unreachable(url, `${url} answered more than ${DOCTOR_MAX_BYTES} bytes`);
+  return Buffer.from(body).toString('utf8');
 }
 
 /** One request (and its same-origin redirects), bounded in time and size. Throws Unreachable on network errors. */

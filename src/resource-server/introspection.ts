@@ -2,8 +2,9 @@
 // bounded cache of positive answers. Negative answers are never cached, and a failed call is an error for the
 // caller to turn into 503, never an "active" and never cached.
 import { type KitClock, type ReadonlyTokenCache, TokenCache } from './cache.ts';
+import { type ClientAuthMethod, clientFormRequest } from './client-request.ts';
 
-export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post';
+export type { ClientAuthMethod } from './client-request.ts';
 
 export interface IntrospectionVerifierOptions {
   /** Absolute URL of the authorization server's introspection endpoint, e.g. `https://auth.example.com/introspect`. */
@@ -108,19 +109,10 @@ export function createIntrospectionVerifier(options: IntrospectionVerifierOption
 
   async function introspect(token: string): Promise<IntrospectionResult> {
     // RFC 7662 §2.1: form-encoded `token`, with the optional `token_type_hint`.
-    const body = new URLSearchParams({ token, token_type_hint: 'access_token' });
-    const headers: Record<string, string> = {
-      'content-type': 'application/x-www-form-urlencoded',
-      accept: 'application/json',
-    };
-    if (authMethod === 'client_secret_basic') {
-      // RFC 6749 §2.3.1: each part is form-encoded before Base64.
-      const basic = `${formEncode(options.clientId)}:${formEncode(options.clientSecret)}`;
-      headers.authorization = `Basic ${Buffer.from(basic, 'utf8').toString('base64')}`;
-    } else {
-      body.set('client_id', options.clientId);
-      body.set('client_secret', options.clientSecret);
-    }
+    const { headers, body } = clientFormRequest(authMethod, options, {
+      token,
+      token_type_hint: 'access_token',
+    });
     let response: Response;
     try {
       response = await doFetch(endpoint, {
@@ -241,10 +233,6 @@ function requireNumber(r: Record<string, unknown>, name: string): number {
 
 function malformed(name: string): IntrospectionError {
   return new IntrospectionError(`introspection response has a missing or malformed "${name}"`, 200);
-}
-
-function formEncode(value: string): string {
-  return new URLSearchParams({ v: value }).toString().slice(2);
 }
 
 function checkEndpoint(value: string): URL {

@@ -2,7 +2,7 @@
 // (`upstream_token`): an RFC 8693 token exchange at Latchkey's /token, authenticated with the resource server's
 // introspection credentials. The subject token is the Latchkey access token the MCP client presented. Latchkey
 // refreshes the upstream token when needed; nothing is cached here (a token is asked for when a tool needs it).
-import type { ClientAuthMethod } from './introspection.ts';
+import { type ClientAuthMethod, clientFormRequest } from './client-request.ts';
 
 export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
 export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
@@ -60,24 +60,14 @@ export function createUpstreamTokenClient(options: UpstreamTokenClientOptions): 
   const doFetch = options.fetch ?? fetch;
 
   async function get(bearer: string, opts: { audience?: string } = {}): Promise<UpstreamToken> {
-    const body = new URLSearchParams({
+    const fields: Record<string, string> = {
       grant_type: TOKEN_EXCHANGE_GRANT,
       subject_token: bearer,
       subject_token_type: ACCESS_TOKEN_TYPE,
       requested_token_type: ACCESS_TOKEN_TYPE,
-    });
-    if (opts.audience !== undefined) body.set('audience', opts.audience);
-    const headers: Record<string, string> = {
-      'content-type': 'application/x-www-form-urlencoded',
-      accept: 'application/json',
     };
-    if (authMethod === 'client_secret_basic') {
-      const basic = `${formEncode(options.clientId)}:${formEncode(options.clientSecret)}`;
-      headers.authorization = `Basic ${Buffer.from(basic, 'utf8').toString('base64')}`;
-    } else {
-      body.set('client_id', options.clientId);
-      body.set('client_secret', options.clientSecret);
-    }
+    if (opts.audience !== undefined) fields.audience = opts.audience;
+    const { headers, body } = clientFormRequest(authMethod, options, fields);
     let response: Response;
     try {
       response = await doFetch(options.tokenEndpoint, {
@@ -132,8 +122,4 @@ export function createUpstreamTokenClient(options: UpstreamTokenClientOptions): 
   }
 
   return { get };
-}
-
-function formEncode(value: string): string {
-  return new URLSearchParams({ v: value }).toString().slice(2);
 }

@@ -2,6 +2,7 @@
 // followed, and a 64 KiB cap on the response body. Failures to reach the provider become UpstreamUnreachable, so
 // callers tell "down" (503/502 "not responding", nothing revoked) apart from an answer they do not like.
 import * as oauth from 'oauth4webapi';
+import { readCapped } from '../lib/read-capped.ts';
 
 /** What buildApp's `upstreamFetch` may replace (tests route provider calls to loopback stand-ins). */
 export type UpstreamFetch = (url: string, init: RequestInit) => Promise<Response>;
@@ -22,30 +23,6 @@ export class UpstreamUnreachable extends Error {
   }
 }
 
-async function readCapped(res: Response, maxBytes: number): Promise<Uint8Array> {
-  if (!res.body) return new Uint8Array();
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > maxBytes) {
-      await reader.cancel().catch(() => {});
-      throw new UpstreamUnreachable('too_large');
-    }
-    chunks.push(value);
-  }
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.byteLength;
-  }
-  return out;
-}
-
 export type LimitedFetch = (url: string, init?: RequestInit) => Promise<Response>;
 
 /** The fetch every provider uses: time limit for the whole exchange (headers and body), manual redirects, size cap. */
@@ -60,6 +37,7 @@ export function limitedFetch(
     try {
       const res = await base(url, { ...init, redirect: 'manual', signal });
       const body = await readCapped(res, maxBytes);
+      if (!body) throw new UpstreamUnreachable('too_large');
       const empty = res.status === 204 || res.status === 304 || init.method === 'HEAD';
       return new Response(empty ? null : body, {
         status: res.status,
