@@ -13,8 +13,8 @@ import { GitHubStandin } from '../helpers/github-standin.ts';
 import { PlaneStandin } from '../helpers/plane-standin.ts';
 import { addClient, addResourceServer, addUser, type TestServer } from '../helpers/server.ts';
 import {
-  type CallbackServer,
   assertAccessible,
+  type CallbackServer,
   type HostProxy,
   launchChromium,
   PageAudit,
