@@ -28,6 +28,7 @@ export function tokenRoutes(app: FastifyInstance, ctx: AppContext): void {
     tokens: ctx.stores.tokens,
     resourceServers: ctx.stores.resourceServers,
     flushChanges: () => ctx.changes.flush(),
+    metrics: ctx.metrics,
     config: ctx.config,
   });
   const names = ['grant_type', 'code', 'code_verifier', 'redirect_uri', 'refresh_token', 'scope', 'resource'];
@@ -42,6 +43,7 @@ export function tokenRoutes(app: FastifyInstance, ctx: AppContext): void {
     if (refusal) throw unauthorizedClient(refusal);
     const now = ctx.clock.now();
     const tokens = await found.handle({ client, params, now });
+    ctx.metrics.tokensIssued(found.grant.type);
     await recordClientUse(ctx.stores.clients, client, now, req.log);
     reply.header('cache-control', 'no-store').header('pragma', 'no-cache');
     return tokenResponse(tokens);

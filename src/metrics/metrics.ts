@@ -1,0 +1,222 @@
+// What Latchkey counts for Prometheus (README: Metrics). Code that decides something calls one method of `Metrics`
+// at the decision point; with metrics off (the default) every method does nothing. Each app instance has its own
+// registry, so several apps in one process (tests) never share counts.
+//
+// Label policy: a label value is always one of a fixed, small set (a route pattern, a status code, a grant type
+// from the registry, a revocation reason, a sign-in method id from the configuration). No label ever carries a
+// token, code, secret, email, address, raw URL or client id: client ids are unbounded (anyone may register one, and
+// every CIMD URL is one), so nothing is counted per client.
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { Database } from '../db/database.ts';
+import type { SweepResult } from '../store/sweep.ts';
+import type { RevokeReason } from '../store/tokens.ts';
+
+export type RefreshOutcome = 'rotated' | 'reuse_window';
+export type ReplayKind = 'authorization_code' | 'refresh_token';
+export type RevokedTarget = 'grant' | 'access_token';
+export type SignInResult = 'success' | 'failure' | 'throttled';
+export type CimdFetchOutcome = 'fetched' | 'stale_if_error' | 'refused';
+export type RegistrationKind = 'dcr' | 'cimd';
+
+/** Counts one HTTP request answered: its method, status and the time taken. */
+export type RouteRecorder = (method: string, status: number, milliseconds: number) => void;
+
+/** The events Latchkey counts. Every argument is from a bounded set (see the label policy above). */
+export interface Metrics {
+  readonly enabled: boolean;
+  /** Counts the requests of one route pattern; made once per route, when the route is added. */
+  routeRecorder(route: string): RouteRecorder;
+  /** Counts a request no route matched (route="unmatched"). */
+  unmatched: RouteRecorder;
+  tokensIssued(grantType: string): void;
+  refresh(outcome: RefreshOutcome): void;
+  replay(kind: ReplayKind): void;
+  revoked(reason: RevokeReason, target: RevokedTarget): void;
+  introspection(active: boolean): void;
+  introspectionCache(hit: boolean): void;
+  registration(kind: RegistrationKind): void;
+  cimdFetch(outcome: CimdFetchOutcome): void;
+  signIn(method: string, result: SignInResult): void;
+  /** One sweeper run: what it removed, or undefined when it failed. */
+  sweep(removed: SweepResult | undefined): void;
+}
+
+/** Metrics off: nothing is counted, nothing is allocated. */
+export const NO_METRICS: Metrics = {
+  enabled: false,
+  routeRecorder: () => () => {},
+  unmatched() {},
+  tokensIssued() {},
+  refresh() {},
+  replay() {},
+  revoked() {},
+  introspection() {},
+  introspectionCache() {},
+  registration() {},
+  cimdFetch() {},
+  signIn() {},
+  sweep() {},
+};
+
+export interface PrometheusMetrics extends Metrics {
+  readonly registry: Registry;
+}
+
+/** Seconds: from a cached introspection (well under a millisecond) to a slow password hash or CIMD fetch. */
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+type Child = { inc(): void };
+
+/** A child per label value, made once: the hot path looks it up and never builds a label object. */
+function children<V extends string>(counter: Counter<string>, known: readonly V[] = []): (value: V) => Child {
+  const made = new Map<string, Child>();
+  // Known values are exported as 0 from the start, so a rate over them exists before the first event.
+  for (const value of known) made.set(value, counter.labels(value));
+  return (value) => {
+    let child = made.get(value);
+    if (!child) {
+      child = counter.labels(value);
+      made.set(value, child);
+    }
+    return child;
+  };
+}
+
+export function createMetrics(db: Pick<Database, 'poolStats'>): PrometheusMetrics {
+  const registry = new Registry();
+  const registers = [registry];
+  collectDefaultMetrics({ register: registry });
+  const counter = (name: string, help: string, labelNames: string[] = []) =>
+    new Counter({ name, help, labelNames, registers });
+
+  const requests = counter('latchkey_http_requests_total', 'HTTP requests answered, by route pattern', [
+    'method',
+    'route',
+    'status',
+  ]);
+  const duration = new Histogram({
+    name: 'latchkey_http_request_duration_seconds',
+    help: 'Time to answer an HTTP request, by route pattern',
+    labelNames: ['method', 'route', 'status'],
+    buckets: LATENCY_BUCKETS,
+    registers,
+  });
+  const tokens = children(
+    counter('latchkey_tokens_issued_total', 'Token responses, by grant type', ['grant_type']),
+  );
+  const refreshes = children<RefreshOutcome>(
+    counter(
+      'latchkey_refreshes_total',
+      'Refresh token uses answered with tokens: rotated, or the same answer again within REFRESH_REUSE_WINDOW',
+      ['outcome'],
+    ),
+    ['rotated', 'reuse_window'],
+  );
+  const replays = children<ReplayKind>(
+    counter(
+      'latchkey_replays_detected_total',
+      'Spent codes and refresh tokens presented again (their grant is revoked)',
+      ['kind'],
+    ),
+    ['authorization_code', 'refresh_token'],
+  );
+  const revocations = counter(
+    'latchkey_revocations_total',
+    'Grants and access tokens revoked by this instance, by reason',
+    ['reason', 'target'],
+  );
+  const introspections = children<'active' | 'inactive'>(
+    counter('latchkey_introspections_total', 'Introspection answers to authenticated resource servers', [
+      'result',
+    ]),
+    ['active', 'inactive'],
+  );
+  const cache = children<'hit' | 'miss'>(
+    counter(
+      'latchkey_introspection_cache_total',
+      'Access token lookups of /introspect: answered from memory (hit) or the database (miss)',
+      ['result'],
+    ),
+    ['hit', 'miss'],
+  );
+  const registrations = children<RegistrationKind>(
+    counter(
+      'latchkey_client_registrations_total',
+      'Clients registered: dynamic registration (dcr) or a first Client ID Metadata Document (cimd)',
+      ['kind'],
+    ),
+    ['dcr', 'cimd'],
+  );
+  const cimd = children<CimdFetchOutcome>(
+    counter(
+      'latchkey_cimd_fetches_total',
+      'Client ID Metadata Document resolutions that needed a fetch, by outcome',
+      ['outcome'],
+    ),
+    ['fetched', 'stale_if_error', 'refused'],
+  );
+  const signIns = counter('latchkey_sign_ins_total', 'Sign-in attempts, by method and result', [
+    'method',
+    'result',
+  ]);
+  const sweeps = children<'ok' | 'failed'>(
+    counter('latchkey_sweeper_runs_total', 'Sweeper runs, by result', ['result']),
+    ['ok', 'failed'],
+  );
+  const swept = counter('latchkey_sweeper_rows_removed_total', 'Rows the sweeper removed, by kind', ['kind']);
+  new Gauge({
+    name: 'latchkey_db_pool_connections',
+    help: 'PostgreSQL pool connections (total, idle, and requests waiting for one); absent for the embedded database',
+    labelNames: ['state'],
+    registers,
+    collect() {
+      const stats = db.poolStats?.();
+      if (!stats) return;
+      this.set({ state: 'total' }, stats.total);
+      this.set({ state: 'idle' }, stats.idle);
+      this.set({ state: 'waiting' }, stats.waiting);
+    },
+  });
+
+  type Pair = readonly [Child, { observe(v: number): void }];
+  /** One route pattern's children, by method and status, made as requests come (a route has few of each). */
+  function routeRecorder(route: string): RouteRecorder {
+    const byMethod = new Map<string, Map<number, Pair>>();
+    return (method, status, milliseconds) => {
+      let statuses = byMethod.get(method);
+      if (!statuses) {
+        statuses = new Map();
+        byMethod.set(method, statuses);
+      }
+      let pair = statuses.get(status);
+      if (!pair) {
+        const code = String(status);
+        pair = [requests.labels(method, route, code), duration.labels(method, route, code)];
+        statuses.set(status, pair);
+      }
+      pair[0].inc();
+      pair[1].observe(milliseconds / 1000);
+    };
+  }
+  const unmatched = routeRecorder('unmatched');
+
+  return {
+    enabled: true,
+    registry,
+    routeRecorder,
+    unmatched,
+    tokensIssued: (grantType) => tokens(grantType).inc(),
+    refresh: (outcome) => refreshes(outcome).inc(),
+    replay: (kind) => replays(kind).inc(),
+    revoked: (reason, target) => revocations.labels(reason, target).inc(),
+    introspection: (active) => introspections(active ? 'active' : 'inactive').inc(),
+    introspectionCache: (hit) => cache(hit ? 'hit' : 'miss').inc(),
+    registration: (kind) => registrations(kind).inc(),
+    cimdFetch: (outcome) => cimd(outcome).inc(),
+    signIn: (method, result) => signIns.labels(method, result).inc(),
+    sweep(removed) {
+      sweeps(removed ? 'ok' : 'failed').inc();
+      for (const [kind, rows] of Object.entries(removed ?? {})) if (rows > 0) swept.labels(kind).inc(rows);
+    },
+  };
+}
