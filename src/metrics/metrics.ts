@@ -8,6 +8,7 @@
 // every CIMD URL is one), so nothing is counted per client.
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { Database } from '../db/database.ts';
+import { grantTypesSupported } from '../oauth/grants/index.ts';
 import type { SweepResult } from '../store/sweep.ts';
 import type { RevokeReason } from '../store/tokens.ts';
 
@@ -65,13 +66,17 @@ export interface PrometheusMetrics extends Metrics {
 /** Seconds: from a cached introspection (well under a millisecond) to a slow password hash or CIMD fetch. */
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
-type Child = { inc(): void };
+type Child = { inc(value?: number): void };
 
 /** A child per label value, made once: the hot path looks it up and never builds a label object. */
 function children<V extends string>(counter: Counter<string>, known: readonly V[] = []): (value: V) => Child {
   const made = new Map<string, Child>();
   // Known values are exported as 0 from the start, so a rate over them exists before the first event.
-  for (const value of known) made.set(value, counter.labels(value));
+  for (const value of known) {
+    const child = counter.labels(value);
+    child.inc(0);
+    made.set(value, child);
+  }
   return (value) => {
     let child = made.get(value);
     if (!child) {
@@ -102,7 +107,12 @@ export function createMetrics(db: Pick<Database, 'poolStats'>): PrometheusMetric
     registers,
   });
   const tokens = children(
-    counter('latchkey_tokens_issued_total', 'Token responses, by grant type', ['grant_type']),
+    counter(
+      'latchkey_tokens_issued_total',
+      'Token responses (new tokens, or the same answer again within REFRESH_REUSE_WINDOW), by grant type',
+      ['grant_type'],
+    ),
+    grantTypesSupported(),
   );
   const refreshes = children<RefreshOutcome>(
     counter(
