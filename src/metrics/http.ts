@@ -68,7 +68,11 @@ export function serveMetrics(app: FastifyInstance, config: Config, metrics: Metr
     metricsRoute(app, metrics, config.metricsToken);
     return;
   }
-  const server = Fastify({ loggerInstance: app.log, ...serverOptions(config) }) as unknown as FastifyInstance;
+  // Its own "Server listening at" line would read as the public listener's: it logs warnings and errors only, and
+  // src/server.ts says where it listens.
+  const level = ['error', 'fatal', 'silent'].includes(app.log.level) ? app.log.level : 'warn';
+  const loggerInstance = app.log.child({ listener: 'metrics' }, { level });
+  const server = Fastify({ loggerInstance, ...serverOptions(config) }) as unknown as FastifyInstance;
   metricsRoute(server, metrics, config.metricsToken);
   server.setNotFoundHandler((_req, reply) => {
     reply.code(404).header('cache-control', 'no-store').send(NOT_FOUND_BODY);
