@@ -11,6 +11,7 @@ import { systemClock } from './lib/clock.ts';
 import { prettyDestination } from './log-pretty.ts';
 import { loggerOptions } from './logger.ts';
 import { listenMetrics } from './metrics/http.ts';
+import { METRICS_NAMES } from './metrics/names.ts';
 import { isListenError, listenProblem, type StopSignals } from './startup.ts';
 import { createStores } from './store/index.ts';
 import { startSweeper } from './sweeper.ts';
@@ -130,7 +131,7 @@ export async function startServer(config: Config, signals: StopSignals): Promise
     stopSweeper();
     await app.close().catch(() => {});
     await db.close().catch(() => {});
-    fail(`metrics listener: ${listenProblem(err, metricsHost, config.metricsPort ?? 0)}`, 1);
+    fail(`metrics listener: ${listenProblem(err, metricsHost, config.metricsPort ?? 0, METRICS_NAMES)}`, 1);
   }
   logger.info({ issuer: config.issuer, database: db.kind }, 'latchkey is ready');
 }
