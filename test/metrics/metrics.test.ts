@@ -239,6 +239,26 @@ forEachDatabase('/metrics after a full flow', (kind) => {
     assert.ok(moved('latchkey_sweeper_rows_removed_total', { kind: 'accessTokens' }) >= 3);
     assert.ok(moved('latchkey_sweeper_rows_removed_total', { kind: 'authorizationCodes' }) >= 3);
   });
+
+  it('counts throttled sign-ins apart from failed ones', async () => {
+    const before = await scrape(server.url);
+    const browser = new FormBrowser(server.url);
+    const email = `nobody-${randomToken(6).toLowerCase()}@example.com`;
+    const statuses: number[] = [];
+    for (let i = 0; i < server.config.loginMaxAttemptsPerAccount + 3 && !statuses.includes(429); i++) {
+      const page = await browser.request('/login');
+      statuses.push((await browser.submit(page, '/login', { email, password: WRONG_PASSWORD })).status);
+    }
+    assert.equal(statuses.at(-1), 429, statuses.join(' '));
+    const after = await scrape(server.url);
+    const moved = (result: string) =>
+      value(after, 'latchkey_sign_ins_total', { method: 'password', result }) -
+      value(before, 'latchkey_sign_ins_total', { method: 'password', result });
+    assert.equal(moved('throttled'), 1);
+    assert.equal(moved('failure'), statuses.length - 1);
+    assert.equal(moved('success'), 0);
+    assert.equal(after.includes(email), false);
+  });
 });
 
 describe('where /metrics is served', () => {
