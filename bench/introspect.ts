@@ -1,7 +1,7 @@
 // npm run bench: /introspect throughput and latency against Postgres, side by side in the same run with a bare
-// Fastify route answering a fixed JSON document to the same form POST (bench/bare.ts). Both servers run as their
-// own processes (Latchkey exactly as `npm start` runs it); autocannon drives them from this process over loopback.
-// Writes the result table to docs/benchmarks.md.
+// Fastify route answering a fixed JSON document to the same form POST (bench/bare.ts), and with Prometheus metrics
+// off and on (README: Metrics). Every server runs as its own process (Latchkey exactly as `npm start` runs it);
+// autocannon drives them from this process over loopback. Writes the result table to docs/benchmarks.md.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
@@ -49,7 +49,10 @@ function waitForLine(child: ChildProcess, pattern: RegExp): Promise<RegExpExecAr
   });
 }
 
-async function startLatchkey(databaseUrl: string): Promise<{ url: string; child: ChildProcess }> {
+async function startLatchkey(
+  databaseUrl: string,
+  env: Record<string, string> = {},
+): Promise<{ url: string; child: ChildProcess }> {
   // BENCH_CPU_PROFILE=DIR writes a V8 CPU profile of each Latchkey instance there (for finding hot spots).
   const profile = process.env.BENCH_CPU_PROFILE
     ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROFILE}`]
@@ -61,6 +64,7 @@ async function startLatchkey(databaseUrl: string): Promise<{ url: string; child:
       PORT: '0',
       LOG_LEVEL: 'info',
       ISSUER: 'http://127.0.0.1:1',
+      ...env,
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -131,6 +135,14 @@ async function main() {
     children.push(b.child);
     const bare = await startBare();
     children.push(bare.child);
+    // Two more instances, alike but for metrics, and neither used for anything but the load, so that nothing else
+    // tells them apart: D as configured by default (metrics off), C with metrics on (/metrics behind a token, so
+    // every request is counted and timed).
+    const metricsToken = randomToken(32);
+    const c = await startLatchkey(pg.url, { METRICS_TOKEN: metricsToken });
+    children.push(c.child);
+    const d = await startLatchkey(pg.url);
+    children.push(d.child);
 
     // Seed: a resource server, a client, a user, and a real token minted through the real flow on instance A.
     const db = openPostgres({ url: pg.url, poolSize: 2 });
@@ -187,17 +199,35 @@ async function main() {
     const body = new URLSearchParams({ token, token_type_hint: 'access_token' }).toString();
     // Alternate rounds so that drift in what else the machine is doing falls on both targets alike; report the
     // median round of each.
+    // Metrics off (A) and on (C) take turns going first, so neither always follows the bare route.
     const bareRounds: Result[] = [];
     const lkRounds: Result[] = [];
+    const onRounds: Result[] = [];
+    const off = () => load('Latchkey /introspect (Postgres), metrics off', d.url, body, authorization);
+    const on = () => load('Latchkey /introspect (Postgres), metrics on', c.url, body, authorization);
     for (let round = 0; round < ROUNDS; round++) {
       bareRounds.push(await load('bare Fastify route (fixed JSON)', bare.url, body, authorization));
-      lkRounds.push(await load('Latchkey /introspect (Postgres)', a.url, body, authorization));
+      if (round % 2 === 0) {
+        lkRounds.push(await off());
+        onRounds.push(await on());
+      } else {
+        onRounds.push(await on());
+        lkRounds.push(await off());
+      }
       console.log(
-        `round ${round + 1}: bare ${Math.round(bareRounds[round]!.rps)} req/s, Latchkey ${Math.round(lkRounds[round]!.rps)} req/s`,
+        `round ${round + 1}: bare ${Math.round(bareRounds[round]!.rps)} req/s, Latchkey ${Math.round(lkRounds[round]!.rps)} req/s, with metrics ${Math.round(onRounds[round]!.rps)} req/s`,
       );
     }
     const bareResult = median(bareRounds);
     const lkResult = median(lkRounds);
+    const onResult = median(onRounds);
+    // C counted every request it answered (warm-ups included), each under its route pattern.
+    const scraped = await fetch(`${c.url}/metrics`, { headers: { authorization: `Bearer ${metricsToken}` } });
+    const counted =
+      /^latchkey_http_requests_total\{method="POST",route="\/introspect",status="200"\} (\d+)$/m.exec(
+        await scraped.text(),
+      );
+    const countedOnC = Number(counted?.[1] ?? 0);
 
     // Revocation on instance A must read inactive on the very next call, on A and on B.
     await introspect(b.url, token, authorization);
@@ -210,12 +240,16 @@ async function main() {
     const afterB = await introspect(b.url, token, authorization);
 
     const ratio = lkResult.rps / bareResult.rps;
+    const metricsRatio = onResult.rps / lkResult.rps;
+    // Within a round the two ran seconds apart; the median of those ratios shrugs off a round disturbed by the machine.
+    const roundRatios = onRounds.map((r, i) => r.rps / lkRounds[i]!.rps).sort((x, y) => x - y);
+    const medianRoundRatio = roundRatios[Math.floor(roundRatios.length / 2)]!;
     const row = (r: Result) =>
       `| ${r.name} | ${Math.round(r.rps)} | ${r.p50} | ${r.p99} | ${r.errors + r.non2xx} |`;
     const rounds = bareRounds
       .map(
         (r, i) =>
-          `| ${i + 1} | ${Math.round(r.rps)} | ${Math.round(lkRounds[i]!.rps)} | ${(lkRounds[i]!.rps / r.rps).toFixed(2)} |`,
+          `| ${i + 1} | ${Math.round(r.rps)} | ${Math.round(lkRounds[i]!.rps)} | ${(lkRounds[i]!.rps / r.rps).toFixed(2)} | ${Math.round(onRounds[i]!.rps)} | ${(onRounds[i]!.rps / lkRounds[i]!.rps).toFixed(3)} |`,
       )
       .join('\n');
     const table = [
@@ -223,10 +257,12 @@ async function main() {
       '| --- | ---: | ---: | ---: | ---: |',
       row(bareResult),
       row(lkResult),
+      row(onResult),
     ].join('\n');
     const summary = [
       `ratio (Latchkey / bare): ${ratio.toFixed(2)} (target ≥ 0.50)`,
       `Latchkey p99: ${lkResult.p99} ms (target ≤ 10 ms)`,
+      `ratio (metrics on / metrics off): ${metricsRatio.toFixed(3)} between the median rounds, ${medianRoundRatio.toFixed(3)} as the median of the rounds' ratios (target ≥ 0.95); the instance with metrics on counted ${countedOnC} /introspect requests`,
       `revoked token on the next call: instance A active=${afterA}, instance B active=${afterB} (target: both false)`,
     ];
     console.log(table);
@@ -237,10 +273,13 @@ async function main() {
 Produced by \`npm run bench\` (bench/introspect.ts) on ${new Date().toISOString().slice(0, 10)}:
 ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version},
 PostgreSQL on 127.0.0.1. autocannon, ${CONNECTIONS} connections, from the bench process; each server is its own process
-on the same machine. ${ROUNDS} rounds alternate between the two targets (each round: ${WARMUP} s warm-up, ${DURATION} s
-measured); the table shows each target's median round. Both targets receive the same form POST
-(\`token=…&token_type_hint=access_token\` with HTTP Basic resource-server credentials). Two Latchkey instances share
-the database; the token is revoked through instance A and then introspected once on A and once on B.
+on the same machine. ${ROUNDS} rounds alternate between the targets (each round: ${WARMUP} s warm-up, ${DURATION} s
+measured; metrics off and on take turns going first); the table shows each target's median round. Every target
+receives the same form POST (\`token=…&token_type_hint=access_token\` with HTTP Basic resource-server credentials).
+Four Latchkey instances share the database. The load goes to C and D, which differ only in that C has
+\`METRICS_TOKEN\` set (metrics on: every request counted and timed) and D does not (metrics off, the default). A
+mints the token through the real flow; afterwards the token is revoked through A and then introspected once on A and
+once on B.
 
 ${table}
 
@@ -248,12 +287,12 @@ ${table}
 
 Every round (req/s):
 
-| round | bare | Latchkey | ratio |
-| ---: | ---: | ---: | ---: |
+| round | bare | Latchkey | ratio | metrics on | on / off |
+| ---: | ---: | ---: | ---: | ---: | ---: |
 ${rounds}
 
 The numbers are from a shared 2-core machine and move by ±15% between runs; the ratio, measured in one run, is the
-figure to compare.
+figure to compare. Metrics on and off are likewise compared within each round.
 `;
     await writeFile(join(PACKAGE_ROOT, 'docs/benchmarks.md'), doc);
     if (afterA || afterB) process.exitCode = 1;

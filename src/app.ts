@@ -10,6 +10,7 @@ import type { Database } from './db/database.ts';
 import { type Clock, systemClock } from './lib/clock.ts';
 import { randomToken } from './lib/crypto.ts';
 import { loggerOptions } from './logger.ts';
+import { appMetrics, countRequests, countUnmatched, serveMetrics } from './metrics/http.ts';
 import { warnIfCimdLoopbackAllowed } from './oauth/cimd/index.ts';
 import { type ClientResolverOptions, createClientResolver } from './oauth/clients.ts';
 import { invalidRequest, NOT_FOUND_BODY, OAuthError, serverError } from './oauth/errors.ts';
@@ -61,6 +62,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     routerOptions: { ignoreTrailingSlash: false, maxParamLength: 200 },
     forceCloseConnections: false,
   }) as unknown as FastifyInstance;
+  const metrics = appMetrics(config, deps.db);
+  countRequests(app, metrics); // before any route is added
 
   const upstream = createUpstream({ config, clock, log: app.log, fetch: deps.upstreamFetch });
   logUpstreamProviders(upstream, config, app.log);
@@ -75,10 +78,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     db: deps.db,
     clock,
     stores,
-    clients: createClientResolver(stores, { config, clock, cimd: deps.cimd }),
+    clients: createClientResolver(stores, { config, clock, cimd: deps.cimd, metrics }),
     changes,
     signIn,
     upstream,
+    metrics,
   };
 
   warnIfCimdLoopbackAllowed(config, app.log);
@@ -124,12 +128,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       .send(serverError('an internal error occurred').toJSON());
   });
 
-  app.setNotFoundHandler((_req, reply) => {
-    reply.code(404).header('cache-control', 'no-store').send(NOT_FOUND_BODY);
+  app.setNotFoundHandler((req, reply) => {
+    countUnmatched(metrics, req, reply.code(404));
+    reply.header('cache-control', 'no-store').send(NOT_FOUND_BODY);
   });
 
   // Every route, in one place.
   healthRoutes(app, ctx);
+  serveMetrics(app, config, metrics);
   registerRoutes(app, ctx);
   metadataRoutes(app, ctx);
   // Latchkey's own pages, in a scope of their own: only they read cookies and render templates, so the API routes

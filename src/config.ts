@@ -4,6 +4,8 @@
 // TABLE below declares each variable once: the Config field it sets, its meaning, and the row that reads and checks
 // it (whose fallback is the default). The README's configuration table and .env.example are generated from it
 // (`node --import tsx scripts/config-docs.ts`) and test/config-table.test.ts holds them to it.
+
+import { METRICS_ROWS, type MetricsConfig } from './config/metrics.ts';
 import { bool, ConfigError, type Env, int, list, str } from './config/read.ts';
 import { SLOW_CLIENT_ROWS } from './config/slow-client-rows.ts';
 import { configTable, earlier } from './config/table.ts';
@@ -38,7 +40,7 @@ export {
   type TrustProxy,
 } from './config/values.ts';
 
-export interface Config {
+export interface Config extends MetricsConfig {
   issuer: string;
   port: number;
   host: string;
@@ -265,6 +267,7 @@ const TABLE = configTable<Config>({
     read: (env) => parseResourceServers(str(env, 'RESOURCE_SERVERS')),
   },
   ...UPSTREAM_ROWS,
+  ...METRICS_ROWS,
 });
 
 /** Every variable Latchkey reads, in table order: the source of the README table and .env.example. */

@@ -3,6 +3,7 @@ import type { ChangeFeed } from './changes.ts';
 import type { Config } from './config.ts';
 import type { Database } from './db/database.ts';
 import type { Clock } from './lib/clock.ts';
+import type { Metrics } from './metrics/metrics.ts';
 import type { ClientResolver } from './oauth/clients.ts';
 import type { SignInMethods } from './signin/index.ts';
 import type { Stores } from './store/index.ts';
@@ -21,4 +22,6 @@ export interface AppContext {
   readonly signIn: SignInMethods;
   /** Upstream identity providers, the cipher for their tokens, their redirect URIs (empty without federation). */
   readonly upstream: Upstream;
+  /** What this instance counts for Prometheus (README: Metrics); does nothing when metrics are off. */
+  readonly metrics: Metrics;
 }

@@ -3,6 +3,7 @@
 // line, so it appears at once; the database drivers and the app load after it.
 import { EnvFileError, withEnvFile } from './config/env-file.ts';
 import { ConfigError, loadConfig } from './config.ts';
+import { METRICS_NAMES } from './metrics/names.ts';
 import { checkListenAddress, packageVersion, StopSignals, startLine } from './startup.ts';
 import { resolveUpstreamKeys } from './upstream/config.ts';
 
@@ -22,7 +23,10 @@ async function main(): Promise<void> {
   }
   // A busy port (or a HOST that is not here) is found in milliseconds, before seconds of database work, and said
   // in one line.
-  const problem = await checkListenAddress(config.host, config.port);
+  const { metricsPort, metricsHost = config.host } = config;
+  const problem =
+    (await checkListenAddress(config.host, config.port)) ??
+    (metricsPort ? await checkListenAddress(metricsHost, metricsPort, METRICS_NAMES) : undefined);
   if (problem) {
     process.stderr.write(`latchkey: ${problem}\n`);
     process.exit(1);

@@ -10,6 +10,8 @@ import { openDatabase } from './db/open.ts';
 import { systemClock } from './lib/clock.ts';
 import { prettyDestination } from './log-pretty.ts';
 import { loggerOptions } from './logger.ts';
+import { listenMetrics } from './metrics/http.ts';
+import { METRICS_NAMES } from './metrics/names.ts';
 import { isListenError, listenProblem, type StopSignals } from './startup.ts';
 import { createStores } from './store/index.ts';
 import { startSweeper } from './sweeper.ts';
@@ -92,7 +94,7 @@ export async function startServer(config: Config, signals: StopSignals): Promise
 
   const app = await buildApp({ config, db, logger });
   await db.serveSocket?.();
-  const stopSweeper = startSweeper(db, config, systemClock, logger);
+  const stopSweeper = startSweeper(db, config, systemClock, logger, undefined, app.latchkey.metrics);
 
   let stopping = false;
   stop = async (signal: string) => {
@@ -125,6 +127,17 @@ export async function startServer(config: Config, signals: StopSignals): Promise
     stopSweeper();
     await db.close().catch(() => {});
     fail(listenProblem(err, config.host, config.port), 1);
+  }
+  const metricsHost = config.metricsHost ?? config.host;
+  try {
+    const metricsAt = await listenMetrics(app);
+    if (metricsAt) logger.info({ metrics: `${metricsAt}/metrics` }, 'metrics listener ready');
+  } catch (err) {
+    if (!isListenError(err)) throw err;
+    stopSweeper();
+    await app.close().catch(() => {});
+    await db.close().catch(() => {});
+    fail(`metrics listener: ${listenProblem(err, metricsHost, config.metricsPort ?? 0, METRICS_NAMES)}`, 1);
   }
   logger.info({ issuer: config.issuer, database: db.kind }, 'latchkey is ready');
 }

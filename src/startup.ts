@@ -32,29 +32,38 @@ export function startLine(config: Config, version: string): string {
   return `latchkey ${version} is starting: ${data}; then listening on ${listen} for ${config.issuer}`;
 }
 
-/** One line that says why the server cannot listen at host:port and what to change. */
-export function listenProblem(err: NodeJS.ErrnoException, host: string, port: number): string {
+/** One line that says why the server cannot listen at host:port and what to change (`names`: which variables). */
+export function listenProblem(
+  err: NodeJS.ErrnoException,
+  host: string,
+  port: number,
+  names = { host: 'HOST', port: 'PORT' },
+): string {
   const where = `cannot listen on ${address(host, port)}`;
   switch (err.code) {
     case 'EADDRINUSE':
-      return `${where}: the port is in use (by another program, or a Latchkey already running). Stop it, or set PORT to a free port.`;
+      return `${where}: the port is in use (by another program, or a Latchkey already running). Stop it, or set ${names.port} to a free port.`;
     case 'EACCES':
-      return `${where}: permission denied (ports below 1024 need privileges). Set PORT to 1024 or above.`;
+      return `${where}: permission denied (ports below 1024 need privileges). Set ${names.port} to 1024 or above.`;
     case 'EADDRNOTAVAIL':
-      return `${where}: ${host} is not an address of this machine. Set HOST to one of its addresses (127.0.0.1, or 0.0.0.0 for all).`;
+      return `${where}: ${host} is not an address of this machine. Set ${names.host} to one of its addresses (127.0.0.1, or 0.0.0.0 for all).`;
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
-      return `${where}: the host name ${host} does not resolve. Set HOST to an address of this machine.`;
+      return `${where}: the host name ${host} does not resolve. Set ${names.host} to an address of this machine.`;
     default:
       return `${where}: ${err.message}`;
   }
 }
 
 /** Whether host:port can be listened on now: undefined when it can, else the one-line problem. Holds nothing. */
-export function checkListenAddress(host: string, port: number): Promise<string | undefined> {
+export function checkListenAddress(
+  host: string,
+  port: number,
+  names?: Parameters<typeof listenProblem>[3],
+): Promise<string | undefined> {
   return new Promise((done) => {
     const probe = createServer();
-    probe.once('error', (err: NodeJS.ErrnoException) => done(listenProblem(err, host, port)));
+    probe.once('error', (err: NodeJS.ErrnoException) => done(listenProblem(err, host, port, names)));
     probe.listen({ host, port, exclusive: true }, () => probe.close(() => done(undefined)));
   });
 }

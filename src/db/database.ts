@@ -29,6 +29,8 @@ export interface Database {
   ): Promise<() => Promise<void>>;
   /** Resolves when the database answers a trivial query within `timeoutMs`; rejects otherwise. */
   ping(timeoutMs?: number): Promise<void>;
+  /** The connection pool's state, for metrics; absent where there is no pool (the embedded database). */
+  poolStats?(): { total: number; idle: number; waiting: number };
   close(): Promise<void>;
 }
 
@@ -59,6 +61,7 @@ export function openPostgres({ url, logger, poolSize = 10 }: PostgresOptions): D
   return {
     kind: 'postgres',
     prisma,
+    poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
     async withConnection(fn) {
       const client = await pool.connect();
       let broken: Error | undefined;

@@ -4,6 +4,7 @@
 import { loadConfig } from '../config.ts';
 import type { Client } from '../generated/prisma/client.ts';
 import { type Clock, systemClock } from '../lib/clock.ts';
+import type { Metrics } from '../metrics/metrics.ts';
 import type { Stores } from '../store/index.ts';
 import {
   type CimdCacheOptions,
@@ -29,6 +30,8 @@ export interface ClientResolverOptions {
   /** Resolver, transport, limits and trusted CAs for CIMD fetches (tests). */
   cimd?: Omit<CimdFetchOptions, 'allowLoopback' | 'allowedHosts'> & { staleIfError?: number };
   log?: WarnLogger;
+  /** Counts CIMD fetches and first registrations. */
+  metrics?: Pick<Metrics, 'cimdFetch' | 'registration'>;
 }
 
 export function createClientResolver(stores: Stores, options: ClientResolverOptions = {}): ClientResolver {
@@ -39,6 +42,7 @@ export function createClientResolver(stores: Stores, options: ClientResolverOpti
     clock: options.clock ?? systemClock,
     config,
     log: options.log,
+    metrics: options.metrics,
   });
   return {
     async resolve(clientId, log) {

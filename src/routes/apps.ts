@@ -61,6 +61,7 @@ export function appsRoutes(app: FastifyInstance, ctx: AppContext): void {
         ctx.clock.now(),
       );
       // Answer only once every instance's introspection cache has been told.
+      if (revoked) ctx.metrics.revoked('user', 'grant');
       if (revoked) await ctx.changes.flush();
       req.log.info({ userId: session.session.userId, revoked }, 'connected app revoked');
     }

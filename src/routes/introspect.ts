@@ -85,6 +85,7 @@ export function introspectRoutes(app: FastifyInstance, ctx: AppContext): void {
   async function lookup(token: string): Promise<ActiveAnswer | undefined> {
     const key = hashSecret(token);
     const cached = answers.get(key);
+    ctx.metrics.introspectionCache(cached !== undefined);
     if (cached) return cached;
     const at = await ctx.stores.tokens.findAccessToken(token);
     const now = ctx.clock.now();
@@ -137,9 +138,10 @@ export function introspectRoutes(app: FastifyInstance, ctx: AppContext): void {
       const caller = await authenticateCaller(req, params);
       const token = params.require('token');
       // token_type_hint is only a hint (§2.1); refresh tokens are never active to a resource server.
-      if (!token.startsWith(TOKEN_PREFIX.access)) return INACTIVE;
-      const answer = await lookup(token);
-      if (!answer || answer.resourceServerId !== caller.id) return INACTIVE;
+      const answer = token.startsWith(TOKEN_PREFIX.access) ? await lookup(token) : undefined;
+      const active = answer !== undefined && answer.resourceServerId === caller.id;
+      ctx.metrics.introspection(active);
+      if (!active) return INACTIVE;
       if (caller.exposeUpstreamClaims && answer.upstream)
         return { ...answer.body, upstream: answer.upstream };
       return answer.body;

@@ -5,6 +5,7 @@
 // - POST /login/upstream/:id begins a redirect method, GET /login/upstream/:id/callback finishes it.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../context.ts';
+import { signInResult } from '../metrics/events.ts';
 import type { SignInMethod, SignInOutcome } from '../signin/index.ts';
 import {
   cancelSignIn,
@@ -105,6 +106,7 @@ export function loginRoutes(app: FastifyInstance, ctx: AppContext): void {
       return loginPage(ctx, req, reply, returnTo, { error: FORM_EXPIRED, values, status: 403 });
     }
     const outcome = await method.finish(input);
+    ctx.metrics.signIn(method.id, signInResult(outcome.kind));
     switch (outcome.kind) {
       case 'signed_in':
         return completeSignIn(ctx, req, reply, method, outcome, returnTo);
@@ -144,6 +146,7 @@ export function loginRoutes(app: FastifyInstance, ctx: AppContext): void {
       return loginPage(ctx, req, reply, returnTo, { error: FORM_EXPIRED, status: 403 });
     }
     const outcome = await method.begin(input);
+    if (outcome.kind === 'throttled') ctx.metrics.signIn(method.id, 'throttled');
     switch (outcome.kind) {
       case 'redirect':
         return reply.redirect(outcome.location, 303);
@@ -163,6 +166,7 @@ export function loginRoutes(app: FastifyInstance, ctx: AppContext): void {
     if (!method) return reply.callNotFound();
     // The callback carries no return_to of its own: the method kept it with the flow it began.
     const outcome = await method.finish(signInInput(ctx, req, req.query, '/'));
+    ctx.metrics.signIn(method.id, signInResult(outcome.kind));
     const returnTo = safeReturnTo(outcome.returnTo);
     switch (outcome.kind) {
       case 'signed_in':

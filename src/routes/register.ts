@@ -71,6 +71,7 @@ async function registerClient(ctx: AppContext, req: FastifyRequest, reply: Fasti
     storedRequest(req.body),
   );
   const clientId = client.clientId;
+  ctx.metrics.registration('dcr');
   req.log.info(
     { clientId, clientName: metadata.name, authMethod: metadata.tokenEndpointAuthMethod },
     'client registered',

@@ -24,13 +24,15 @@ export function revokeRoutes(app: FastifyInstance, ctx: AppContext): void {
     if (token.startsWith(TOKEN_PREFIX.refresh)) {
       const rt = await ctx.stores.tokens.findRefreshToken(token);
       if (rt && rt.grant.clientId === client.id) {
-        await ctx.stores.grants.revokeGrant(rt.grantId, 'client', now);
+        if (await ctx.stores.grants.revokeGrant(rt.grantId, 'client', now))
+          ctx.metrics.revoked('client', 'grant');
         await ctx.changes.flush();
       }
     } else if (token.startsWith(TOKEN_PREFIX.access)) {
       const at = await ctx.stores.tokens.findAccessToken(token);
       if (at && at.grant.clientId === client.id) {
         await ctx.stores.tokens.revokeAccessToken(at.id, now);
+        ctx.metrics.revoked('client', 'access_token');
         // Answer only once every instance's introspection cache has been told (RFC 7009 §2.2: at once).
         await ctx.changes.flush();
       }

@@ -30,6 +30,7 @@ export function tokenRoutes(app: FastifyInstance, ctx: AppContext): void {
     ...ctx.stores,
     upstreamExchange: upstreamExchangeOf(ctx),
     flushChanges: () => ctx.changes.flush(),
+    metrics: ctx.metrics,
     config: ctx.config,
   });
   const names = ['grant_type', 'code', 'code_verifier', 'redirect_uri', 'refresh_token', 'scope', 'resource'];
@@ -51,6 +52,7 @@ export function tokenRoutes(app: FastifyInstance, ctx: AppContext): void {
     if (refusal) throw unauthorizedClient(refusal);
     const now = ctx.clock.now();
     const tokens = await found.handle({ client, params, now });
+    ctx.metrics.tokensIssued(found.grant.type);
     await recordClientUse(ctx.stores.clients, client, now, req.log);
     return tokenResponse(tokens);
   });

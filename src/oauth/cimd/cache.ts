@@ -7,6 +7,7 @@
 import type { Config } from '../../config.ts';
 import type { Client } from '../../generated/prisma/client.ts';
 import type { Clock } from '../../lib/clock.ts';
+import type { Metrics } from '../../metrics/metrics.ts';
 import type { ClientStore } from '../../store/clients.ts';
 import { invalidClient } from '../errors.ts';
 import { type CheckedCimdUrl, type CimdUrlPolicy, checkCimdClientId } from './client-id.ts';
@@ -36,6 +37,7 @@ export interface CimdCacheOptions extends Omit<CimdFetchOptions, keyof CimdUrlPo
   /** Seconds past freshness a document serves while its host fails; default CIMD_STALE_IF_ERROR. */
   staleIfError?: number;
   log?: WarnLogger | undefined;
+  metrics?: Pick<Metrics, 'cimdFetch' | 'registration'> | undefined;
 }
 
 export interface CimdCache {
@@ -52,7 +54,15 @@ export interface CimdCache {
 const unknownClientIdProblem = (problem: string) => invalidClient(problem);
 
 export function createCimdCache(options: CimdCacheOptions): CimdCache {
-  const { store, clock, config, staleIfError = CIMD_STALE_IF_ERROR, log: defaultLog, ...transport } = options;
+  const {
+    store,
+    clock,
+    config,
+    staleIfError = CIMD_STALE_IF_ERROR,
+    log: defaultLog,
+    metrics,
+    ...transport
+  } = options;
   const fetchOptions: CimdFetchOptions = {
     ...transport,
     allowLoopback: config.cimdAllowLoopback,
@@ -91,7 +101,10 @@ export function createCimdCache(options: CimdCacheOptions): CimdCache {
   ): Promise<Client> {
     const now = clock.now();
     try {
-      return await fetchAndStore(clientId, url, now);
+      const client = await fetchAndStore(clientId, url, now);
+      metrics?.cimdFetch('fetched');
+      if (!cached) metrics?.registration('cimd');
+      return client;
     } catch (err) {
       if (!(err instanceof CimdError)) throw err;
       const context = { clientId, host: url.host, reason: err.description, detail: err.detail };
@@ -101,9 +114,11 @@ export function createCimdCache(options: CimdCacheOptions): CimdCache {
           context,
           'client metadata document host is failing; serving the cached document (stale-if-error)',
         );
+        metrics?.cimdFetch('stale_if_error');
         return cached!;
       }
       log?.warn(context, 'client metadata document refused');
+      metrics?.cimdFetch('refused');
       throw err;
     }
   }

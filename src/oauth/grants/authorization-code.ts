@@ -10,7 +10,7 @@ import { requestedResourceId } from '../resources.ts';
 import { REFRESH_TOKEN } from './refresh-token.ts';
 import { type GrantDependencies, type GrantType, type Outcome, settle, type TokenRequest } from './types.ts';
 
-type Deps = Pick<GrantDependencies, 'tokens' | 'resourceServers' | 'flushChanges' | 'config'>;
+type Deps = Pick<GrantDependencies, 'tokens' | 'resourceServers' | 'flushChanges' | 'config' | 'metrics'>;
 
 interface Presented {
   client: Client;
@@ -66,13 +66,14 @@ export const authorizationCodeGrant: GrantType<Deps> = {
           return { error: invalidGrant('authorization code is invalid'), revokedIssued: false };
         if (claim.kind === 'spent') {
           await tx.revokeGrant(claim.code.grantId, 'code_replay', now);
-          return { error: invalidGrant('authorization code was already used'), revokedIssued: true };
+          const error = invalidGrant('authorization code was already used');
+          return { error, revokedIssued: true, replay: 'authorization_code', revoked: 'code_replay' };
         }
         const problem = codeProblem(claim.code, presented);
         if (problem) {
           // Nothing was issued from a code used for the first time, so there is nothing to tell other instances.
           await tx.revokeGrant(claim.code.grantId, 'invalid_exchange', now);
-          return { error: problem, revokedIssued: false };
+          return { error: problem, revokedIssued: false, revoked: 'invalid_exchange' };
         }
         const tokens = await tx.issueTokens(
           claim.code.grant,
@@ -89,7 +90,7 @@ export const authorizationCodeGrant: GrantType<Deps> = {
         );
         return { tokens };
       });
-      return settle(outcome, deps.flushChanges);
+      return settle(outcome, deps.flushChanges, deps.metrics);
     };
   },
 };

@@ -13,7 +13,7 @@ import { type GrantDependencies, type GrantType, type Outcome, settle, type Toke
 
 export const REFRESH_TOKEN = 'refresh_token';
 
-type Deps = Pick<GrantDependencies, 'tokens' | 'resourceServers' | 'flushChanges' | 'config'>;
+type Deps = Pick<GrantDependencies, 'tokens' | 'resourceServers' | 'flushChanges' | 'config' | 'metrics'>;
 
 interface Presented {
   client: Client;
@@ -65,13 +65,13 @@ export const refreshTokenGrant: GrantType<Deps> = {
           if (claim.revoked || sinceRotation > windowMs) {
             await tx.revokeGrant(rt.grantId, 'refresh_replay', now);
             const error = invalidGrant('refresh token was already used; the grant has been revoked');
-            return { error, revokedIssued: true };
+            return { error, revokedIssued: true, replay: 'refresh_token', revoked: 'refresh_replay' };
           }
           const kept = await tx.findReplayAnswer(rt.id, token, now);
           // No kept answer (none was kept when it was spent, or it has just expired): the token is spent, but
           // inside the window that is not yet a replay, so the grant stands.
           if (!kept) return { error: invalidGrant('refresh token was already used'), revokedIssued: false };
-          return { tokens: kept };
+          return { tokens: kept, refresh: 'reuse_window' };
         }
         const scopes = presented.scopes.length
           ? rt.scopes.filter((s) => presented.scopes.includes(s))
@@ -88,9 +88,9 @@ export const refreshTokenGrant: GrantType<Deps> = {
           now,
         );
         if (windowMs > 0) await tx.keepReplayAnswer(rt.id, token, tokens, new Date(now.getTime() + windowMs));
-        return { tokens };
+        return { tokens, refresh: 'rotated' };
       });
-      return settle(outcome, deps.flushChanges);
+      return settle(outcome, deps.flushChanges, deps.metrics);
     };
   },
 };

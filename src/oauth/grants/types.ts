@@ -1,8 +1,9 @@
 // The contract between /token and a grant type: what a handler is told, what it answers, and what the registry
 // knows about it (for metadata, registration and the CLI). One module per grant type implements it.
 import type { Client } from '../../generated/prisma/client.ts';
+import type { Metrics, RefreshOutcome, ReplayKind } from '../../metrics/metrics.ts';
 import type { ResourceServerStore } from '../../store/resource-servers.ts';
-import type { IssuedTokens, TokenStore } from '../../store/tokens.ts';
+import type { IssuedTokens, RevokeReason, TokenStore } from '../../store/tokens.ts';
 import type { UpstreamExchange } from '../../upstream/exchange.ts';
 import type { OAuthError } from '../errors.ts';
 import type { Params } from '../params.ts';
@@ -24,6 +25,8 @@ export interface GrantDependencies {
   flushChanges(): Promise<void>;
   /** The upstream token exchange (RFC 8693); absent when no upstream provider is configured. */
   upstreamExchange?: UpstreamExchange | undefined;
+  /** Counts refreshes, replays and revocations once their transaction has committed. */
+  metrics?: GrantMetrics;
   config: {
     accessTokenTtl: number;
     refreshTokenTtl: number;
@@ -49,14 +52,32 @@ export interface GrantType<Deps = GrantDependencies> {
   create(deps: Deps): GrantHandler;
 }
 
+export type GrantMetrics = Pick<Metrics, 'refresh' | 'replay' | 'revoked'>;
+
+/** What a committed outcome counts (README: Metrics). */
+export interface OutcomeEvents {
+  refresh?: RefreshOutcome;
+  replay?: ReplayKind;
+  /** The grant was revoked, for this reason. */
+  revoked?: RevokeReason;
+}
+
 /** What a handler's transaction decided: tokens, or the error to answer once the transaction has committed. */
-export type Outcome = { tokens: IssuedTokens } | { error: OAuthError; revokedIssued: boolean };
+export type Outcome = ({ tokens: IssuedTokens } | { error: OAuthError; revokedIssued: boolean }) &
+  OutcomeEvents;
 
 /**
  * Answers a committed outcome. When the transaction revoked tokens already issued (a replay), every instance's
  * caches must know before the client hears of it (RFC 7009 §2.2's "immediately", applied to replays).
  */
-export async function settle(outcome: Outcome, flushChanges: () => Promise<void>): Promise<IssuedTokens> {
+export async function settle(
+  outcome: Outcome,
+  flushChanges: () => Promise<void>,
+  metrics?: GrantMetrics,
+): Promise<IssuedTokens> {
+  if (outcome.refresh) metrics?.refresh(outcome.refresh);
+  if (outcome.replay) metrics?.replay(outcome.replay);
+  if (outcome.revoked) metrics?.revoked(outcome.revoked, 'grant');
   if ('tokens' in outcome) return outcome.tokens;
   if (outcome.revokedIssued) await flushChanges();
   throw outcome.error;
