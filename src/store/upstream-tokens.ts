@@ -22,13 +22,23 @@ export function upstreamTokenStore(prisma: PrismaClient) {
 
     /**
      * Takes the refresh lease of a live login when nobody holds it or the holder's lease ran out (a crashed
-     * instance). One UPDATE: of any number of instances racing, exactly one gets it.
+     * instance). One UPDATE: of any number of instances racing, exactly one gets it. `seenAccessTokenEnc` is the
+     * access token ciphertext the caller read (a fresh IV on every write, so it names one version of the row): a
+     * holder that refreshed and let the lease go in between has changed it, and the lease is not taken, so nobody
+     * refreshes again with a refresh token the upstream has already rotated.
      */
-    async takeLease(id: string, holder: string, until: Date, now: Date): Promise<boolean> {
+    async takeLease(
+      id: string,
+      holder: string,
+      until: Date,
+      now: Date,
+      seenAccessTokenEnc: string,
+    ): Promise<boolean> {
       const r = await prisma.upstreamLogin.updateMany({
         where: {
           id,
           revokedAt: null,
+          accessTokenEnc: seenAccessTokenEnc,
           OR: [{ refreshLeaseUntil: null }, { refreshLeaseUntil: { lt: now } }],
         },
         data: { refreshLeaseUntil: until, refreshLeaseHolder: holder },

@@ -71,7 +71,8 @@ export async function refreshUnderLease(
       await revoke(deps, login, 'upstream_expired', log);
       throw new RefreshEnded('expired');
     }
-    if (await deps.upstreamTokens.takeLease(loginId, deps.holder, at(now, leaseSeconds), now)) {
+    const lease = at(now, leaseSeconds);
+    if (await deps.upstreamTokens.takeLease(loginId, deps.holder, lease, now, login.accessTokenEnc)) {
       return refreshHeld(deps, login, log);
     }
     const fresh = await waitForHolder(deps, loginId, leaseSeconds);

@@ -385,6 +385,34 @@ forEachDatabase('token exchange', (kind) => {
     assert.equal(row.refreshLeaseHolder, null);
   });
 
+  test('takes no lease on a login another instance refreshed after it was read: no second refresh with a rotated token', async () => {
+    // The race CI met once in X7: instance B reads the expired login, instance A takes the lease, refreshes and
+    // lets the lease go, and only then does B try for the lease with what it read (the upstream has rotated the
+    // refresh token B holds, so a refresh by B would be refused and end the sign-in).
+    const g = await planeGrant();
+    const tokens = server.stores.upstreamTokens;
+    const seen = await tokens.findLogin(g.loginId);
+    assert.ok(seen);
+    const now = server.clock.now();
+    const until = new Date(now.getTime() + 15_000);
+    assert.equal(await tokens.takeLease(g.loginId, 'instance-a', until, now, seen.accessTokenEnc), true);
+    const refreshed = await tokens.storeRefreshed(g.loginId, 'instance-a', {
+      accessTokenEnc: `${seen.accessTokenEnc}-refreshed`,
+      refreshTokenEnc: seen.refreshTokenEnc,
+      keyId: seen.keyId,
+      accessExpiresAt: new Date(now.getTime() + UPSTREAM_TTL * 1000),
+      refreshExpiresAt: seen.refreshExpiresAt,
+      scopes: seen.scopes,
+      refreshedAt: now,
+    });
+    assert.equal(refreshed, true);
+    assert.equal(await tokens.takeLease(g.loginId, 'instance-b', until, now, seen.accessTokenEnc), false);
+    const row = await loginRow(g.loginId);
+    assert.equal(row.refreshLeaseHolder, null, 'the lease stays free');
+    // What B reads now is the refreshed version, and with it the lease can be taken.
+    assert.equal(await tokens.takeLease(g.loginId, 'instance-b', until, now, row.accessTokenEnc), true);
+  });
+
   test('S2: a ciphertext moved to another column or row does not decrypt: 500, nothing revoked', async () => {
     const a = await planeGrant();
     const b = await planeGrant();
