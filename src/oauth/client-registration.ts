@@ -35,6 +35,17 @@ export interface CreatedClient {
   secret: string | undefined;
 }
 
+/**
+ * A new client id: 128 random bits, base64url, never starting with '-', which a command line (`latchkey client show
+ * ID`, `grant list --client ID`) would read as an option. Drawing again keeps the ids uniform over what is left.
+ */
+export function newClientId(): string {
+  for (;;) {
+    const id = randomToken(16);
+    if (!id.startsWith('-')) return id;
+  }
+}
+
 /** Creates a dynamically registered or operator client from validated metadata. */
 export async function createClient(
   store: Pick<ClientStore, 'create'>,
@@ -43,7 +54,7 @@ export async function createClient(
   request?: Prisma.InputJsonValue,
 ): Promise<CreatedClient> {
   const secret = m.tokenEndpointAuthMethod === 'none' ? undefined : randomToken(32);
-  const record = clientRecord(kind, randomToken(16), m, {
+  const record = clientRecord(kind, newClientId(), m, {
     secretHash: secret === undefined ? null : hashSecret(secret),
     ...(request !== undefined && { metadata: request }),
   });

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { ResourceServer } from '../../src/generated/prisma/client.ts';
 import { type BasicCredentials, parseBasicAuth } from '../../src/oauth/client-auth.ts';
+import { newClientId } from '../../src/oauth/client-registration.ts';
 import { OAuthError } from '../../src/oauth/errors.ts';
 import { Params, type RawParams } from '../../src/oauth/params.ts';
 import {
@@ -806,4 +807,13 @@ describe('resource normalisation (src/resource-server/resource.ts, src/oauth/res
       }
     },
   );
+});
+
+describe('client ids (src/oauth/client-registration.ts)', () => {
+  it('are 22 base64url characters and never start with "-" (a command line would take one for an option)', () => {
+    // One random id in 64 would start with '-'; 4,000 ids all but surely include such draws.
+    const ids = Array.from({ length: 4000 }, () => newClientId());
+    for (const id of ids) assert.match(id, /^[A-Za-z0-9_][A-Za-z0-9_-]{21}$/);
+    assert.equal(new Set(ids).size, ids.length);
+  });
 });
