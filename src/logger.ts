@@ -110,3 +110,14 @@ export function loggerOptions(level: LogLevel): LoggerOptions {
     },
   };
 }
+
+/**
+ * The level for routes that are called all the time (health checks, assets, metrics, /introspect): routine requests
+ * are not logged one by one, so the level is at least `warn`; a quieter configured level (error, fatal, silent) is
+ * kept, so LOG_LEVEL=silent means no line at all. With `verbose`, debug and trace show those requests too.
+ */
+export function quietLevel(configured: LogLevel, verbose = false): LogLevel {
+  if (configured === 'error' || configured === 'fatal' || configured === 'silent') return configured;
+  if (verbose && (configured === 'debug' || configured === 'trace')) return configured;
+  return 'warn';
+}

@@ -9,6 +9,7 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Config } from '../config.ts';
 import { constantTimeEqual } from '../lib/crypto.ts';
+import { quietLevel } from '../logger.ts';
 import { invalidToken, NOT_FOUND_BODY } from '../oauth/errors.ts';
 import { serverOptions } from '../server-options.ts';
 import { createMetrics, type Metrics, NO_METRICS, type PrometheusMetrics } from './metrics.ts';
@@ -40,8 +41,9 @@ export function countUnmatched(metrics: Metrics, req: FastifyRequest, reply: Fas
   if (metrics.enabled) metrics.unmatched(req.method, reply.statusCode, reply.elapsedTime);
 }
 
-function metricsRoute(app: FastifyInstance, metrics: PrometheusMetrics, token: string | undefined): void {
-  app.get('/metrics', { logLevel: 'warn' }, async (req, reply) => {
+function metricsRoute(app: FastifyInstance, metrics: PrometheusMetrics, config: Config): void {
+  const token = config.metricsToken;
+  app.get('/metrics', { logLevel: quietLevel(config.logLevel) }, async (req, reply) => {
     reply.header('cache-control', 'no-store');
     if (token !== undefined) {
       const match = /^Bearer +(\S+) *$/i.exec(req.headers.authorization ?? '');
@@ -65,7 +67,7 @@ const separate = new WeakMap<FastifyInstance, FastifyInstance>();
 export function serveMetrics(app: FastifyInstance, config: Config, metrics: Metrics): void {
   if (!isPrometheus(metrics)) return;
   if (config.metricsPort === undefined) {
-    metricsRoute(app, metrics, config.metricsToken);
+    metricsRoute(app, metrics, config);
     return;
   }
   // Its own "Server listening at" line would read as the public listener's: it logs warnings and errors only, and
@@ -73,7 +75,7 @@ export function serveMetrics(app: FastifyInstance, config: Config, metrics: Metr
   const level = ['error', 'fatal', 'silent'].includes(app.log.level) ? app.log.level : 'warn';
   const loggerInstance = app.log.child({ listener: 'metrics' }, { level });
   const server = Fastify({ loggerInstance, ...serverOptions(config) }) as unknown as FastifyInstance;
-  metricsRoute(server, metrics, config.metricsToken);
+  metricsRoute(server, metrics, config);
   server.setNotFoundHandler((_req, reply) => {
     reply.code(404).header('cache-control', 'no-store').send(NOT_FOUND_BODY);
   });

@@ -2,14 +2,16 @@
 // so a database that comes back is seen without a restart.
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../context.ts';
+import { quietLevel } from '../logger.ts';
 
 export function healthRoutes(app: FastifyInstance, ctx: AppContext): void {
-  app.get('/healthz', { logLevel: 'warn' }, async (_req, reply) => {
+  const logLevel = quietLevel(ctx.config.logLevel);
+  app.get('/healthz', { logLevel }, async (_req, reply) => {
     reply.header('cache-control', 'no-store');
     return { status: 'ok' };
   });
 
-  app.get('/readyz', { logLevel: 'warn' }, async (req, reply) => {
+  app.get('/readyz', { logLevel }, async (req, reply) => {
     reply.header('cache-control', 'no-store');
     try {
       await ctx.db.ping(2000);

@@ -6,6 +6,7 @@ import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify
 import type { AppContext } from '../context.ts';
 import type { ResourceServer } from '../generated/prisma/client.ts';
 import { hashSecret, verifySecret } from '../lib/crypto.ts';
+import { quietLevel } from '../logger.ts';
 import { presentedCredentials } from '../oauth/client-auth.ts';
 import { invalidClient } from '../oauth/errors.ts';
 import { readForm } from '../oauth/form.ts';
@@ -117,18 +118,18 @@ export function introspectRoutes(app: FastifyInstance, ctx: AppContext): void {
     body: params({ token: text(), token_type_hint: text(), client_id: text(), client_secret: text() }),
   });
   const { logLevel } = ctx.config;
-  const quietLevel = logLevel === 'debug' || logLevel === 'trace' ? logLevel : 'warn';
-  // One logger for every quiet request, made once (its level is never below warn; see the route options).
-  const quietLogger: FastifyBaseLogger = app.log.child({ route: '/introspect' }, { level: quietLevel });
+  const routeLevel = quietLevel(logLevel, true);
+  // One logger for every quiet request, made once (at warn, or quieter when LOG_LEVEL is; see the route options).
+  const quietLogger: FastifyBaseLogger = app.log.child({ route: '/introspect' }, { level: routeLevel });
   // The hot path: resource servers call it for every request they serve, so at LOG_LEVEL=info routine calls are not
   // logged one by one (failures still are); debug and trace show them.
   app.post(
     '/introspect',
     {
-      logLevel: quietLevel,
+      logLevel: routeLevel,
       // A child logger per request costs a fifth of this route's throughput (measured); at the quiet level the
       // route logs through the server's own logger, and the error handler names the request id itself.
-      ...(quietLevel === 'warn' ? { childLoggerFactory: () => quietLogger } : {}),
+      ...(routeLevel !== 'debug' && routeLevel !== 'trace' ? { childLoggerFactory: () => quietLogger } : {}),
       ...input,
       schema: { ...input.schema, response: { 200: INTROSPECTION_RESPONSE } },
     },

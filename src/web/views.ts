@@ -6,6 +6,7 @@ import view from '@fastify/view';
 import { Eta } from 'eta';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { AppContext } from '../context.ts';
+import { quietLevel } from '../logger.ts';
 import { TEMPLATES_DIR } from '../paths.ts';
 
 export async function registerViews(app: FastifyInstance, ctx: AppContext): Promise<void> {
@@ -31,14 +32,14 @@ export async function registerViews(app: FastifyInstance, ctx: AppContext): Prom
     return readFileSync(custom && existsSync(custom) ? custom : join(TEMPLATES_DIR, name), 'utf8');
   };
   const css = assetFile('latchkey.css');
-  app.get('/assets/latchkey.css', { logLevel: 'warn' }, async (_req, reply) => {
+  app.get('/assets/latchkey.css', { logLevel: quietLevel(ctx.config.logLevel) }, async (_req, reply) => {
     reply.header('content-type', 'text/css; charset=utf-8').header('cache-control', 'public, max-age=3600');
     return css;
   });
   // The pages link /favicon.svg; /favicon.ico is what browsers ask for unprompted (an SVG there too: they sniff it).
   const icon = assetFile('favicon.svg');
   for (const path of ['/favicon.svg', '/favicon.ico']) {
-    app.get(path, { logLevel: 'warn' }, async (_req, reply) => {
+    app.get(path, { logLevel: quietLevel(ctx.config.logLevel) }, async (_req, reply) => {
       reply.header('content-type', 'image/svg+xml').header('cache-control', 'public, max-age=86400');
       return icon;
     });
