@@ -78,7 +78,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     db: deps.db,
     clock,
     stores,
-    clients: createClientResolver(stores, { config, clock, cimd: deps.cimd, metrics }),
+    clients: createClientResolver(stores, { config, clock, cimd: deps.cimd, metrics, changes }),
     changes,
     signIn,
     upstream,
