@@ -42,7 +42,9 @@ export interface PostgresOptions {
   poolSize?: number;
 }
 
-type StatementNameGenerator = NonNullable<ConstructorParameters<typeof PrismaPg>[1]>['statementNameGenerator'];
+type StatementNameGenerator = NonNullable<
+  ConstructorParameters<typeof PrismaPg>[1]
+>['statementNameGenerator'];
 
 export function openPostgres({ url, logger, poolSize = 10 }: PostgresOptions): Database {
   const pool = new pg.Pool({

@@ -6,6 +6,7 @@ import type { Client } from '../generated/prisma/client.ts';
 import { type Clock, systemClock } from '../lib/clock.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { Stores } from '../store/index.ts';
+import { ChangeCache, type ChangeSource } from './change-cache.ts';
 import {
   type CimdCacheOptions,
   type CimdFetchOptions,
@@ -13,7 +14,6 @@ import {
   looksLikeUrlClientId,
   type WarnLogger,
 } from './cimd/index.ts';
-import { ChangeCache, type ChangeSource } from './change-cache.ts';
 import { invalidClient } from './errors.ts';
 
 const CLIENT_CACHE = { maxEntries: 10_000, ttlSeconds: 60 };

@@ -6,11 +6,10 @@ import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify
 import type { AppContext } from '../context.ts';
 import type { ResourceServer } from '../generated/prisma/client.ts';
 import { hashSecret, verifySecret } from '../lib/crypto.ts';
+import { ChangeCache } from '../oauth/change-cache.ts';
 import { presentedCredentials } from '../oauth/client-auth.ts';
-import { cachedResourceServers } from '../oauth/cached-lookups.ts';
 import { invalidClient } from '../oauth/errors.ts';
 import { readForm } from '../oauth/form.ts';
-import { ChangeCache } from '../oauth/change-cache.ts';
 import type { Params } from '../oauth/params.ts';
 import { formatScope } from '../oauth/scopes.ts';
 import { onAccessTokenIssued } from '../store/introspection.ts';
@@ -69,19 +68,21 @@ const INTROSPECTION_RESPONSE = {
 const INACTIVE_TTL_SECONDS = 5;
 
 export function introspectRoutes(app: FastifyInstance, ctx: AppContext): void {
-  const answers = new ChangeCache<ActiveAnswer>(ctx.changes, ctx.clock, { maxEntries: 50_000, ttlSeconds: 60 });
+  const answers = new ChangeCache<ActiveAnswer>(ctx.changes, ctx.clock, {
+    maxEntries: 50_000,
+    ttlSeconds: 60,
+  });
   const inactive = new ChangeCache<true>(ctx.changes, ctx.clock, {
     maxEntries: 10_000,
     ttlSeconds: INACTIVE_TTL_SECONDS,
   });
   const stopDropping = onAccessTokenIssued((hash) => inactive.delete(hash));
   app.addHook('onClose', async () => stopDropping());
-  const callers = cachedResourceServers(ctx);
 
   async function authenticateCaller(req: FastifyRequest, params: Params): Promise<ResourceServer> {
     const { id, secret } = presentedCredentials(req, params, REALM);
     if (!id || secret === undefined) throw unauthorized('resource server authentication is required');
-    const rs = await callers.findByClientId(id);
+    const rs = await ctx.resourceServers.findByClientId(id);
     // The cache holds rows, never a verdict: the secret is checked against the row's hash every time.
     if (!rs || !verifySecret(secret, rs.secretHash))
       throw unauthorized('resource server authentication failed');

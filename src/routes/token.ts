@@ -4,7 +4,6 @@
 // carry Cache-Control: no-store (RFC 6749 §5.1).
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../context.ts';
-import { cachedResourceServers } from '../oauth/cached-lookups.ts';
 import { authenticateClient } from '../oauth/client-auth.ts';
 import { recordClientUse } from '../oauth/client-registration.ts';
 import { unauthorizedClient, unsupportedGrantType } from '../oauth/errors.ts';
@@ -29,7 +28,7 @@ function tokenResponse(t: IssuedTokens) {
 export function tokenRoutes(app: FastifyInstance, ctx: AppContext): void {
   const grants = createGrantRegistry({
     ...ctx.stores,
-    resourceServers: cachedResourceServers(ctx),
+    resourceServers: { ...ctx.stores.resourceServers, ...ctx.resourceServers },
     upstreamExchange: upstreamExchangeOf(ctx),
     flushChanges: () => ctx.changes.flush(),
     metrics: ctx.metrics,

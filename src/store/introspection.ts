@@ -46,7 +46,10 @@ export function introspectionStore(prisma: PrismaClient) {
 
 type Queryable = Pick<PrismaClient, '$queryRaw'>;
 
-export async function findIntrospectedToken(db: Queryable, tokenHash: string): Promise<IntrospectedToken | null> {
+export async function findIntrospectedToken(
+  db: Queryable,
+  tokenHash: string,
+): Promise<IntrospectedToken | null> {
   // The uuid columns are read as text: the answer only compares and prints them.
   const rows = await db.$queryRaw<Row[]>`
     SELECT t.scopes, t.created_at, t.expires_at,
