@@ -37,7 +37,9 @@ describe('the Postgres pool [postgres]', { skip: !DB_KINDS.includes('postgres') 
     const db = await openDatabase(loadConfig({ DATABASE_URL: created.url, DATABASE_POOL_SIZE: '3' }));
     try {
       assert.equal(db.poolStats?.().max, 3);
-      await Promise.all(Array.from({ length: 12 }, () => db.prisma.$queryRaw`SELECT 1 AS n FROM pg_sleep(0.01)`));
+      await Promise.all(
+        Array.from({ length: 12 }, () => db.prisma.$queryRaw`SELECT 1 AS n FROM pg_sleep(0.01)`),
+      );
       const stats = db.poolStats?.();
       assert.ok(stats && stats.total <= 3 && stats.total >= 1, JSON.stringify(stats));
     } finally {
