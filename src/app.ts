@@ -11,6 +11,7 @@ import { type Clock, systemClock } from './lib/clock.ts';
 import { randomToken } from './lib/crypto.ts';
 import { loggerOptions } from './logger.ts';
 import { appMetrics, countRequests, countUnmatched, serveMetrics } from './metrics/http.ts';
+import { cachedResourceServers } from './oauth/cached-lookups.ts';
 import { warnIfCimdLoopbackAllowed } from './oauth/cimd/index.ts';
 import { type ClientResolverOptions, createClientResolver } from './oauth/clients.ts';
 import { invalidRequest, NOT_FOUND_BODY, OAuthError, serverError } from './oauth/errors.ts';
@@ -78,7 +79,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     db: deps.db,
     clock,
     stores,
-    clients: createClientResolver(stores, { config, clock, cimd: deps.cimd, metrics }),
+    clients: createClientResolver(stores, { config, clock, cimd: deps.cimd, metrics, changes }),
+    resourceServers: cachedResourceServers(stores.resourceServers, changes, clock),
     changes,
     signIn,
     upstream,

@@ -45,6 +45,8 @@ export interface Config extends MetricsConfig {
   port: number;
   host: string;
   databaseUrl: string | undefined;
+  /** Connections in the Postgres pool (the notification listener holds one more). */
+  databasePoolSize: number;
   dataDir: string;
   logLevel: LogLevel;
   logFormat: LogFormat;
@@ -136,6 +138,11 @@ const TABLE = configTable<Config>({
     meaning: 'PostgreSQL connection string (`postgres://` or `postgresql://`)',
     unset: 'the embedded database in `DATA_DIR`',
     read: (env) => parseDatabaseUrl(str(env, 'DATABASE_URL')),
+  },
+  databasePoolSize: {
+    meaning:
+      'connections to PostgreSQL per instance (plus one for change notifications); 10 keeps 2–8 cores busy, as queries are short and Postgres does the waiting',
+    read: (env) => int(env, 'DATABASE_POOL_SIZE', 10, 1, 500),
   },
   dataDir: {
     meaning: 'directory of the embedded database, its lock and its socket, relative to the working directory',

@@ -7,6 +7,7 @@ import type { Metrics } from './metrics/metrics.ts';
 import type { ClientResolver } from './oauth/clients.ts';
 import type { SignInMethods } from './signin/index.ts';
 import type { Stores } from './store/index.ts';
+import type { ResourceServerStore } from './store/resource-servers.ts';
 import type { Upstream } from './upstream/index.ts';
 
 export interface AppContext {
@@ -16,6 +17,8 @@ export interface AppContext {
   readonly stores: Stores;
   /** Finds the client behind a client_id: registered ones in the database, CIMD URLs fetched and cached. */
   readonly clients: ClientResolver;
+  /** Resource servers by client_id, for authenticating them: the store, with rows cached until the next change. */
+  readonly resourceServers: Pick<ResourceServerStore, 'findByClientId'>;
   /** Change notifications across instances; caches subscribe, revoking routes flush. */
   readonly changes: ChangeFeed;
   /** The ways a person may sign in, as configured at start; the sign-in page shows them all. */

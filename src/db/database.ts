@@ -5,6 +5,7 @@ import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { PrismaClient } from '../generated/prisma/client.ts';
+import { statementNamer } from './statement-names.ts';
 
 /** A single connection for raw SQL: migrations and advisory locks. */
 export interface SqlConnection {
@@ -30,15 +31,20 @@ export interface Database {
   /** Resolves when the database answers a trivial query within `timeoutMs`; rejects otherwise. */
   ping(timeoutMs?: number): Promise<void>;
   /** The connection pool's state, for metrics; absent where there is no pool (the embedded database). */
-  poolStats?(): { total: number; idle: number; waiting: number };
+  poolStats?(): { total: number; idle: number; waiting: number; max: number };
   close(): Promise<void>;
 }
 
 export interface PostgresOptions {
   url: string;
   logger?: Logger | undefined;
+  /** The pool's most connections (DATABASE_POOL_SIZE). */
   poolSize?: number;
 }
+
+type StatementNameGenerator = NonNullable<
+  ConstructorParameters<typeof PrismaPg>[1]
+>['statementNameGenerator'];
 
 export function openPostgres({ url, logger, poolSize = 10 }: PostgresOptions): Database {
   const pool = new pg.Pool({
@@ -55,13 +61,21 @@ export function openPostgres({ url, logger, poolSize = 10 }: PostgresOptions): D
   // connection ends unexpectedly: a query, transaction or readiness probe under way when the database goes away
   // would crash the process. The work under way already fails with that error, so this listener only stops the crash.
   pool.on('connect', (client) => client.on('error', () => {}));
-  const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
+  // Prepared once per connection, then only executed (statement-names.ts). The adapter's type says the generator
+  // returns a string; past its bound ours returns undefined, which pg runs as an unnamed statement.
+  const adapter = new PrismaPg(pool, { statementNameGenerator: statementNamer() as StatementNameGenerator });
+  const prisma = new PrismaClient({ adapter });
   let closed = false;
 
   return {
     kind: 'postgres',
     prisma,
-    poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
+    poolStats: () => ({
+      total: pool.totalCount,
+      idle: pool.idleCount,
+      waiting: pool.waitingCount,
+      max: pool.options.max,
+    }),
     async withConnection(fn) {
       const client = await pool.connect();
       let broken: Error | undefined;

@@ -7,6 +7,7 @@ import { type EmbeddedDatabase, openEmbedded } from './embedded.ts';
 export type OpenedDatabase = (Database & { serveSocket?: undefined }) | EmbeddedDatabase;
 
 export async function openDatabase(config: Config, logger?: Logger): Promise<OpenedDatabase> {
-  if (config.databaseUrl) return openPostgres({ url: config.databaseUrl, logger });
+  if (config.databaseUrl)
+    return openPostgres({ url: config.databaseUrl, logger, poolSize: config.databasePoolSize });
   return openEmbedded({ dataDir: config.dataDir, logger });
 }

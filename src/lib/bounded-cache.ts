@@ -1,5 +1,5 @@
-// A size-bounded in-memory map whose entries expire. It serves the authorization server's introspection cache
-// (src/oauth/introspection-cache.ts) and the resource-server kit's token cache (src/resource-server/cache.ts), so
+// A size-bounded in-memory map whose entries expire. It serves the authorization server's caches
+// (src/oauth/change-cache.ts) and the resource-server kit's token cache (src/resource-server/cache.ts), so
 // both bound their memory the same way: at most `maxEntries` entries, each dropped once its expiry passes, the
 // least recently used evicted first. Time comes from an injected `now` so tests move it instead of sleeping.
 

@@ -4,7 +4,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Client, ClientKind, Prisma } from '../generated/prisma/client.ts';
 import { hashSecret, randomToken } from '../lib/crypto.ts';
-import type { ClientStore, NewClient } from '../store/clients.ts';
+import { type ClientStore, type NewClient, TOUCH_INTERVAL_SECONDS } from '../store/clients.ts';
 import type { ClientMetadata } from './client-metadata.ts';
 
 /** The stored form of validated metadata. */
@@ -71,8 +71,14 @@ export async function recordClientUse(
   now: Date,
   log: FastifyBaseLogger,
 ): Promise<void> {
+  // The client row may come from the client cache (oauth/clients.ts): a use it already records is not sent again.
+  const recorded = client.lastUsedAt?.getTime();
+  if (recorded !== undefined && now.getTime() - recorded < TOUCH_INTERVAL_SECONDS * 1000) return;
   try {
+    // Written only when the stored time is stale: another instance may have recorded a use since this row was read,
+    // and then the stored time is recent too.
     await store.touch(client.id, now);
+    client.lastUsedAt = now;
   } catch (err) {
     log.warn({ err, clientId: client.clientId }, 'could not record the client as used');
   }

@@ -6,6 +6,7 @@ import type { Client } from '../generated/prisma/client.ts';
 import { type Clock, systemClock } from '../lib/clock.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { Stores } from '../store/index.ts';
+import { ChangeCache, type ChangeSource } from './change-cache.ts';
 import {
   type CimdCacheOptions,
   type CimdFetchOptions,
@@ -14,6 +15,8 @@ import {
   type WarnLogger,
 } from './cimd/index.ts';
 import { invalidClient } from './errors.ts';
+
+const CLIENT_CACHE = { maxEntries: 10_000, ttlSeconds: 60 };
 
 export interface ClientResolver {
   /**
@@ -32,6 +35,8 @@ export interface ClientResolverOptions {
   log?: WarnLogger;
   /** Counts CIMD fetches and first registrations. */
   metrics?: Pick<Metrics, 'cimdFetch' | 'registration'>;
+  /** Change notifications: with them, resolved clients are kept in memory until the next change (change-cache.ts). */
+  changes?: ChangeSource;
 }
 
 export function createClientResolver(stores: Stores, options: ClientResolverOptions = {}): ClientResolver {
@@ -44,15 +49,30 @@ export function createClientResolver(stores: Stores, options: ClientResolverOpti
     log: options.log,
     metrics: options.metrics,
   });
+  async function load(clientId: string, log: WarnLogger | undefined): Promise<Client> {
+    const client = await stores.clients.findByClientId(clientId);
+    // A registered client wins even when its client_id looks like a URL (an operator may choose one).
+    if (client && client.kind !== 'CIMD') return client;
+    if (client) return cimd.resolve(clientId, client, log);
+    if (!looksLikeUrlClientId(clientId)) throw invalidClient('unknown client_id');
+    // The CIMD cache checks the client_id URL rules and host allow-list, once, cached client or not.
+    return cimd.resolve(clientId, null, log);
+  }
+  const clock = options.clock ?? systemClock;
+  // Rows only (secrets are still checked against the row's hash on every use); unknown ids are not kept. Any
+  // client change (deletion) notifies and clears it; a CIMD client is kept no longer than its document is fresh,
+  // so refreshing a document works as without the cache.
+  const cache = options.changes && new ChangeCache<Client>(options.changes, clock, CLIENT_CACHE);
   return {
     async resolve(clientId, log) {
-      const client = await stores.clients.findByClientId(clientId);
-      // A registered client wins even when its client_id looks like a URL (an operator may choose one).
-      if (client && client.kind !== 'CIMD') return client;
-      if (client) return cimd.resolve(clientId, client, log);
-      if (!looksLikeUrlClientId(clientId)) throw invalidClient('unknown client_id');
-      // The CIMD cache checks the client_id URL rules and host allow-list, once, cached client or not.
-      return cimd.resolve(clientId, null, log);
+      if (!cache) return load(clientId, log);
+      const hit = cache.get(clientId);
+      if (hit) return hit;
+      const generation = cache.generation;
+      const client = await load(clientId, log);
+      const fresh = client.kind === 'CIMD' ? (client.freshUntil ?? clock.now()) : undefined;
+      cache.set(clientId, client, generation, fresh);
+      return client;
     },
   };
 }

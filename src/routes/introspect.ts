@@ -7,12 +7,13 @@ import type { AppContext } from '../context.ts';
 import type { ResourceServer } from '../generated/prisma/client.ts';
 import { hashSecret, verifySecret } from '../lib/crypto.ts';
 import { quietLevel } from '../logger.ts';
+import { ChangeCache } from '../oauth/change-cache.ts';
 import { presentedCredentials } from '../oauth/client-auth.ts';
 import { invalidClient } from '../oauth/errors.ts';
 import { readForm } from '../oauth/form.ts';
-import { IntrospectionCache } from '../oauth/introspection-cache.ts';
 import type { Params } from '../oauth/params.ts';
 import { formatScope } from '../oauth/scopes.ts';
+import { onAccessTokenIssued } from '../store/introspection.ts';
 import { TOKEN_PREFIX } from '../store/tokens.ts';
 import { UPSTREAM_MEMBER_SCHEMA, type UpstreamMember, upstreamMember } from '../upstream/claims.ts';
 import { params, routeInput, text } from '../web/input.ts';
@@ -60,24 +61,30 @@ const INTROSPECTION_RESPONSE = {
   },
 } as const;
 
+// Inactive answers (unknown, revoked, expired tokens) are kept this long, so a resource server flooded with bad tokens
+// does not turn each into a query. Such an entry cannot hide a token issued later: a token is 256 random bits, so a
+// hash presented while unknown is a future token's hash only if someone guessed that token (or SHA-256 collided);
+// and a token issued by this process drops its hash at once (store/introspection.ts). Any change notification
+// (a user enabled again) clears them, like every cache here (docs/security.md: Caches).
+const INACTIVE_TTL_SECONDS = 5;
+
 export function introspectRoutes(app: FastifyInstance, ctx: AppContext): void {
-  const answers = new IntrospectionCache<ActiveAnswer>(ctx.clock);
-  const callers = new Map<string, ResourceServer>();
-  answers.setListening(ctx.changes.listening);
-  ctx.changes.subscribe((listening) => {
-    if (listening !== answers.enabled) answers.setListening(listening);
-    answers.clear();
-    callers.clear();
+  const answers = new ChangeCache<ActiveAnswer>(ctx.changes, ctx.clock, {
+    maxEntries: 50_000,
+    ttlSeconds: 60,
   });
+  const inactive = new ChangeCache<true>(ctx.changes, ctx.clock, {
+    maxEntries: 10_000,
+    ttlSeconds: INACTIVE_TTL_SECONDS,
+  });
+  const stopDropping = onAccessTokenIssued((hash) => inactive.delete(hash));
+  app.addHook('onClose', async () => stopDropping());
 
   async function authenticateCaller(req: FastifyRequest, params: Params): Promise<ResourceServer> {
     const { id, secret } = presentedCredentials(req, params, REALM);
     if (!id || secret === undefined) throw unauthorized('resource server authentication is required');
-    let rs = answers.enabled ? callers.get(id) : undefined;
-    if (!rs) {
-      rs = (await ctx.stores.resourceServers.findByClientId(id)) ?? undefined;
-      if (rs && answers.enabled && callers.size < 10_000) callers.set(id, rs);
-    }
+    const rs = await ctx.resourceServers.findByClientId(id);
+    // The cache holds rows, never a verdict: the secret is checked against the row's hash every time.
     if (!rs || !verifySecret(secret, rs.secretHash))
       throw unauthorized('resource server authentication failed');
     return rs;
@@ -88,29 +95,36 @@ export function introspectRoutes(app: FastifyInstance, ctx: AppContext): void {
     const cached = answers.get(key);
     ctx.metrics.introspectionCache(cached !== undefined);
     if (cached) return cached;
-    const at = await ctx.stores.tokens.findAccessToken(token);
+    if (inactive.get(key)) return undefined;
+    const [generation, inactiveGeneration] = [answers.generation, inactive.generation];
+    const at = await ctx.stores.introspection.find(key);
     const now = ctx.clock.now();
-    if (!at || at.revokedAt || at.grant.revokedAt || at.expiresAt <= now || at.grant.user?.disabled)
+    if (!at || at.revoked || at.expiresAt <= now || at.userDisabled) {
+      inactive.set(key, true, inactiveGeneration);
       return undefined;
-    const { user, client } = at.grant;
+    }
     const answer: ActiveAnswer = {
-      resourceServerId: at.grant.resourceServerId,
-      upstream: upstreamMember(at.grant.upstreamLogin),
+      resourceServerId: at.resourceServerId,
+      upstream: upstreamMember(
+        at.upstreamProvider === null
+          ? null
+          : { provider: at.upstreamProvider, claims: at.upstreamClaims, revokedAt: null },
+      ),
       body: {
         active: true,
         scope: formatScope(at.scopes),
-        client_id: client.clientId,
+        client_id: at.clientId,
         // A client acting for itself (client_credentials) is its own subject, and has no username.
-        sub: user ? user.id : client.clientId,
-        ...(user ? { username: user.email } : {}),
-        aud: at.grant.resourceServer.uri,
+        sub: at.userId ?? at.clientId,
+        ...(at.userId !== null && at.userEmail !== null ? { username: at.userEmail } : {}),
+        aud: at.audience,
         iss: ctx.config.issuer,
         exp: Math.floor(at.expiresAt.getTime() / 1000),
         iat: Math.floor(at.createdAt.getTime() / 1000),
         token_type: 'Bearer',
       },
     };
-    answers.set(key, answer, at.expiresAt);
+    answers.set(key, answer, generation, at.expiresAt);
     return answer;
   }
 

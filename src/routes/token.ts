@@ -28,6 +28,7 @@ function tokenResponse(t: IssuedTokens) {
 export function tokenRoutes(app: FastifyInstance, ctx: AppContext): void {
   const grants = createGrantRegistry({
     ...ctx.stores,
+    resourceServers: { ...ctx.stores.resourceServers, ...ctx.resourceServers },
     upstreamExchange: upstreamExchangeOf(ctx),
     flushChanges: () => ctx.changes.flush(),
     metrics: ctx.metrics,

@@ -139,7 +139,12 @@ export function accountStore(prisma: PrismaClient) {
     async enable(email: string): Promise<User | null> {
       const user = await prisma.user.findUnique({ where: { email: normalizeEmail(email) } });
       if (!user) return null;
-      return prisma.user.update({ where: { id: user.id }, data: { disabled: false } });
+      // Caches hold inactive answers too (docs/security.md: Caches): enabling notifies like disabling.
+      return prisma.$transaction(async (tx) => {
+        const updated = await tx.user.update({ where: { id: user.id }, data: { disabled: false } });
+        await notifyChange(tx, 'user');
+        return updated;
+      });
     },
 
     /** Deletes a user and, by cascade, everything of theirs; the NOTIFY drops cached answers for their tokens. */

@@ -3,6 +3,9 @@
 import type { Client, ClientKind, Prisma, PrismaClient } from '../generated/prisma/client.ts';
 import { notifyChange } from './changes.ts';
 
+/** last_used_at is precise to this many seconds (it only feeds UNUSED_CLIENT_TTL, a minute at the least). */
+export const TOUCH_INTERVAL_SECONDS = 60;
+
 export type TokenEndpointAuthMethod = 'none' | 'client_secret_post' | 'client_secret_basic';
 
 export interface NewClient {
@@ -63,8 +66,17 @@ export function clientStore(prisma: PrismaClient) {
       return r.count > 0;
     },
 
-    async touch(id: string, at: Date): Promise<void> {
-      await prisma.client.update({ where: { id }, data: { lastUsedAt: at } });
+    /**
+     * Records a use at `at`, written only when the stored one is older than TOUCH_INTERVAL_SECONDS (or absent), so a
+     * busy client's row is not rewritten on every request. Returns whether it wrote.
+     */
+    async touch(id: string, at: Date): Promise<boolean> {
+      const stale = new Date(at.getTime() - TOUCH_INTERVAL_SECONDS * 1000);
+      const r = await prisma.client.updateMany({
+        where: { id, OR: [{ lastUsedAt: null }, { lastUsedAt: { lt: stale } }] },
+        data: { lastUsedAt: at },
+      });
+      return r.count > 0;
     },
   };
 }

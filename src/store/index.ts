@@ -3,6 +3,7 @@ import type { PrismaClient } from '../generated/prisma/client.ts';
 import { accountStore } from './accounts.ts';
 import { clientStore } from './clients.ts';
 import { grantStore } from './grants.ts';
+import { introspectionStore } from './introspection.ts';
 import { rateLimitStore } from './rate-limits.ts';
 import { resourceServerStore } from './resource-servers.ts';
 import { sessionStore } from './sessions.ts';
@@ -22,6 +23,7 @@ export function createStores(prisma: PrismaClient) {
     sessions: sessionStore(prisma),
     grants: grantStore(prisma),
     tokens: tokenStore(prisma),
+    introspection: introspectionStore(prisma),
     settings: settingStore(prisma),
     upstream: upstreamStore(prisma),
     upstreamTokens: upstreamTokenStore(prisma),

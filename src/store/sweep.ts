@@ -5,6 +5,7 @@
 // Rotated refresh tokens stay until they expire: presenting one again must still revoke its grant. The answers kept
 // for the refresh reuse window go as soon as the window ends.
 import type { PrismaClient } from '../generated/prisma/client.ts';
+import { notifyChange } from './changes.ts';
 
 export interface SweepResult {
   authorizationCodes: number;
@@ -81,6 +82,8 @@ export async function sweepExpired(
     `kind = 'DYNAMIC' AND COALESCE(last_used_at, created_at) < $1`,
     unusedSince,
   );
+  // Instances keep client rows in memory until a change notification (oauth/clients.ts).
+  if (clients > 0) await notifyChange(prisma, 'client');
   // Spent links go with expired ones: neither can set a password any more.
   const passwordLinks = await deleteInBatches(
     prisma,

@@ -17,6 +17,7 @@ import { addSeconds } from '../lib/clock.ts';
 import { hashSecret, randomToken } from '../lib/crypto.ts';
 import { openWithSecret, sealWithSecret } from '../lib/seal.ts';
 import { notifyChange } from './changes.ts';
+import { accessTokenIssued } from './introspection.ts';
 
 export type Tx = Parameters<Parameters<PrismaClient['$transaction']>[0]>[0];
 
@@ -125,9 +126,10 @@ async function issueTokensTx(tx: Tx, grant: Grant, issue: TokenIssue, now: Date)
     refreshId = row.id;
   }
   const accessToken = randomToken(32, TOKEN_PREFIX.access);
+  const accessTokenHash = hashSecret(accessToken);
   await tx.accessToken.create({
     data: {
-      tokenHash: hashSecret(accessToken),
+      tokenHash: accessTokenHash,
       grantId: grant.id,
       refreshTokenId: refreshId,
       scopes: issue.accessScopes,
@@ -135,6 +137,7 @@ async function issueTokensTx(tx: Tx, grant: Grant, issue: TokenIssue, now: Date)
       expiresAt: addSeconds(now, issue.accessTokenTtl),
     },
   });
+  accessTokenIssued(accessTokenHash); // /introspect's negative cache (store/introspection.ts)
   return { accessToken, refreshToken, scopes: issue.accessScopes, expiresIn: issue.accessTokenTtl };
 }
 

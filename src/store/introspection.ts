@@ -1,0 +1,99 @@
+// The one read behind an uncached /introspect (RFC 7662): the access token with what its answer and its checks need
+// from the grant, user, client, resource server and upstream sign-in, in a single SQL statement (README: How it is
+// built). Prisma would run an `include` as one query per relation.
+import type { Prisma, PrismaClient } from '../generated/prisma/client.ts';
+
+export interface IntrospectedToken {
+  scopes: string[];
+  createdAt: Date;
+  expiresAt: Date;
+  /** The token or its grant was revoked. */
+  revoked: boolean;
+  resourceServerId: string;
+  /** The audience: the resource server's URI (RFC 8707). */
+  audience: string;
+  clientId: string;
+  /** Null for a client acting for itself (client_credentials). */
+  userId: string | null;
+  userEmail: string | null;
+  userDisabled: boolean;
+  /** The upstream sign-in behind the grant, if any and not revoked: only its provider and identity snapshot. */
+  upstreamProvider: string | null;
+  upstreamClaims: Prisma.JsonValue | null;
+}
+
+interface Row {
+  scopes: string[];
+  created_at: Date;
+  expires_at: Date;
+  revoked: boolean;
+  resource_server_id: string;
+  audience: string;
+  client_id: string;
+  user_id: string | null;
+  user_email: string | null;
+  user_disabled: boolean | null;
+  upstream_provider: string | null;
+  upstream_claims: Prisma.JsonValue | null;
+}
+
+export function introspectionStore(prisma: PrismaClient) {
+  return {
+    /** The token whose SHA-256 is `tokenHash`, active or not; null when there is none. */
+    find: (tokenHash: string) => findIntrospectedToken(prisma, tokenHash),
+  };
+}
+
+type Queryable = Pick<PrismaClient, '$queryRaw'>;
+
+export async function findIntrospectedToken(
+  db: Queryable,
+  tokenHash: string,
+): Promise<IntrospectedToken | null> {
+  // The uuid columns are read as text: the answer only compares and prints them.
+  const rows = await db.$queryRaw<Row[]>`
+    SELECT t.scopes, t.created_at, t.expires_at,
+           (t.revoked_at IS NOT NULL OR g.revoked_at IS NOT NULL) AS revoked,
+           g.resource_server_id::text AS resource_server_id, rs.uri AS audience, c.client_id,
+           u.id::text AS user_id, u.email AS user_email, u.disabled AS user_disabled,
+           ul.provider AS upstream_provider, ul.claims AS upstream_claims
+      FROM access_tokens t
+      JOIN grants g ON g.id = t.grant_id
+      JOIN clients c ON c.id = g.client_id
+      JOIN resource_servers rs ON rs.id = g.resource_server_id
+      LEFT JOIN users u ON u.id = g.user_id
+      LEFT JOIN upstream_logins ul ON ul.id = g.upstream_login_id AND ul.revoked_at IS NULL
+     WHERE t.token_hash = ${tokenHash}`;
+  const r = rows[0];
+  if (!r) return null;
+  return {
+    scopes: r.scopes,
+    createdAt: r.created_at,
+    expiresAt: r.expires_at,
+    revoked: r.revoked,
+    resourceServerId: r.resource_server_id,
+    audience: r.audience,
+    clientId: r.client_id,
+    userId: r.user_id,
+    userEmail: r.user_email,
+    userDisabled: r.user_disabled === true,
+    upstreamProvider: r.upstream_provider,
+    upstreamClaims: r.upstream_claims,
+  };
+}
+
+// Unknown tokens are cached as such for a few seconds at /introspect (routes/introspect.ts). A token is 256 random
+// bits, so nobody presents one before it is issued without guessing it; still, an access token issued in this
+// process drops its hash from those caches at once, so a hash presented before it existed is never hidden here.
+const issuedListeners = new Set<(tokenHash: string) => void>();
+
+/** Calls `fn(tokenHash)` whenever this process stores a new access token; returns the unsubscribe function. */
+export function onAccessTokenIssued(fn: (tokenHash: string) => void): () => void {
+  issuedListeners.add(fn);
+  return () => issuedListeners.delete(fn);
+}
+
+/** Called by the store right after it inserts an access token (before its transaction commits). */
+export function accessTokenIssued(tokenHash: string): void {
+  for (const fn of issuedListeners) fn(tokenHash);
+}

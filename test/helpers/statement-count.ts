@@ -1,0 +1,53 @@
+// Counts the SQL statements this process sends to its databases, at the drivers (pg's Client#query, which the pool
+// and @prisma/adapter-pg use; PGlite#query, which pglite-prisma-adapter uses), so a test can prove how many round
+// trips a request costs. Every client in the process is counted while it runs: use it around quiet requests only.
+import { PGlite } from '@electric-sql/pglite';
+import pg from 'pg';
+
+export interface SentStatement {
+  text: string;
+  /** The prepared statement's name, when the driver was given one. */
+  name: string | undefined;
+}
+
+export interface StatementLog {
+  readonly sent: SentStatement[];
+  stop(): void;
+}
+
+type QueryFn = (this: unknown, ...args: unknown[]) => unknown;
+
+function ownerOf(proto: object, method: string): Record<string, QueryFn> {
+  let p: object | null = proto;
+  while (p && !Object.hasOwn(p, method)) p = Object.getPrototypeOf(p) as object | null;
+  if (!p) throw new Error(`no ${method} on the prototype chain`);
+  return p as Record<string, QueryFn>;
+}
+
+function describe(first: unknown): SentStatement {
+  if (typeof first === 'string') return { text: first, name: undefined };
+  const config = first as { text?: string; name?: string };
+  return { text: config.text ?? '', name: config.name };
+}
+
+/** Starts recording; `stop()` puts the drivers back. */
+export function recordStatements(): StatementLog {
+  const sent: SentStatement[] = [];
+  const owners = [ownerOf(pg.Client.prototype, 'query'), ownerOf(PGlite.prototype, 'query')];
+  const originals = owners.map((o) => o.query!);
+  owners.forEach((owner, i) => {
+    const original = originals[i]!;
+    owner.query = function (this: unknown, ...args: unknown[]) {
+      sent.push(describe(args[0]));
+      return original.apply(this, args);
+    };
+  });
+  return {
+    sent,
+    stop() {
+      owners.forEach((owner, i) => {
+        owner.query = originals[i]!;
+      });
+    },
+  };
+}
