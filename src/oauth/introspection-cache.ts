@@ -1,6 +1,7 @@
 // In-memory answers for /introspect, the hot path. Safe because every change that can make a token inactive
 // NOTIFYs every instance (store/changes.ts), and any notification clears the cache. While the notification channel
-// is down, nothing is served from the cache: answers come from the database, never stale. Keys are SHA-256 hashes
+// is down (or this instance's heartbeat is stale, src/changes.ts), nothing is served from the cache: answers come
+// from the database, never stale. A clear also discards answers read before it and stored after it (generation). Keys are SHA-256 hashes
 // of tokens (never tokens); entries live at most `ttlSeconds` and never past the token's own expiry.
 import { BoundedCache } from '../lib/bounded-cache.ts';
 import type { Clock } from '../lib/clock.ts';
@@ -8,38 +9,47 @@ import type { Clock } from '../lib/clock.ts';
 export class IntrospectionCache<T> {
   private readonly entries: BoundedCache<string, T>;
   private listening = false;
+  private cleared = 0;
 
   constructor(
     private readonly clock: Clock,
     maxEntries = 50_000,
     private readonly ttlSeconds = 60,
+    /** Checked on every read, no I/O: false while this instance's heartbeat is stale (ChangeFeed.fresh). */
+    private readonly trusted: () => boolean = () => true,
   ) {
     this.entries = new BoundedCache({ maxEntries, now: () => clock.now().getTime() });
   }
 
   /** Whether answers may be served from memory (the notification channel is up). */
   get enabled(): boolean {
-    return this.listening;
+    return this.listening && this.trusted();
+  }
+
+  /** Take it before reading the database; pass it to set(), which ignores the answer if a clear came between. */
+  get generation(): number {
+    return this.cleared;
   }
 
   setListening(listening: boolean): void {
     // Whatever happened while not listening is unknown: start empty either way.
-    this.entries.clear();
+    this.clear();
     this.listening = listening;
   }
 
   get(key: string): T | undefined {
-    if (!this.listening) return undefined;
+    if (!this.listening || !this.trusted()) return undefined;
     return this.entries.get(key);
   }
 
-  set(key: string, value: T, expiresAt: Date): void {
-    if (!this.listening) return;
+  set(key: string, value: T, expiresAt: Date, generation = this.cleared): void {
+    if (!this.listening || generation !== this.cleared) return;
     const until = Math.min(expiresAt.getTime(), this.clock.now().getTime() + this.ttlSeconds * 1000);
     this.entries.set(key, value, until);
   }
 
   clear(): void {
+    this.cleared++;
     this.entries.clear();
   }
 

@@ -60,7 +60,7 @@ const INTROSPECTION_RESPONSE = {
 } as const;
 
 export function introspectRoutes(app: FastifyInstance, ctx: AppContext): void {
-  const answers = new IntrospectionCache<ActiveAnswer>(ctx.clock);
+  const answers = new IntrospectionCache<ActiveAnswer>(ctx.clock, undefined, undefined, () => ctx.changes.fresh());
   const callers = new Map<string, ResourceServer>();
   answers.setListening(ctx.changes.listening);
   ctx.changes.subscribe((listening) => {
@@ -74,8 +74,9 @@ export function introspectRoutes(app: FastifyInstance, ctx: AppContext): void {
     if (!id || secret === undefined) throw unauthorized('resource server authentication is required');
     let rs = answers.enabled ? callers.get(id) : undefined;
     if (!rs) {
+      const generation = answers.generation;
       rs = (await ctx.stores.resourceServers.findByClientId(id)) ?? undefined;
-      if (rs && answers.enabled && callers.size < 10_000) callers.set(id, rs);
+      if (rs && answers.enabled && generation === answers.generation && callers.size < 10_000) callers.set(id, rs);
     }
     if (!rs || !verifySecret(secret, rs.secretHash))
       throw unauthorized('resource server authentication failed');
@@ -87,6 +88,7 @@ export function introspectRoutes(app: FastifyInstance, ctx: AppContext): void {
     const cached = answers.get(key);
     ctx.metrics.introspectionCache(cached !== undefined);
     if (cached) return cached;
+    const generation = answers.generation;
     const at = await ctx.stores.tokens.findAccessToken(token);
     const now = ctx.clock.now();
     if (!at || at.revokedAt || at.grant.revokedAt || at.expiresAt <= now || at.grant.user?.disabled)
@@ -109,7 +111,7 @@ export function introspectRoutes(app: FastifyInstance, ctx: AppContext): void {
         token_type: 'Bearer',
       },
     };
-    answers.set(key, answer, at.expiresAt);
+    answers.set(key, answer, at.expiresAt, generation);
     return answer;
   }
 
