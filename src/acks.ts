@@ -3,7 +3,6 @@
 // order, so an instance that receives the marker has already received the change and cleared its caches; it then
 // answers on the ack channel with `<instanceId>:<markerId>`. The sender waits, with a bound, until every live
 // instance (fresh heartbeat, store/instances.ts) has answered. This file keeps the bookkeeping of those waits.
-import type { FastifyBaseLogger } from 'fastify';
 import type { PrismaClient } from './generated/prisma/client.ts';
 import { notifyMarker } from './store/changes.ts';
 import type { InstanceStore } from './store/instances.ts';
@@ -84,11 +83,15 @@ export class AckWaiters {
   }
 }
 
-
 /** Who was waited for after a change, and who did not answer in time (a warning has named them). */
 export interface Confirmation {
   waitedFor: string[];
   missing: string[];
+}
+
+/** The one logger method a wait uses (a pino logger is one). */
+export interface WarnLog {
+  warn(fields: Record<string, unknown>, message: string): void;
 }
 
 export interface ConfirmDeps {
@@ -97,7 +100,7 @@ export interface ConfirmDeps {
   acks: AckWaiters;
   /** Whether the ack channel is being listened to: without it no answer could arrive. */
   acksListening: boolean;
-  log: Pick<FastifyBaseLogger, 'warn'>;
+  log: WarnLog;
   now: Date;
   lapseMs: number;
   ackTimeoutMs: number;
@@ -129,6 +132,9 @@ export async function confirmChange(d: ConfirmDeps): Promise<Confirmation> {
   }
   const missing = await acked;
   if (missing.length > 0)
-    d.log.warn({ instances: missing }, 'instances did not acknowledge a change in time; going on without them');
+    d.log.warn(
+      { instances: missing },
+      'instances did not acknowledge a change in time; going on without them',
+    );
   return { waitedFor: live, missing };
 }

@@ -7,7 +7,14 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { FastifyBaseLogger } from 'fastify';
-import { AckWaiters, type Confirmation, confirmChange, INSTANCE_DEFAULTS, realTimers, type Timers } from './acks.ts';
+import {
+  AckWaiters,
+  type Confirmation,
+  confirmChange,
+  INSTANCE_DEFAULTS,
+  realTimers,
+  type Timers,
+} from './acks.ts';
 import type { Database } from './db/database.ts';
 import type { Clock } from './lib/clock.ts';
 import { ACKS_CHANNEL, CHANGES_CHANNEL, markerOf, notifyAck } from './store/changes.ts';

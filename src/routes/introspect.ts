@@ -60,7 +60,9 @@ const INTROSPECTION_RESPONSE = {
 } as const;
 
 export function introspectRoutes(app: FastifyInstance, ctx: AppContext): void {
-  const answers = new IntrospectionCache<ActiveAnswer>(ctx.clock, undefined, undefined, () => ctx.changes.fresh());
+  const answers = new IntrospectionCache<ActiveAnswer>(ctx.clock, undefined, undefined, () =>
+    ctx.changes.fresh(),
+  );
   const callers = new Map<string, ResourceServer>();
   answers.setListening(ctx.changes.listening);
   ctx.changes.subscribe((listening) => {
@@ -76,7 +78,8 @@ export function introspectRoutes(app: FastifyInstance, ctx: AppContext): void {
     if (!rs) {
       const generation = answers.generation;
       rs = (await ctx.stores.resourceServers.findByClientId(id)) ?? undefined;
-      if (rs && answers.enabled && generation === answers.generation && callers.size < 10_000) callers.set(id, rs);
+      if (rs && answers.enabled && generation === answers.generation && callers.size < 10_000)
+        callers.set(id, rs);
     }
     if (!rs || !verifySecret(secret, rs.secretHash))
       throw unauthorized('resource server authentication failed');

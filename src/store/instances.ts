@@ -27,7 +27,10 @@ export function instanceStore(prisma: PrismaClient) {
 
     /** Ids of the instances whose heartbeat is newer than `since`. */
     async live(since: Date): Promise<string[]> {
-      const rows = await prisma.instance.findMany({ where: { heartbeatAt: { gt: since } }, select: { id: true } });
+      const rows = await prisma.instance.findMany({
+        where: { heartbeatAt: { gt: since } },
+        select: { id: true },
+      });
       return rows.map((r) => r.id);
     },
 
