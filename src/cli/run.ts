@@ -1,11 +1,12 @@
 // Everything around a command: finding it in the table (with a "did you mean" for a mistyped one), --help,
 // --version, --json, parsing its arguments, loading the configuration, opening (and always closing) the database,
 // and printing its result or its failure (src/cli/output.ts) with the exit status.
+
+import type { ChangeWatch } from '../change-watch.ts';
 import { ConfigError, loadConfig } from '../config.ts';
 import { packageVersion } from '../startup.ts';
 import type { Stores } from '../store/index.ts';
 import { parseCommandArgs } from './args.ts';
-import type { ChangeWatch } from './changes.ts';
 import {
   CliError,
   type Command,
@@ -97,10 +98,10 @@ export async function runCli(
         const opened = await this.database();
         const { db } = opened;
         // Commands change things through the stores: a change must reach every running instance before the command
-        // ends, so the channels are listened to before anything is written (src/cli/changes.ts). An embedded
+        // ends, so the channels are listened to before anything is written (src/change-watch.ts). An embedded
         // database has one instance, which hears the change as it commits.
         if (opened.route === 'postgres' && !watch) {
-          const { watchChanges } = await import('./changes.ts');
+          const { watchChanges } = await import('../change-watch.ts');
           watch = await watchChanges(db, { warn: (message) => println(io.stderr, `warning: ${message}`) });
         }
         const { createStores } = await import('../store/index.ts');

@@ -1,4 +1,4 @@
-// A command's changes reach every running instance before the command ends (README: How it is built). The CLI is
+// A CLI command's changes reach every running instance before the command ends (README: How it is built). The CLI is
 // not an instance: it listens on the change and ack channels before it writes anything; at the end it sends a
 // marker through the change channel and waits for it to come back, which tells whether any change was announced
 // meanwhile (notifications arrive in commit order). If one was, it sends a second marker and waits, with a bound,
@@ -12,10 +12,10 @@ import {
   realTimers,
   type Timers,
   type WarnLog,
-} from '../acks.ts';
-import type { Database } from '../db/database.ts';
-import { ACKS_CHANNEL, CHANGES_CHANNEL, markerOf, notifyMarker } from '../store/changes.ts';
-import { instanceStore } from '../store/instances.ts';
+} from './acks.ts';
+import type { Database } from './db/database.ts';
+import { ACKS_CHANNEL, CHANGES_CHANNEL, markerOf, notifyMarker } from './store/changes.ts';
+import { instanceStore } from './store/instances.ts';
 
 export interface ChangeWatchOptions {
   /** Where warnings go: instances that did not answer in time are named. */
