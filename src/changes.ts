@@ -109,8 +109,8 @@ export class ChangeFeed {
    * The hot path's check, no I/O: listening, and the last heartbeat recent by the clock. A process that was
    * paused (its timers did not run) finds its heartbeat stale here before any timer says so.
    */
-  fresh(): boolean {
-    return this.changesUp && this.beatOk && this.clock.now().getTime() - this.lastBeat < this.trustMs;
+  fresh(nowMs: number = this.clock.now().getTime()): boolean {
+    return this.changesUp && this.beatOk && nowMs - this.lastBeat < this.trustMs;
   }
 
   /** `fn(listening)` runs on every change (and on every change of the trust state): drop what you cache. */

@@ -15,15 +15,16 @@ export class IntrospectionCache<T> {
     private readonly clock: Clock,
     maxEntries = 50_000,
     private readonly ttlSeconds = 60,
-    /** Checked on every read, no I/O: false while this instance's heartbeat is stale (ChangeFeed.fresh). */
-    private readonly trusted: () => boolean = () => true,
+    /** Checked on every read with the read's clock reading, no I/O: false while this instance's heartbeat is stale
+     * (ChangeFeed.fresh). */
+    private readonly trusted: (nowMs: number) => boolean = () => true,
   ) {
     this.entries = new BoundedCache({ maxEntries, now: () => clock.now().getTime() });
   }
 
   /** Whether answers may be served from memory (the notification channel is up). */
   get enabled(): boolean {
-    return this.listening && this.trusted();
+    return this.listening && this.trusted(this.clock.now().getTime());
   }
 
   /** Take it before reading the database; pass it to set(), which ignores the answer if a clear came between. */
@@ -38,8 +39,11 @@ export class IntrospectionCache<T> {
   }
 
   get(key: string): T | undefined {
-    if (!this.listening || !this.trusted()) return undefined;
-    return this.entries.get(key);
+    if (!this.listening) return undefined;
+    // One clock reading serves both the trust check and the entry's expiry.
+    const now = this.clock.now().getTime();
+    if (!this.trusted(now)) return undefined;
+    return this.entries.get(key, now);
   }
 
   set(key: string, value: T, expiresAt: Date, generation = this.cleared): void {

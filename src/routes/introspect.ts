@@ -60,8 +60,8 @@ const INTROSPECTION_RESPONSE = {
 } as const;
 
 export function introspectRoutes(app: FastifyInstance, ctx: AppContext): void {
-  const answers = new IntrospectionCache<ActiveAnswer>(ctx.clock, undefined, undefined, () =>
-    ctx.changes.fresh(),
+  const answers = new IntrospectionCache<ActiveAnswer>(ctx.clock, undefined, undefined, (now) =>
+    ctx.changes.fresh(now),
   );
   const callers = new Map<string, ResourceServer>();
   answers.setListening(ctx.changes.listening);

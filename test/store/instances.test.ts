@@ -114,7 +114,7 @@ forEachDatabase('instances', (kind) => {
   it('a stale heartbeat turns the cache off at once, and only a fresh heartbeat turns it back on, empty', async () => {
     const clock = new ManualClock();
     const { feed } = await startFeed(clock);
-    const cache = new IntrospectionCache<string>(clock, 100, 60, () => feed.fresh());
+    const cache = new IntrospectionCache<string>(clock, 100, 60, (now) => feed.fresh(now));
     cache.setListening(feed.listening);
     feed.subscribe((listening) => {
       if (listening !== cache.enabled) cache.setListening(listening);
