@@ -49,6 +49,7 @@ export class ChangeFeed {
   private lastBeat = Number.NEGATIVE_INFINITY;
   private beatTimer: unknown;
   private markers = 0;
+  private beating: Promise<boolean> | undefined;
   private started = false;
   private stopped = false;
 
@@ -148,7 +149,15 @@ export class ChangeFeed {
    * Writes this instance's heartbeat. Skipped while the change channel is down, so that the others stop waiting
    * for an instance that cannot hear them. True when written.
    */
-  async heartbeat(): Promise<boolean> {
+  heartbeat(): Promise<boolean> {
+    // One at a time: a stop waits for the one under way, so that it cannot write the row again after the stop.
+    this.beating ??= this.beat().finally(() => {
+      this.beating = undefined;
+    });
+    return this.beating;
+  }
+
+  private async beat(): Promise<boolean> {
     if (this.stopped) return false;
     const now = this.clock.now();
     if (!this.changesUp) {
@@ -214,6 +223,7 @@ export class ChangeFeed {
     this.stopped = true;
     this.timers.clearTimeout(this.beatTimer);
     this.acks.stopAll();
+    await this.beating;
     // A clean stop: nobody waits for this instance any more.
     await this.instances.remove(this.instanceId).catch(() => {});
     for (const unlisten of this.unlisten) await unlisten();

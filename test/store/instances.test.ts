@@ -66,6 +66,14 @@ forEachDatabase('instances', (kind) => {
     assert.deepEqual(await instanceStore(t.db.prisma).list(), []);
   });
 
+  it('a clean stop while a heartbeat is under way leaves no row behind', async () => {
+    const { feed } = await startFeed(new ManualClock());
+    const beat = feed.heartbeat();
+    await feed.stop();
+    await beat;
+    assert.deepEqual(await instanceStore(t.db.prisma).list(), []);
+  });
+
   it('flush waits for another live instance to clear its caches and acknowledge', async () => {
     const clock = new ManualClock();
     const a = await startFeed(clock);
