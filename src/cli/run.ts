@@ -1,7 +1,6 @@
 // Everything around a command: finding it in the table (with a "did you mean" for a mistyped one), --help,
 // --version, --json, parsing its arguments, loading the configuration, opening (and always closing) the database,
 // and printing its result or its failure (src/cli/output.ts) with the exit status.
-
 import type { ChangeWatch } from '../change-watch.ts';
 import { ConfigError, loadConfig } from '../config.ts';
 import { packageVersion } from '../startup.ts';

@@ -1,8 +1,9 @@
 // In-memory answers for /introspect, the hot path. Safe because every change that can make a token inactive
 // NOTIFYs every instance (store/changes.ts), and any notification clears the cache. While the notification channel
 // is down (or this instance's heartbeat is stale, src/changes.ts), nothing is served from the cache: answers come
-// from the database, never stale. A clear also discards answers read before it and stored after it (generation). Keys are SHA-256 hashes
-// of tokens (never tokens); entries live at most `ttlSeconds` and never past the token's own expiry.
+// from the database, never stale. An answer read before a clear and stored after it is dropped (`generation`).
+// Keys are SHA-256 hashes of tokens (never tokens); entries live at most `ttlSeconds` and never past the token's
+// own expiry.
 import { BoundedCache } from '../lib/bounded-cache.ts';
 import type { Clock } from '../lib/clock.ts';
 
@@ -15,8 +16,7 @@ export class IntrospectionCache<T> {
     private readonly clock: Clock,
     maxEntries = 50_000,
     private readonly ttlSeconds = 60,
-    /** Checked on every read with the read's clock reading, no I/O: false while this instance's heartbeat is stale
-     * (ChangeFeed.fresh). */
+    /** Checked on every read with that read's clock reading, no I/O: false while the heartbeat is stale. */
     private readonly trusted: (nowMs: number) => boolean = () => true,
   ) {
     this.entries = new BoundedCache({ maxEntries, now: () => clock.now().getTime() });
