@@ -1,7 +1,8 @@
 // Revocation on several instances of one Postgres database (README: How it is built; issue 12 acceptance 5): with
 // introspection load on all three (server processes), a token revoked through any instance (POST /revoke) or by the CLI reads
 // inactive on the very next call to every instance. An instance whose heartbeat lapsed is skipped by the waiters,
-// and, while its notifications are held up, serves no stale answer from its cache. Postgres only: the embedded
+// and, while its notifications are held up, serves no stale answer from its cache; a live instance that has not
+// heard of a revocation yet holds the answer until it has. Postgres only: the embedded
 // database is one instance.
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
@@ -227,8 +228,9 @@ describe('revocation on three instances [postgres]', { skip }, () => {
     const clock = new ManualClock();
     const options = { heartbeatMs: 1000, lapseMs: 3000, ackTimeoutMs: 2000 };
     // Timers only the test fires: nothing here happens on real time (an unfired ack bound would hang the test).
+    const aTimers = new ManualTimers();
     const [a, b] = [
-      await startInstance(openPostgres({ url: pg.url }), clock, { ...options, timers: new ManualTimers() }),
+      await startInstance(openPostgres({ url: pg.url }), clock, { ...options, timers: aTimers }),
       await startInstance(openPostgres({ url: pg.url }), clock, { ...options, timers: new ManualTimers() }),
     ];
     const paused = holdable(openPostgres({ url: pg.url }));
@@ -269,5 +271,21 @@ describe('revocation on three instances [postgres]', { skip }, () => {
       (await b.app.latchkey.changes.flushConfirmed()).waitedFor.sort(),
       [a, c].map((i) => i.app.latchkey.changes.instanceId).sort(),
     );
+
+    // A live instance that has not yet heard of a revocation holds the answer until it has (and acknowledged).
+    const third = await issue(stores, client, rs);
+    for (const i of instances) assert.equal((await introspect(i.url, rs, third)).active, true);
+    paused.hold();
+    let answered = false;
+    const revoking = revokeOver(a, client, third).then(() => {
+      answered = true;
+    });
+    await aTimers.armed(2); // its heartbeat's timer, and now its wait's
+    // B has acknowledged; C has not heard yet, and its cache would still say active: A must not have answered.
+    assert.equal(answered, false);
+    assert.equal((await introspect(c.url, rs, third)).active, true, 'C has not heard of it yet');
+    paused.release();
+    await revoking;
+    for (const i of instances) assert.equal((await introspect(i.url, rs, third)).active, false);
   });
 });
