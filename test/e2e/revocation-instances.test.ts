@@ -1,9 +1,8 @@
 // Revocation on several instances of one Postgres database (README: How it is built; issue 12 acceptance 5): with
-// introspection load on all three (server processes), a token revoked through any instance (POST /revoke) or by the CLI reads
-// inactive on the very next call to every instance. An instance whose heartbeat lapsed is skipped by the waiters,
-// and, while its notifications are held up, serves no stale answer from its cache; a live instance that has not
-// heard of a revocation yet holds the answer until it has. Postgres only: the embedded
-// database is one instance.
+// introspection load on all three (server processes), a token revoked through any instance (POST /revoke) or by the
+// CLI reads inactive on the very next call to every instance. An instance whose heartbeat lapsed is skipped by the
+// waiters and, while its notifications are held up, serves no stale answer from its cache; a live instance that has
+// not heard of a revocation yet holds the answer until it has. Postgres only: the embedded database is one instance.
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
