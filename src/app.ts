@@ -3,7 +3,7 @@
 import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
-import { ChangeFeed } from './changes.ts';
+import { ChangeFeed, type InstanceOptions } from './changes.ts';
 import type { Config } from './config.ts';
 import type { AppContext } from './context.ts';
 import type { Database } from './db/database.ts';
@@ -46,6 +46,8 @@ export interface AppDeps {
   signInMethods?: SignInMethodsFactory;
   /** The fetch behind every upstream provider call (timeouts and size caps still apply): tests route to stand-ins. */
   upstreamFetch?: UpstreamFetch;
+  /** Heartbeat, lapse and acknowledgement timing of this instance (tests shorten them or fire the timers). */
+  instance?: InstanceOptions;
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -72,7 +74,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const signIn = signInMethods(
     (deps.signInMethods ?? defaultSignInMethods)({ config, stores, clock, upstream }),
   );
-  const changes = await ChangeFeed.start(deps.db, app.log);
+  const changes = await ChangeFeed.start(deps.db, app.log, clock, deps.instance);
   app.addHook('onClose', async () => changes.stop());
   const ctx: AppContext = {
     config,

@@ -1,6 +1,7 @@
 // Everything around a command: finding it in the table (with a "did you mean" for a mistyped one), --help,
 // --version, --json, parsing its arguments, loading the configuration, opening (and always closing) the database,
 // and printing its result or its failure (src/cli/output.ts) with the exit status.
+import type { ChangeWatch } from '../change-watch.ts';
 import { ConfigError, loadConfig } from '../config.ts';
 import { packageVersion } from '../startup.ts';
 import type { Stores } from '../store/index.ts';
@@ -65,6 +66,7 @@ export async function runCli(
 
   let opened: CliDatabase | undefined;
   let stores: Stores | undefined;
+  let watch: ChangeWatch | undefined;
   let status: number;
   try {
     const args = parseCommandArgs(command, rest);
@@ -92,7 +94,15 @@ export async function runCli(
         return opened;
       },
       async stores() {
-        const { db } = await this.database();
+        const opened = await this.database();
+        const { db } = opened;
+        // Commands change things through the stores: a change must reach every running instance before the command
+        // ends, so the channels are listened to before anything is written (src/change-watch.ts). An embedded
+        // database has one instance, which hears the change as it commits.
+        if (opened.route === 'postgres' && !watch) {
+          const { watchChanges } = await import('../change-watch.ts');
+          watch = await watchChanges(db, { warn: (message) => println(io.stderr, `warning: ${message}`) });
+        }
         const { createStores } = await import('../store/index.ts');
         stores ??= createStores(db.prisma);
         return stores;
@@ -109,6 +119,13 @@ export async function runCli(
     status = result.status ?? EXIT_OK;
   } catch (err) {
     status = reportFailure(io, json, err, command);
+  }
+  if (watch) {
+    try {
+      await watch.settle();
+    } finally {
+      await watch.close();
+    }
   }
   if (opened) {
     try {

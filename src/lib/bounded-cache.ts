@@ -36,11 +36,12 @@ export class BoundedCache<K, V> {
   }
 
   /** The live value for `key`, which becomes the most recently used; an expired entry is dropped. */
-  get(key: K): V | undefined {
+  /** `now`: the caller's reading of the same clock, when it has one (one reading per lookup on hot paths). */
+  get(key: K, now?: number): V | undefined {
     const entry = this.entries.get(key);
     if (!entry) return undefined;
     this.entries.delete(key);
-    if (entry.expiresAt <= this.now()) return undefined;
+    if (entry.expiresAt <= (now ?? this.now())) return undefined;
     this.entries.set(key, entry);
     return entry.value;
   }

@@ -1,12 +1,13 @@
 // An in-memory cache that is only ever as old as the last change notification (README: How it is built). Every
 // notification clears it, on every instance (store/changes.ts announces each change in its transaction); while the
-// notification channel is down it serves nothing and stores nothing. A value read from the database is stored only
+// notification channel is down, or this instance's heartbeat is stale (src/changes.ts: fresh), it serves nothing and
+// stores nothing. A value read from the database is stored only
 // if no notification arrived while it was being read (`generation`), so a read that raced a change cannot be kept.
 import type { ChangeFeed } from '../changes.ts';
 import { BoundedCache } from '../lib/bounded-cache.ts';
 import type { Clock } from '../lib/clock.ts';
 
-export type ChangeSource = Pick<ChangeFeed, 'listening' | 'subscribe'>;
+export type ChangeSource = Pick<ChangeFeed, 'listening' | 'subscribe' | 'fresh'>;
 
 export interface ChangeCacheOptions {
   maxEntries: number;
@@ -27,9 +28,9 @@ export class ChangeCache<V> {
     changes.subscribe(() => this.clear());
   }
 
-  /** Whether the cache may serve: the notification channel is up. */
+  /** Whether the cache may serve: the notification channel is up and this instance's heartbeat is fresh. */
   get enabled(): boolean {
-    return this.changes.listening;
+    return this.changes.fresh(this.clock.now().getTime());
   }
 
   /** Take before reading what will be stored, and pass to set(). */
@@ -38,8 +39,10 @@ export class ChangeCache<V> {
   }
 
   get(key: string): V | undefined {
-    if (!this.changes.listening) return undefined;
-    return this.entries.get(key);
+    // One clock reading serves both the trust check and the entry's expiry (the hot path reads the clock once).
+    const now = this.clock.now().getTime();
+    if (!this.changes.fresh(now)) return undefined;
+    return this.entries.get(key, now);
   }
 
   /** Stores `value` for at most ttlSeconds (and never past `expiresAt`), unless a change arrived since `generation`. */

@@ -7,8 +7,9 @@ import { ChangeCache, type ChangeSource, cachedLookup } from '../../src/oauth/ch
 
 function feed() {
   const subscribers: ((listening: boolean) => void)[] = [];
-  const source: ChangeSource & { notify(): void } = {
+  const source: { listening: boolean; notify(): void } & ChangeSource = {
     listening: true,
+    fresh: () => source.listening,
     subscribe: (fn) => void subscribers.push(fn),
     notify() {
       for (const fn of subscribers) fn(source.listening);
@@ -55,4 +56,27 @@ it('serves and stores nothing while notifications are down, and drops entries pa
   cache.set('d', 'row', cache.generation, new Date(clock.now().getTime() + 1000));
   clock.advance(2);
   assert.equal(cache.get('d'), undefined, 'never past expiresAt');
+});
+
+it('serves nothing while the instance is not trusted (heartbeat stale), asked with the reading used for expiry', () => {
+  const clock = new ManualClock();
+  let trusted = true;
+  const seen: number[] = [];
+  const changes: ChangeSource = {
+    listening: true,
+    subscribe: () => {},
+    fresh: (now) => {
+      seen.push(now ?? Number.NaN);
+      return trusted;
+    },
+  };
+  const cache = new ChangeCache<string>(changes, clock, { maxEntries: 10, ttlSeconds: 60 });
+  cache.set('k', 'active', cache.generation);
+  assert.equal(cache.get('k'), 'active');
+  trusted = false;
+  assert.equal(cache.get('k'), undefined);
+  assert.equal(cache.enabled, false);
+  trusted = true;
+  assert.equal(cache.get('k'), 'active');
+  assert.ok(seen.every((n) => n === clock.now().getTime()));
 });
