@@ -17,10 +17,21 @@ import { addSeconds } from '../lib/clock.ts';
 import { hashSecret, randomToken } from '../lib/crypto.ts';
 import { openWithSecret, sealWithSecret } from '../lib/seal.ts';
 import { notifyChange } from './changes.ts';
+import {
+  type CodeFacts,
+  exchangeCodeOnce,
+  findCodeFacts,
+  findRefreshFacts,
+  type KeepAnswer,
+  type RefreshFacts,
+  rotateRefreshOnce,
+  TOKEN_PREFIX,
+} from './token-paths.ts';
+
+export type { CodeFacts, KeepAnswer, RefreshFacts };
+export { TOKEN_PREFIX };
 
 export type Tx = Parameters<Parameters<PrismaClient['$transaction']>[0]>[0];
-
-export const TOKEN_PREFIX = { code: 'lk_code_', access: 'lk_at_', refresh: 'lk_rt_' } as const;
 
 /** Why a grant ended; recorded on the grant, never secret. */
 export type RevokeReason =
@@ -204,6 +215,21 @@ export function tokenStore(prisma: PrismaClient) {
     transaction<T>(fn: (t: TokenTransaction) => Promise<T>): Promise<T> {
       return prisma.$transaction((tx) => fn(tokenTransaction(tx)));
     },
+
+    /** The code with what its exchange rules need; nothing is written (token-paths.ts, statement 1). */
+    findCode: (code: string): Promise<CodeFacts | null> => findCodeFacts(prisma, code),
+    /** Spends the code and issues its tokens in one statement; undefined if it was spent since it was read. */
+    exchangeCode: (code: CodeFacts, issue: TokenIssue, now: Date): Promise<IssuedTokens | undefined> =>
+      exchangeCodeOnce(prisma, code, issue, now),
+    /** The refresh token with what its rules need; nothing is written (token-paths.ts, statement 1). */
+    findRefresh: (token: string): Promise<RefreshFacts | null> => findRefreshFacts(prisma, token),
+    /** Rotates in one statement; undefined if it was rotated or revoked since it was read. */
+    rotateRefresh: (
+      rt: RefreshFacts,
+      issue: TokenIssue,
+      keep: KeepAnswer | undefined,
+      now: Date,
+    ): Promise<IssuedTokens | undefined> => rotateRefreshOnce(prisma, rt, issue, keep, now),
 
     /** Starts a grant without a user and mints its access token (and no refresh token). */
     issueClientGrant(g: NewClientGrant, accessTokenTtl: number, now: Date): Promise<IssuedTokens> {
