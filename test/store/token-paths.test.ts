@@ -182,6 +182,42 @@ forEachDatabase('token paths', (kind) => {
       assert.equal(await prisma.refreshReplay.count({ where: { id: facts.id } }), 1);
     });
 
+    it('leaves the code and the refresh token unspent and nothing written when the write statement fails', async () => {
+      const prisma = counted.database.db.prisma;
+      const tokens = tokenStore(counted.prisma);
+      const code = await newCode();
+      const facts = await tokens.findCode(code);
+      const first = await exchange({ client, params: exchangeParams(await newCode()), now });
+      const rt = await tokens.findRefresh(first.refreshToken as string);
+      assert.ok(facts && rt);
+      // The access token insert is the statement's last write: make it fail after the claim and the refresh token.
+      await prisma.$executeRawUnsafe(`CREATE FUNCTION refuse_access_token() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION 'refused by the test'; END $$`);
+      await prisma.$executeRawUnsafe(`CREATE TRIGGER refuse BEFORE INSERT ON access_tokens
+        FOR EACH ROW EXECUTE FUNCTION refuse_access_token()`);
+      try {
+        await assert.rejects(tokens.exchangeCode(facts, issue, now), /refused by the test/);
+        const keep = { presented: first.refreshToken as string, until: addSeconds(now, 60) };
+        await assert.rejects(tokens.rotateRefresh(rt, { ...issue, parentRefreshId: rt.id }, keep, now));
+      } finally {
+        await prisma.$executeRawUnsafe('DROP TRIGGER refuse ON access_tokens');
+        await prisma.$executeRawUnsafe('DROP FUNCTION refuse_access_token()');
+      }
+      const row = await prisma.authorizationCode.findUniqueOrThrow({ where: { codeHash: hashSecret(code) } });
+      assert.equal(row.usedAt, null);
+      assert.equal(await prisma.refreshToken.count({ where: { grantId: facts.grantId } }), 0);
+      const spent = await prisma.refreshToken.findUniqueOrThrow({
+        where: { id: rt.id },
+        include: { replay: true },
+      });
+      assert.equal(spent.rotatedAt, null);
+      assert.equal(spent.replay, null);
+      assert.equal(await prisma.refreshToken.count({ where: { parentId: rt.id } }), 0);
+      // Both still work afterwards.
+      assert.ok(await tokens.exchangeCode(facts, issue, now));
+      assert.ok(await refresh({ client, params: new Params({ refresh_token: first.refreshToken }), now }));
+    });
+
     it('claims nothing and writes nothing when the grant was revoked after the read', async () => {
       const tokens = tokenStore(counted.prisma);
       const code = await newCode();
