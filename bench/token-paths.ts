@@ -21,7 +21,11 @@ const PER_ROUND = Number(process.env.BENCH_PER_ROUND ?? 6000);
 const REDIRECT = 'http://127.0.0.1:9/cb';
 
 async function start(dist: string, databaseUrl: string): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, [join(dist, 'main.js')], {
+  // BENCH_CPU_PROFILE=DIR writes a V8 CPU profile of each server there (for finding hot spots).
+  const profile = process.env.BENCH_CPU_PROFILE
+    ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROFILE}`]
+    : [];
+  const child = spawn(process.execPath, [...profile, join(dist, 'main.js')], {
     env: {
       ...process.env,
       DATABASE_URL: databaseUrl,

@@ -195,3 +195,23 @@ export async function rotateRefreshOnce(
     SELECT count(*)::int AS claimed FROM claimed`;
   return rows[0]?.claimed === 1 ? m.tokens : undefined;
 }
+
+/** The store's view of these paths (spread into tokenStore). */
+export function tokenPaths(db: Raw) {
+  return {
+    /** The code with what its exchange rules need; nothing is written (statement 1). */
+    findCode: (code: string): Promise<CodeFacts | null> => findCodeFacts(db, code),
+    /** Spends the code and issues its tokens in one statement; undefined if it was spent since it was read. */
+    exchangeCode: (code: CodeFacts, issue: TokenIssue, now: Date): Promise<IssuedTokens | undefined> =>
+      exchangeCodeOnce(db, code, issue, now),
+    /** The refresh token with what its rules need; nothing is written (statement 1). */
+    findRefresh: (token: string): Promise<RefreshFacts | null> => findRefreshFacts(db, token),
+    /** Rotates in one statement; undefined if it was rotated or revoked since it was read. */
+    rotateRefresh: (
+      rt: RefreshFacts,
+      issue: TokenIssue,
+      keep: KeepAnswer | undefined,
+      now: Date,
+    ): Promise<IssuedTokens | undefined> => rotateRefreshOnce(db, rt, issue, keep, now),
+  };
+}

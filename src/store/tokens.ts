@@ -2,6 +2,8 @@
 // already spent, a refresh token claimed or already rotated); the grant handlers in src/oauth/grants/ decide
 // what those facts mean, inside the same transaction, so single use holds under concurrency (RFC 9700 §4.14):
 // of N requests presenting one code or refresh token, the conditional update lets exactly one claim it.
+// The usual exchange and rotation run in two statements without an interactive transaction (token-paths.ts);
+// replays, the reuse window and broken rules come here.
 import type {
   AccessToken,
   AuthorizationCode,
@@ -17,18 +19,9 @@ import { addSeconds } from '../lib/clock.ts';
 import { hashSecret, randomToken } from '../lib/crypto.ts';
 import { openWithSecret, sealWithSecret } from '../lib/seal.ts';
 import { notifyChange } from './changes.ts';
-import {
-  type CodeFacts,
-  exchangeCodeOnce,
-  findCodeFacts,
-  findRefreshFacts,
-  type KeepAnswer,
-  type RefreshFacts,
-  rotateRefreshOnce,
-  TOKEN_PREFIX,
-} from './token-paths.ts';
+import { TOKEN_PREFIX, tokenPaths } from './token-paths.ts';
 
-export type { CodeFacts, KeepAnswer, RefreshFacts };
+export type { CodeFacts, KeepAnswer, RefreshFacts } from './token-paths.ts';
 export { TOKEN_PREFIX };
 
 export type Tx = Parameters<Parameters<PrismaClient['$transaction']>[0]>[0];
@@ -216,20 +209,8 @@ export function tokenStore(prisma: PrismaClient) {
       return prisma.$transaction((tx) => fn(tokenTransaction(tx)));
     },
 
-    /** The code with what its exchange rules need; nothing is written (token-paths.ts, statement 1). */
-    findCode: (code: string): Promise<CodeFacts | null> => findCodeFacts(prisma, code),
-    /** Spends the code and issues its tokens in one statement; undefined if it was spent since it was read. */
-    exchangeCode: (code: CodeFacts, issue: TokenIssue, now: Date): Promise<IssuedTokens | undefined> =>
-      exchangeCodeOnce(prisma, code, issue, now),
-    /** The refresh token with what its rules need; nothing is written (token-paths.ts, statement 1). */
-    findRefresh: (token: string): Promise<RefreshFacts | null> => findRefreshFacts(prisma, token),
-    /** Rotates in one statement; undefined if it was rotated or revoked since it was read. */
-    rotateRefresh: (
-      rt: RefreshFacts,
-      issue: TokenIssue,
-      keep: KeepAnswer | undefined,
-      now: Date,
-    ): Promise<IssuedTokens | undefined> => rotateRefreshOnce(prisma, rt, issue, keep, now),
+    /** The two-statement happy paths of code exchange and refresh rotation. */
+    ...tokenPaths(prisma),
 
     /** Starts a grant without a user and mints its access token (and no refresh token). */
     issueClientGrant(g: NewClientGrant, accessTokenTtl: number, now: Date): Promise<IssuedTokens> {
