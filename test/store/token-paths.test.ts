@@ -57,10 +57,10 @@ forEachDatabase('token paths', (kind) => {
   });
   after(() => counted.cleanup());
 
-  function newCode(): Promise<string> {
+  function newCode(forClient: Client = client): Promise<string> {
     const code = {
       userId,
-      clientId: client.id,
+      clientId: forClient.id,
       resourceServerId,
       redirectUri: 'http://127.0.0.1:9/callback',
       requestedResource: null,
@@ -109,6 +109,23 @@ forEachDatabase('token paths', (kind) => {
       assert.deepEqual(rt.expiresAt, addSeconds(now, CONFIG.refreshTokenTtl));
       assert.equal(rt.parentId, null);
       assert.equal(result.expiresIn, CONFIG.accessTokenTtl);
+    });
+
+    it('exchanges a code of a client without the refresh_token grant in two statements, and mints no refresh token', async () => {
+      const c = await addClient(stores, { grantTypes: ['authorization_code'] });
+      const noRefresh = (await stores.clients.findByClientId(c.clientId)) as Client;
+      const code = await newCode(noRefresh);
+      const { result, statements } = await counting(() =>
+        exchange({ client: noRefresh, params: exchangeParams(code), now }),
+      );
+      assert.ok(statements.length >= 1 && statements.length <= 2, statements.join('\n'));
+      assert.equal(result.refreshToken, undefined);
+      const prisma = counted.database.db.prisma;
+      const at = await prisma.accessToken.findUniqueOrThrow({
+        where: { tokenHash: hashSecret(result.accessToken) },
+      });
+      assert.equal(at.refreshTokenId, null);
+      assert.equal(await prisma.refreshToken.count({ where: { grantId: at.grantId } }), 0);
     });
 
     it('rotates a refresh token in at most two statements, no transaction, keeping the reuse-window answer', async () => {
