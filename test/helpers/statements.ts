@@ -1,5 +1,6 @@
 // A migrated database of either kind plus a second Prisma client on it that reports every statement it sends
-// (Prisma's `query` log events: one per round trip, BEGIN/COMMIT included), for tests that count round trips.
+// (Prisma's `query` log events: one per statement; an interactive transaction shows as its statements and its COMMIT
+// (or ROLLBACK), its BEGIN is not reported), for tests that count round trips.
 import { PrismaPg } from '@prisma/adapter-pg';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
 import { migrate } from '../../src/db/migrate.ts';
