@@ -2,6 +2,8 @@
 // already spent, a refresh token claimed or already rotated); the grant handlers in src/oauth/grants/ decide
 // what those facts mean, inside the same transaction, so single use holds under concurrency (RFC 9700 §4.14):
 // of N requests presenting one code or refresh token, the conditional update lets exactly one claim it.
+// The usual exchange and rotation run in two statements without an interactive transaction (token-paths.ts);
+// replays, the reuse window and broken rules come here.
 import type {
   AccessToken,
   AuthorizationCode,
@@ -18,10 +20,12 @@ import { hashSecret, randomToken } from '../lib/crypto.ts';
 import { openWithSecret, sealWithSecret } from '../lib/seal.ts';
 import { notifyChange } from './changes.ts';
 import { accessTokenIssued } from './introspection.ts';
+import { TOKEN_PREFIX, tokenPaths } from './token-paths.ts';
+
+export type { CodeFacts, KeepAnswer, RefreshFacts } from './token-paths.ts';
+export { TOKEN_PREFIX };
 
 export type Tx = Parameters<Parameters<PrismaClient['$transaction']>[0]>[0];
-
-export const TOKEN_PREFIX = { code: 'lk_code_', access: 'lk_at_', refresh: 'lk_rt_' } as const;
 
 /** Why a grant ended; recorded on the grant, never secret. */
 export type RevokeReason =
@@ -207,6 +211,9 @@ export function tokenStore(prisma: PrismaClient) {
     transaction<T>(fn: (t: TokenTransaction) => Promise<T>): Promise<T> {
       return prisma.$transaction((tx) => fn(tokenTransaction(tx)));
     },
+
+    /** The two-statement happy paths of code exchange and refresh rotation. */
+    ...tokenPaths(prisma),
 
     /** Starts a grant without a user and mints its access token (and no refresh token). */
     issueClientGrant(g: NewClientGrant, accessTokenTtl: number, now: Date): Promise<IssuedTokens> {

@@ -23,7 +23,7 @@ const PGLITE_VERSION = (
 ).version;
 const FRESH_PGLITE = join(tmpdir(), `latchkey-test-pglite-${PGLITE_VERSION}.tar`);
 
-async function freshPGlite(): Promise<PGlite> {
+export async function freshPGlite(): Promise<PGlite> {
   const saved = await readFile(FRESH_PGLITE).catch(() => undefined);
   if (saved) return PGlite.create({ loadDataDir: new Blob([saved]) });
   const pglite = await PGlite.create();

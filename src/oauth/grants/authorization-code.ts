@@ -3,7 +3,7 @@
 // everything issued from it (RFC 6749 §4.1.2). A check that fails also revokes the grant, so a stolen code cannot
 // be tried twice.
 import type { Client } from '../../generated/prisma/client.ts';
-import type { CodeWithGrant } from '../../store/tokens.ts';
+import type { CodeFacts, TokenIssue } from '../../store/tokens.ts';
 import { invalidGrant, invalidRequest, invalidTarget, type OAuthError } from '../errors.ts';
 import { verifyPkce } from '../pkce.ts';
 import { requestedResourceId } from '../resources.ts';
@@ -22,7 +22,7 @@ interface Presented {
 }
 
 /** The first rule the presented values break, checked in this order; undefined when all hold. */
-function codeProblem(code: CodeWithGrant, p: Presented): OAuthError | undefined {
+function codeProblem(code: Omit<CodeFacts, 'id' | 'usedAt'>, p: Presented): OAuthError | undefined {
   if (code.expiresAt <= p.now) return invalidGrant('authorization code expired');
   if (code.clientId !== p.client.id) return invalidGrant('authorization code was issued to another client');
   // RFC 6749 §4.1.3: redirect_uri must be identical when the authorization request included it.
@@ -60,6 +60,23 @@ export const authorizationCodeGrant: GrantType<Deps> = {
         resourceId: await requestedResourceId(params, deps.resourceServers),
         now,
       };
+      const issue = (scopes: string[]): TokenIssue => ({
+        accessScopes: scopes,
+        refreshScopes: scopes,
+        parentRefreshId: null,
+        accessTokenTtl: deps.config.accessTokenTtl,
+        refreshTokenTtl: client.grantTypes.includes(REFRESH_TOKEN) ? deps.config.refreshTokenTtl : undefined,
+      });
+      // The usual exchange: one read, the rules in JS, one statement that spends the code and issues the tokens
+      // (src/store/token-paths.ts). Codes are random, so one unknown now stays unknown: no need to spend anything.
+      const found = await deps.tokens.findCode(code);
+      if (!found) throw invalidGrant('authorization code is invalid');
+      if (found.usedAt === null && !codeProblem(found, presented)) {
+        const tokens = await deps.tokens.exchangeCode(found, issue(found.scopes), now);
+        if (tokens) return tokens;
+      }
+      // A spent code, a broken rule, or a claim lost to a concurrent exchange: the transactional path spends the
+      // code (if still unspent) and revokes the grant, committing both with the answer.
       const outcome = await deps.tokens.transaction(async (tx): Promise<Outcome> => {
         const claim = await tx.claimAuthorizationCode(code, now);
         if (claim.kind === 'unknown')
@@ -75,20 +92,7 @@ export const authorizationCodeGrant: GrantType<Deps> = {
           await tx.revokeGrant(claim.code.grantId, 'invalid_exchange', now);
           return { error: problem, revokedIssued: false, revoked: 'invalid_exchange' };
         }
-        const tokens = await tx.issueTokens(
-          claim.code.grant,
-          {
-            accessScopes: claim.code.scopes,
-            refreshScopes: claim.code.scopes,
-            parentRefreshId: null,
-            accessTokenTtl: deps.config.accessTokenTtl,
-            refreshTokenTtl: client.grantTypes.includes(REFRESH_TOKEN)
-              ? deps.config.refreshTokenTtl
-              : undefined,
-          },
-          now,
-        );
-        return { tokens };
+        return { tokens: await tx.issueTokens(claim.code.grant, issue(claim.code.scopes), now) };
       });
       return settle(outcome, deps.flushChanges, deps.metrics);
     };

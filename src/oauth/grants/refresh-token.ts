@@ -5,7 +5,7 @@
 // replay and revokes the whole grant (RFC 9700 §4.14.2). A refresh may narrow the scope, never widen it, and stays
 // bound to its grant's resource.
 import type { Client } from '../../generated/prisma/client.ts';
-import type { RefreshWithGrant } from '../../store/tokens.ts';
+import type { RefreshFacts, TokenIssue } from '../../store/tokens.ts';
 import { invalidGrant, invalidScope, invalidTarget, type OAuthError } from '../errors.ts';
 import { requestedResourceId } from '../resources.ts';
 import { isSubset, parseScope } from '../scopes.ts';
@@ -24,7 +24,10 @@ interface Presented {
 }
 
 /** The first rule the request breaks, checked before the token is spent; undefined when all hold. */
-function refreshProblem(rt: RefreshWithGrant, p: Presented): OAuthError | undefined {
+function refreshProblem(
+  rt: Omit<RefreshFacts, 'id' | 'grantId' | 'rotatedAt'>,
+  p: Presented,
+): OAuthError | undefined {
   if (rt.grant.clientId !== p.client.id) return invalidGrant('refresh token was issued to another client');
   // RFC 8707 §2.2: an unknown resource and another registered one are the same mistake: not the bound audience.
   if (p.resourceId !== undefined && p.resourceId !== rt.grant.resourceServerId) {
@@ -53,13 +56,36 @@ export const refreshTokenGrant: GrantType<Deps> = {
         resourceId: await requestedResourceId(params, deps.resourceServers),
         now,
       };
+      const windowMs = deps.config.refreshReuseWindow * 1000;
+      const issue = (rt: { id: string; scopes: string[] }): TokenIssue => ({
+        accessScopes: presented.scopes.length
+          ? rt.scopes.filter((s) => presented.scopes.includes(s))
+          : rt.scopes,
+        refreshScopes: rt.scopes,
+        parentRefreshId: rt.id,
+        accessTokenTtl: deps.config.accessTokenTtl,
+        refreshTokenTtl: deps.config.refreshTokenTtl,
+      });
+      // The usual rotation: one read, the rules in JS, one statement that spends the token, issues the next pair
+      // and keeps the answer for the reuse window (src/store/token-paths.ts). A broken rule writes nothing.
+      const found = await deps.tokens.findRefresh(token);
+      if (!found) throw invalidGrant('refresh token is invalid');
+      const problem = refreshProblem(found, presented);
+      if (problem) throw problem;
+      if (found.rotatedAt === null) {
+        const keep =
+          windowMs > 0 ? { presented: token, until: new Date(now.getTime() + windowMs) } : undefined;
+        const tokens = await deps.tokens.rotateRefresh(found, issue(found), keep, now);
+        if (tokens) return settle({ tokens, refresh: 'rotated' }, deps.flushChanges, deps.metrics);
+      }
+      // Spent already (a retry inside the window, or a replay), or lost to a concurrent rotation: the
+      // transactional path decides between the kept answer and revoking the grant.
       const outcome = await deps.tokens.transaction(async (tx): Promise<Outcome> => {
         const rt = await tx.findRefreshToken(token);
         if (!rt) return { error: invalidGrant('refresh token is invalid'), revokedIssued: false };
         const problem = refreshProblem(rt, presented);
         if (problem) return { error: problem, revokedIssued: false };
         const claim = await tx.claimRefreshToken(rt.id, now);
-        const windowMs = deps.config.refreshReuseWindow * 1000;
         if (claim.kind === 'rotated') {
           const sinceRotation = now.getTime() - claim.rotatedAt.getTime();
           if (claim.revoked || sinceRotation > windowMs) {
@@ -73,20 +99,7 @@ export const refreshTokenGrant: GrantType<Deps> = {
           if (!kept) return { error: invalidGrant('refresh token was already used'), revokedIssued: false };
           return { tokens: kept, refresh: 'reuse_window' };
         }
-        const scopes = presented.scopes.length
-          ? rt.scopes.filter((s) => presented.scopes.includes(s))
-          : rt.scopes;
-        const tokens = await tx.issueTokens(
-          rt.grant,
-          {
-            accessScopes: scopes,
-            refreshScopes: rt.scopes,
-            parentRefreshId: rt.id,
-            accessTokenTtl: deps.config.accessTokenTtl,
-            refreshTokenTtl: deps.config.refreshTokenTtl,
-          },
-          now,
-        );
+        const tokens = await tx.issueTokens(rt.grant, issue(rt), now);
         if (windowMs > 0) await tx.keepReplayAnswer(rt.id, token, tokens, new Date(now.getTime() + windowMs));
         return { tokens, refresh: 'rotated' };
       });
