@@ -1,6 +1,7 @@
 // Users: people who sign in on Latchkey's pages. Emails are stored lower-cased and unique.
 import type { PrismaClient, User } from '../generated/prisma/client.ts';
 import { hashPassword } from '../lib/crypto.ts';
+import { audit, OPERATOR } from './audit.ts';
 import { notifyChange } from './changes.ts';
 
 export class EmailTakenError extends Error {
@@ -33,7 +34,20 @@ export function userStore(prisma: PrismaClient) {
       if (!isValidEmail(normalized)) throw new Error(`"${email}" is not an email address`);
       const passwordHash = password === undefined ? null : await hashPassword(password);
       try {
-        return await prisma.user.create({ data: { email: normalized, name: name ?? null, passwordHash } });
+        return await prisma.$transaction(async (tx) => {
+          const user = await tx.user.create({
+            data: { email: normalized, name: name ?? null, passwordHash },
+          });
+          const detail = { password: passwordHash !== null };
+          await audit(tx, {
+            action: 'user_added',
+            ...OPERATOR,
+            subject: user.id,
+            detail,
+            at: user.createdAt,
+          });
+          return user;
+        });
       } catch (err) {
         if ((err as { code?: string }).code === 'P2002') throw new EmailTakenError(normalized);
         throw err;
