@@ -135,7 +135,11 @@ forEachDatabase('secrets at rest', (kind) => {
     }
     assert.match(audit, /,sign_in,failure,system,/, 'the failed sign-in of an unknown account');
     for (const s of [...secrets, ...[...secrets].map(hashSecret)])
-      assert.equal(audit.includes(s), false, `a secret or its hash (${s.slice(0, 6)}…) is in the audit trail`);
+      assert.equal(
+        audit.includes(s),
+        false,
+        `a secret or its hash (${s.slice(0, 6)}…) is in the audit trail`,
+      );
     for (const e of [email, unknownEmail, 'invited@example.com', '@example.com'])
       assert.equal(audit.includes(e), false, `an email (${e}) is in the audit trail`);
     assert.doesNotMatch(audit, /argon2|\$2[aby]\$/);
