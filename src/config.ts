@@ -234,8 +234,7 @@ const TABLE = configTable<Config>({
     read: (env) => int(env, 'UNUSED_CLIENT_TTL', 30 * DAY, 60, 3650 * DAY),
   },
   auditRetention: {
-    meaning:
-      'seconds the audit trail keeps an event before the sweeper removes it (90 days; README: Audit trail)',
+    meaning: 'seconds an audit event is kept before the sweeper removes it (90 days)',
     read: (env) => int(env, 'AUDIT_RETENTION', 90 * DAY, 60, 36500 * DAY),
   },
   allowedRedirectUriPatterns: {
