@@ -44,10 +44,10 @@ export const auditCommand: Command = {
     limit: { type: 'string', value: 'N', description: 'at most N events, the newest (default 100)' },
   },
   async run(ctx, args) {
-    const stores = await ctx.stores();
     const filter: AuditFilter = { limit: parseLimit(stringOption(args, 'limit')) };
     const since = stringOption(args, 'since');
     if (since !== undefined) filter.since = parseSince(since, new Date());
+    const stores = await ctx.stores();
     const email = stringOption(args, 'user');
     if (email !== undefined) {
       const user = await stores.users.findByEmail(email);
