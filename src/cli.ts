@@ -27,6 +27,7 @@
 // URLs of Latchkey itself come from ctx.issuer() (the running server's ISSUER), not ctx.config.issuer.
 // Never print a secret except a new one that the command exists to hand out, once.
 import { accountCommands } from './cli/accounts.ts';
+import { auditCommand } from './cli/audit.ts';
 import { clientCommands } from './cli/clients.ts';
 import type { Command } from './cli/command.ts';
 import { doctorCommand } from './cli/doctor.ts';
@@ -46,6 +47,7 @@ export const COMMANDS: readonly Command[] = [
   ...resourceCommands,
   ...grantCommands,
   ...upstreamCommands,
+  auditCommand,
   doctorCommand,
 ];
 

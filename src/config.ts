@@ -77,6 +77,7 @@ export interface Config extends MetricsConfig {
   registrationAccessToken: string | undefined;
   registrationRateLimit: number;
   unusedClientTtl: number;
+  auditRetention: number;
   cimdAllowLoopback: boolean;
   cimdAllowedHosts: string[] | undefined;
   cimdFailureTtl: number;
@@ -238,6 +239,10 @@ const TABLE = configTable<Config>({
   unusedClientTtl: {
     meaning: 'seconds after which an unused dynamically registered client is removed (30 days)',
     read: (env) => int(env, 'UNUSED_CLIENT_TTL', 30 * DAY, 60, 3650 * DAY),
+  },
+  auditRetention: {
+    meaning: 'seconds an audit event is kept before the sweeper removes it (90 days)',
+    read: (env) => int(env, 'AUDIT_RETENTION', 90 * DAY, 60, 36500 * DAY),
   },
   allowedRedirectUriPatterns: {
     meaning:

@@ -4,6 +4,7 @@ import type { Config } from './config.ts';
 import type { Database } from './db/database.ts';
 import type { Clock } from './lib/clock.ts';
 import type { Metrics } from './metrics/metrics.ts';
+import { sweepAuditEvents } from './store/audit.ts';
 import { sweepExpired } from './store/sweep.ts';
 
 type SweepMetrics = Pick<Metrics, 'sweep'>;
@@ -11,13 +12,17 @@ type SweepMetrics = Pick<Metrics, 'sweep'>;
 /** One sweep: logs what it removed (or why it failed) and counts the run (README: Metrics). Never throws. */
 export async function sweepOnce(
   db: Database,
-  config: Pick<Config, 'unusedClientTtl'>,
+  config: Pick<Config, 'unusedClientTtl' | 'auditRetention'>,
   clock: Clock,
   logger: Pick<Logger, 'info' | 'warn'>,
   metrics?: SweepMetrics,
 ): Promise<void> {
   try {
-    const r = await sweepExpired(db.prisma, clock.now(), config.unusedClientTtl);
+    const swept = await sweepExpired(db.prisma, clock.now(), config.unusedClientTtl);
+    const r = {
+      ...swept,
+      auditEvents: await sweepAuditEvents(db.prisma, clock.now(), config.auditRetention),
+    };
     metrics?.sweep(r);
     const total = Object.values(r).reduce((a, b) => a + b, 0);
     if (total > 0) logger.info({ swept: r }, 'swept expired rows');

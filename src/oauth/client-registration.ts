@@ -46,19 +46,20 @@ export function newClientId(): string {
   }
 }
 
-/** Creates a dynamically registered or operator client from validated metadata. */
+/** Creates a dynamically registered or operator client from validated metadata (`address`: the request's). */
 export async function createClient(
   store: Pick<ClientStore, 'create'>,
   kind: Exclude<ClientKind, 'CIMD'>,
   m: ClientMetadata,
   request?: Prisma.InputJsonValue,
+  address?: string,
 ): Promise<CreatedClient> {
   const secret = m.tokenEndpointAuthMethod === 'none' ? undefined : randomToken(32);
   const record = clientRecord(kind, newClientId(), m, {
     secretHash: secret === undefined ? null : hashSecret(secret),
     ...(request !== undefined && { metadata: request }),
   });
-  return { client: await store.create(record), secret };
+  return { client: await store.create(record, address), secret };
 }
 
 /**

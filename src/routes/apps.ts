@@ -59,6 +59,7 @@ export function appsRoutes(app: FastifyInstance, ctx: AppContext): void {
         field(req.body, 'client') ?? '',
         field(req.body, 'resource') ?? '',
         ctx.clock.now(),
+        req.ip,
       );
       // Answer only once every instance's introspection cache has been told.
       if (revoked) ctx.metrics.revoked('user', 'grant');

@@ -82,6 +82,7 @@ async function issueCode(
       codeChallenge: ar.codeChallenge,
       scopes: ar.scopes,
       upstreamLoginId: session.upstreamLoginId,
+      address: req.ip,
     },
     ctx.config.codeTtl,
     now,
@@ -269,7 +270,15 @@ export function authorizeRoutes(app: FastifyInstance, ctx: AppContext): void {
       });
     }
     const decision = body.toRecord().decision;
+    const { userId } = session.session;
     if (decision !== 'approve') {
+      await ctx.stores.audit.consentDenied(
+        userId,
+        ar.client.clientId,
+        ar.resource.uri,
+        req.ip,
+        ctx.clock.now(),
+      );
       return answerError(
         ctx,
         req,
@@ -278,11 +287,12 @@ export function authorizeRoutes(app: FastifyInstance, ctx: AppContext): void {
       );
     }
     await ctx.stores.grants.saveConsent(
-      session.session.userId,
+      userId,
       ar.client.id,
       ar.resource.id,
       ar.scopes,
       ctx.clock.now(),
+      req.ip,
     );
     return issueCode(ctx, req, reply, ar, session.session);
   });

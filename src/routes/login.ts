@@ -52,9 +52,30 @@ async function completeSignIn(
   // replaced just below).
   const previous = req.cookies[cookieNames(ctx.config.issuer).session];
   if (outcome.upstreamLoginId && previous) await ctx.stores.sessions.revoke(previous, ctx.clock.now());
-  await startSession(ctx, req, reply, outcome.userId, outcome.upstreamLoginId);
+  await startSession(ctx, req, reply, outcome.userId, method.id, outcome.upstreamLoginId);
   req.log.info({ userId: outcome.userId, method: method.id }, 'signed in');
   return reply.redirect(returnTo, 303);
+}
+
+/**
+ * A sign-in that did not succeed, in the audit trail (README: Audit trail): the account's id when the attempt named
+ * one, never the email typed. Throttled attempts are not recorded: the throttle bounds the failures recorded.
+ */
+async function auditFailure(
+  ctx: AppContext,
+  req: FastifyRequest,
+  method: SignInMethod,
+  outcome: SignInOutcome & { userId?: string },
+): Promise<void> {
+  await ctx.stores.audit.record({
+    action: 'sign_in',
+    outcome: outcome.kind === 'invalid' || outcome.kind === 'incomplete' ? 'failure' : 'denied',
+    actor: outcome.userId ? `user:${outcome.userId}` : 'system',
+    subject: outcome.userId ?? null,
+    address: req.ip,
+    detail: { method: method.id, reason: outcome.kind },
+    at: ctx.clock.now(),
+  });
 }
 
 export function loginRoutes(app: FastifyInstance, ctx: AppContext): void {
@@ -128,6 +149,7 @@ export function loginRoutes(app: FastifyInstance, ctx: AppContext): void {
       case 'disabled':
         // The form never says whether an account exists or is disabled: one answer for every failure.
         req.log.info('sign-in failed');
+        await auditFailure(ctx, req, method, outcome);
         return loginPage(ctx, req, reply, returnTo, {
           error: 'Email or password is incorrect.',
           values,
@@ -174,11 +196,13 @@ export function loginRoutes(app: FastifyInstance, ctx: AppContext): void {
       case 'throttled':
         return throttledPage(ctx, req, reply, returnTo, outcome);
       case 'disabled':
+        await auditFailure(ctx, req, method, outcome);
         return loginPage(ctx, req, reply, returnTo, {
           error: 'This account cannot sign in here.',
           status: 403,
         });
       case 'refused':
+        await auditFailure(ctx, req, method, outcome);
         if (outcome.page === 'error') {
           return renderPage(
             ctx,
@@ -192,6 +216,7 @@ export function loginRoutes(app: FastifyInstance, ctx: AppContext): void {
       case 'incomplete':
       case 'invalid':
         req.log.info({ method: method.id }, 'sign-in failed');
+        await auditFailure(ctx, req, method, outcome);
         return loginPage(ctx, req, reply, returnTo, {
           error: 'This sign-in could not be completed. Start again.',
           status: 400,

@@ -69,6 +69,7 @@ async function registerClient(ctx: AppContext, req: FastifyRequest, reply: Fasti
     'DYNAMIC',
     metadata,
     storedRequest(req.body),
+    req.ip,
   );
   const clientId = client.clientId;
   ctx.metrics.registration('dcr');

@@ -24,7 +24,7 @@ export function revokeRoutes(app: FastifyInstance, ctx: AppContext): void {
     if (token.startsWith(TOKEN_PREFIX.refresh)) {
       const rt = await ctx.stores.tokens.findRefreshToken(token);
       if (rt && rt.grant.clientId === client.id) {
-        if (await ctx.stores.grants.revokeGrant(rt.grantId, 'client', now))
+        if (await ctx.stores.grants.revokeGrant(rt.grantId, 'client', now, { address: req.ip }))
           ctx.metrics.revoked('client', 'grant');
         await ctx.changes.flush();
       }

@@ -38,10 +38,13 @@ export type SignInFact =
   | { kind: 'signed_in'; userId: string; upstreamLoginId?: string }
   /** Something the method needs was not sent (an empty field, a callback without its parameters). */
   | { kind: 'incomplete' }
-  /** The proof did not hold, or names no account: the two are never told apart. */
-  | { kind: 'invalid' }
+  /**
+   * The proof did not hold, or names no account: the two are never told apart on the page. `userId`: the account
+   * the proof named, when there is one (for the audit trail only).
+   */
+  | { kind: 'invalid'; userId?: string }
   /** The proof held, but the account is disabled. */
-  | { kind: 'disabled' }
+  | { kind: 'disabled'; userId?: string }
   /**
    * Too many attempts: `limit` says which counter ran out (`account`: this account from this address; `address`:
    * this address across accounts), `until` when the window ends.

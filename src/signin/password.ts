@@ -81,8 +81,9 @@ export function passwordSignIn(deps: PasswordSignInDeps): FormSignInMethod {
       const user = await users.findByEmail(email);
       // verifyPassword runs argon2id against a fixed dummy hash when there is no user: the same cost either way.
       const ok = await verify(password, user?.passwordHash);
-      if (!user || !ok) return { kind: 'invalid' };
-      if (user.disabled) return { kind: 'disabled' };
+      if (!user) return { kind: 'invalid' };
+      if (!ok) return { kind: 'invalid', userId: user.id };
+      if (user.disabled) return { kind: 'disabled', userId: user.id };
       // Only this address's count starts again: the owner signing in does not lift the slowdown others caused.
       await rateLimits.reset(pairKey(email, input.ip));
       return { kind: 'signed_in', userId: user.id };

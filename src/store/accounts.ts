@@ -5,6 +5,7 @@
 import type { PrismaClient, User } from '../generated/prisma/client.ts';
 import { addSeconds } from '../lib/clock.ts';
 import { hashSecret, randomToken } from '../lib/crypto.ts';
+import { audit, OPERATOR } from './audit.ts';
 import { notifyChange } from './changes.ts';
 import type { Tx } from './tokens.ts';
 import { normalizeEmail } from './users.ts';
@@ -20,8 +21,11 @@ export type PasswordLinkCheck =
   | { kind: 'invalid' }
   | { kind: 'disabled' };
 
-/** Ends every session and grant of a user inside `tx` (and forgets their approvals): nothing of theirs stays live. */
-async function endAccessTx(tx: Tx, userId: string, now: Date): Promise<void> {
+/**
+ * Ends every session and grant of a user inside `tx` (and forgets their approvals): nothing of theirs stays live.
+ * Returns how many grants ended (the user_disabled event says so; the grants get no event each).
+ */
+async function endAccessTx(tx: Tx, userId: string, now: Date): Promise<number> {
   await tx.session.updateMany({ where: { userId, revokedAt: null }, data: { revokedAt: now } });
   const grants = await tx.grant.findMany({ where: { userId, revokedAt: null }, select: { id: true } });
   const ids = grants.map((g) => g.id);
@@ -40,6 +44,7 @@ async function endAccessTx(tx: Tx, userId: string, now: Date): Promise<void> {
     });
   }
   await tx.consent.deleteMany({ where: { userId } });
+  return ids.length;
 }
 
 export function accountStore(prisma: PrismaClient) {
@@ -61,6 +66,8 @@ export function accountStore(prisma: PrismaClient) {
         await tx.passwordToken.create({
           data: { tokenHash: hashSecret(token), userId, purpose, createdAt: now, expiresAt },
         });
+        const action = purpose === 'invite' ? 'user_invited' : 'password_reset_issued';
+        await audit(tx, { action, ...OPERATOR, subject: userId, at: now });
       });
       return { token, expiresAt };
     },
@@ -126,33 +133,42 @@ export function accountStore(prisma: PrismaClient) {
         const user = await tx.user.findUnique({ where: { email: normalizeEmail(email) } });
         if (!user) return null;
         const updated = await tx.user.update({ where: { id: user.id }, data: { disabled: true } });
-        await endAccessTx(tx, user.id, now);
+        const grants = await endAccessTx(tx, user.id, now);
         await tx.passwordToken.updateMany({
           where: { userId: user.id, usedAt: null },
           data: { usedAt: now },
+        });
+        await audit(tx, {
+          action: 'user_disabled',
+          ...OPERATOR,
+          subject: user.id,
+          detail: { grants },
+          at: now,
         });
         await notifyChange(tx, 'user');
         return updated;
       });
     },
 
-    async enable(email: string): Promise<User | null> {
-      const user = await prisma.user.findUnique({ where: { email: normalizeEmail(email) } });
-      if (!user) return null;
-      // Caches hold inactive answers too (docs/security.md: Caches): enabling notifies like disabling.
+    enable(email: string, now = new Date()): Promise<User | null> {
       return prisma.$transaction(async (tx) => {
+        const user = await tx.user.findUnique({ where: { email: normalizeEmail(email) } });
+        if (!user) return null;
         const updated = await tx.user.update({ where: { id: user.id }, data: { disabled: false } });
+        // Caches hold inactive answers too (docs/security.md: Caches): enabling notifies like disabling.
         await notifyChange(tx, 'user');
+        await audit(tx, { action: 'user_enabled', ...OPERATOR, subject: user.id, at: now });
         return updated;
       });
     },
 
     /** Deletes a user and, by cascade, everything of theirs; the NOTIFY drops cached answers for their tokens. */
-    async delete(email: string): Promise<User | null> {
+    async delete(email: string, now = new Date()): Promise<User | null> {
       return prisma.$transaction(async (tx) => {
         const user = await tx.user.findUnique({ where: { email: normalizeEmail(email) } });
         if (!user) return null;
         await tx.user.delete({ where: { id: user.id } });
+        await audit(tx, { action: 'user_deleted', ...OPERATOR, subject: user.id, at: now });
         await notifyChange(tx, 'user');
         return user;
       });

@@ -1,7 +1,9 @@
 // OAuth clients of all three kinds: dynamically registered (RFC 7591), CIMD documents cached from their https
 // client_id, and operator-created. Secrets are stored as SHA-256 hashes only.
 import type { Client, ClientKind, Prisma, PrismaClient } from '../generated/prisma/client.ts';
+import { type AuditBy, audit, OPERATOR } from './audit.ts';
 import { notifyChange } from './changes.ts';
+import type { Tx } from './tokens.ts';
 
 /** last_used_at is precise to this many seconds (it only feeds UNUSED_CLIENT_TTL, a minute at the least). */
 export const TOUCH_INTERVAL_SECONDS = 60;
@@ -39,16 +41,39 @@ function data(c: NewClient) {
   };
 }
 
+/** A client registers itself (DCR, CIMD); the operator registers the rest. */
+async function auditRegistered(tx: Tx, c: NewClient, now: Date, address?: string): Promise<void> {
+  await audit(tx, {
+    action: 'client_registered',
+    actor: c.kind === 'OPERATOR' ? 'operator' : `client:${c.clientId}`,
+    subject: c.clientId,
+    clientId: c.clientId,
+    address,
+    detail: { kind: c.kind },
+    at: now,
+  });
+}
+
 export function clientStore(prisma: PrismaClient) {
   return {
-    create(c: NewClient): Promise<Client> {
-      return prisma.client.create({ data: data(c) });
+    /** Registers a client (`address`: the registering request's, for the audit trail). */
+    create(c: NewClient, address?: string): Promise<Client> {
+      return prisma.$transaction(async (tx) => {
+        const client = await tx.client.create({ data: data(c) });
+        await auditRegistered(tx, c, client.createdAt, address);
+        return client;
+      });
     },
 
-    /** Inserts or refreshes a cached CIMD client (keyed by its URL client_id). */
+    /** Inserts or refreshes a cached CIMD client (keyed by its URL client_id); its first fetch registers it. */
     upsertCimd(c: NewClient): Promise<Client> {
       const d = data(c);
-      return prisma.client.upsert({ where: { clientId: c.clientId }, create: d, update: d });
+      return prisma.$transaction(async (tx) => {
+        const known = await tx.client.findUnique({ where: { clientId: c.clientId }, select: { id: true } });
+        const client = await tx.client.upsert({ where: { clientId: c.clientId }, create: d, update: d });
+        if (!known) await auditRegistered(tx, c, client.createdAt);
+        return client;
+      });
     },
 
     findByClientId(clientId: string): Promise<Client | null> {
@@ -60,10 +85,14 @@ export function clientStore(prisma: PrismaClient) {
     },
 
     /** Deletes a client and, by cascade, its consents, grants, codes and tokens. */
-    async delete(clientId: string): Promise<boolean> {
-      const r = await prisma.client.deleteMany({ where: { clientId } });
-      if (r.count > 0) await notifyChange(prisma, 'client');
-      return r.count > 0;
+    delete(clientId: string, by: AuditBy = OPERATOR, now = new Date()): Promise<boolean> {
+      return prisma.$transaction(async (tx) => {
+        const r = await tx.client.deleteMany({ where: { clientId } });
+        if (r.count === 0) return false;
+        await audit(tx, { action: 'client_deleted', ...by, subject: clientId, clientId, at: now });
+        await notifyChange(tx, 'client');
+        return true;
+      });
     },
 
     /**

@@ -3,6 +3,7 @@
 import type { Client, Consent, PrismaClient, ResourceServer } from '../generated/prisma/client.ts';
 import { addSeconds } from '../lib/clock.ts';
 import { hashSecret, randomToken } from '../lib/crypto.ts';
+import { audit, auditGrant } from './audit.ts';
 import { type RevokeReason, revokeGrantTx, TOKEN_PREFIX } from './tokens.ts';
 
 export interface NewAuthorizationCode {
@@ -15,6 +16,8 @@ export interface NewAuthorizationCode {
   scopes: string[];
   /** The upstream sign-in of the approving session (spec federation §3.6); null for password sessions. */
   upstreamLoginId?: string | null;
+  /** The approving request's address, for the audit trail. */
+  address?: string | null;
 }
 
 /** One app a person approved, for one resource (the connected-apps page). */
@@ -37,13 +40,17 @@ export function grantStore(prisma: PrismaClient) {
       });
     },
 
-    /** Remembers an approval made at `now`; a later approval of other scopes widens the remembered set. */
+    /**
+     * Remembers an approval made at `now` (from `address`); a later approval of other scopes widens the remembered
+     * set.
+     */
     async saveConsent(
       userId: string,
       clientId: string,
       resourceServerId: string,
       scopes: string[],
       now: Date,
+      address?: string,
     ): Promise<void> {
       await prisma.$transaction(async (tx) => {
         const key = { userId_clientId_resourceServerId: { userId, clientId, resourceServerId } };
@@ -53,6 +60,21 @@ export function grantStore(prisma: PrismaClient) {
           where: key,
           create: { userId, clientId, resourceServerId, scopes: merged, createdAt: now },
           update: { scopes: merged },
+        });
+        const client = await tx.client.findUnique({ where: { id: clientId }, select: { clientId: true } });
+        const resource = await tx.resourceServer.findUnique({
+          where: { id: resourceServerId },
+          select: { uri: true },
+        });
+        await audit(tx, {
+          action: 'consent',
+          actor: `user:${userId}`,
+          subject: userId,
+          clientId: client?.clientId,
+          resource: resource?.uri,
+          address,
+          detail: { scope: scopes.join(' ') },
+          at: now,
         });
       });
     },
@@ -87,6 +109,7 @@ export function grantStore(prisma: PrismaClient) {
             expiresAt: addSeconds(now, ttl),
           },
         });
+        await auditGrant(tx, grant.id, { action: 'grant_created' }, now, c.address);
       });
       return code;
     },
@@ -99,13 +122,13 @@ export function grantStore(prisma: PrismaClient) {
       grantId: string,
       reason: RevokeReason,
       now: Date,
-      options: { forgetConsent?: boolean } = {},
+      options: { forgetConsent?: boolean; address?: string } = {},
     ): Promise<boolean> {
       if (!UUID.test(grantId)) return false; // ids are UUIDs; anything else names no grant
       return prisma.$transaction(async (tx) => {
         const grant = await tx.grant.findUnique({ where: { id: grantId } });
         if (!grant) return false;
-        await revokeGrantTx(tx, grantId, reason, now);
+        await revokeGrantTx(tx, grantId, reason, now, options.address);
         if (options.forgetConsent && grant.userId) {
           const { userId, clientId, resourceServerId } = grant;
           await tx.consent.deleteMany({ where: { userId, clientId, resourceServerId } });
@@ -166,6 +189,7 @@ export function grantStore(prisma: PrismaClient) {
       clientId: string,
       resourceServerId: string,
       now: Date,
+      address?: string,
     ): Promise<boolean> {
       if (!UUID.test(clientId) || !UUID.test(resourceServerId)) return false;
       return prisma.$transaction(async (tx) => {
@@ -174,7 +198,7 @@ export function grantStore(prisma: PrismaClient) {
           where: { ...where, revokedAt: null },
           select: { id: true },
         });
-        for (const g of grants) await revokeGrantTx(tx, g.id, 'user', now);
+        for (const g of grants) await revokeGrantTx(tx, g.id, 'user', now, address);
         const forgotten = await tx.consent.deleteMany({ where });
         return grants.length > 0 || forgotten.count > 0;
       });

@@ -1,6 +1,7 @@
 // The stores: the only code that touches Prisma. Routes and services receive them through the AppContext.
 import type { PrismaClient } from '../generated/prisma/client.ts';
 import { accountStore } from './accounts.ts';
+import { auditStore } from './audit.ts';
 import { clientStore } from './clients.ts';
 import { grantStore } from './grants.ts';
 import { introspectionStore } from './introspection.ts';
@@ -27,6 +28,7 @@ export function createStores(prisma: PrismaClient) {
     settings: settingStore(prisma),
     upstream: upstreamStore(prisma),
     upstreamTokens: upstreamTokenStore(prisma),
+    audit: auditStore(prisma),
   };
 }
 

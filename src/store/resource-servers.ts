@@ -1,6 +1,8 @@
 // Resource servers: the audiences tokens are bound to (RFC 8707) and the callers of /introspect (RFC 7662 §2.1).
 import type { PrismaClient, ResourceServer } from '../generated/prisma/client.ts';
+import { type AuditAction, type AuditBy, audit, OPERATOR } from './audit.ts';
 import { notifyChange } from './changes.ts';
+import type { Tx } from './tokens.ts';
 
 export interface NewResourceServer extends Partial<UpstreamAccess> {
   uri: string;
@@ -21,16 +23,48 @@ export interface UpstreamAccess {
 
 export type ResourceServerChanges = Partial<UpstreamAccess> & { name?: string };
 
+/** The event of a change to the resource server at `uri` (its secret never: only that it was rotated). */
+function auditChange(
+  tx: Tx,
+  action: AuditAction,
+  uri: string,
+  by: AuditBy,
+  at: Date,
+  detail?: Record<string, string>,
+) {
+  return audit(tx, { action, ...by, subject: uri, resource: uri, at, ...(detail && { detail }) });
+}
+
+/** Whether applying `r` would change nothing of `row`. */
+function unchanged(row: ResourceServer, r: NewResourceServer): boolean {
+  return (Object.keys(r) as (keyof NewResourceServer)[]).every(
+    (k) => JSON.stringify(row[k] ?? null) === JSON.stringify(r[k] ?? null),
+  );
+}
+
 export function resourceServerStore(prisma: PrismaClient) {
   return {
-    create(r: NewResourceServer): Promise<ResourceServer> {
-      return prisma.resourceServer.create({ data: r });
+    create(r: NewResourceServer, by: AuditBy = OPERATOR, now = new Date()): Promise<ResourceServer> {
+      return prisma.$transaction(async (tx) => {
+        const row = await tx.resourceServer.create({ data: r });
+        await auditChange(tx, 'resource_server_added', r.uri, by, now);
+        return row;
+      });
     },
-    /** Creates or updates by URI (declarative configuration at start). */
-    async upsert(r: NewResourceServer): Promise<ResourceServer> {
-      const row = await prisma.resourceServer.upsert({ where: { uri: r.uri }, create: r, update: r });
-      await notifyChange(prisma, 'resource_server');
-      return row;
+    /**
+     * Creates or updates by URI (declarative configuration at start); a declaration that changes nothing writes
+     * nothing, so restarts add no audit events.
+     */
+    upsert(r: NewResourceServer, now = new Date()): Promise<ResourceServer> {
+      return prisma.$transaction(async (tx) => {
+        const existing = await tx.resourceServer.findUnique({ where: { uri: r.uri } });
+        if (existing && unchanged(existing, r)) return existing;
+        const row = await tx.resourceServer.upsert({ where: { uri: r.uri }, create: r, update: r });
+        const change = existing ? 'resource_server_updated' : 'resource_server_added';
+        await auditChange(tx, 'config_applied', r.uri, { actor: 'system' }, now, { change });
+        await notifyChange(tx, 'resource_server');
+        return row;
+      });
     },
     findByUri(uri: string): Promise<ResourceServer | null> {
       return prisma.resourceServer.findUnique({ where: { uri } });
@@ -44,24 +78,37 @@ export function resourceServerStore(prisma: PrismaClient) {
     count(): Promise<number> {
       return prisma.resourceServer.count();
     },
-    async rotateSecret(uri: string, secretHash: string, at: Date): Promise<ResourceServer | null> {
-      const r = await prisma.resourceServer.updateMany({
-        where: { uri },
-        data: { secretHash, secretRotatedAt: at },
+    rotateSecret(uri: string, secretHash: string, at: Date, by = OPERATOR): Promise<ResourceServer | null> {
+      return prisma.$transaction(async (tx) => {
+        const r = await tx.resourceServer.updateMany({
+          where: { uri },
+          data: { secretHash, secretRotatedAt: at },
+        });
+        if (!r.count) return null;
+        await auditChange(tx, 'resource_server_rotated', uri, by, at);
+        await notifyChange(tx, 'resource_server');
+        return tx.resourceServer.findUnique({ where: { uri } });
       });
-      if (r.count) await notifyChange(prisma, 'resource_server');
-      return r.count ? prisma.resourceServer.findUnique({ where: { uri } }) : null;
     },
     /** Changes the name or the upstream access of a resource server; null when there is none at `uri`. */
-    async update(uri: string, changes: ResourceServerChanges): Promise<ResourceServer | null> {
-      const r = await prisma.resourceServer.updateMany({ where: { uri }, data: changes });
-      if (r.count) await notifyChange(prisma, 'resource_server');
-      return r.count ? prisma.resourceServer.findUnique({ where: { uri } }) : null;
+    update(uri: string, changes: ResourceServerChanges, by = OPERATOR): Promise<ResourceServer | null> {
+      return prisma.$transaction(async (tx) => {
+        const r = await tx.resourceServer.updateMany({ where: { uri }, data: changes });
+        if (!r.count) return null;
+        const fields = Object.keys(changes).sort().join(' ');
+        await auditChange(tx, 'resource_server_updated', uri, by, new Date(), { fields });
+        await notifyChange(tx, 'resource_server');
+        return tx.resourceServer.findUnique({ where: { uri } });
+      });
     },
-    async delete(uri: string): Promise<boolean> {
-      const r = await prisma.resourceServer.deleteMany({ where: { uri } });
-      if (r.count > 0) await notifyChange(prisma, 'resource_server');
-      return r.count > 0;
+    delete(uri: string, by = OPERATOR, now = new Date()): Promise<boolean> {
+      return prisma.$transaction(async (tx) => {
+        const r = await tx.resourceServer.deleteMany({ where: { uri } });
+        if (r.count === 0) return false;
+        await auditChange(tx, 'resource_server_deleted', uri, by, now);
+        await notifyChange(tx, 'resource_server');
+        return true;
+      });
     },
   };
 }

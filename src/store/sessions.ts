@@ -3,6 +3,7 @@
 import type { PrismaClient, Session, UpstreamLogin, User } from '../generated/prisma/client.ts';
 import { addSeconds } from '../lib/clock.ts';
 import { hashSecret, randomToken } from '../lib/crypto.ts';
+import { audit } from './audit.ts';
 
 export interface SessionLifetimes {
   idleTtl: number;
@@ -20,26 +21,43 @@ const TOUCH_INTERVAL_MS = 60_000;
 
 export function sessionStore(prisma: PrismaClient) {
   return {
-    /** Starts a session and returns the cookie value (shown once, never stored). */
+    /**
+     * Starts a session and returns the cookie value (shown once, never stored). `signIn`: the sign-in it records in
+     * the audit trail, in the same transaction.
+     */
     async create(
       userId: string,
       now: Date,
       life: SessionLifetimes,
       userAgent?: string,
       upstreamLoginId?: string,
+      signIn?: { method: string; address: string },
     ): Promise<string> {
       const token = randomToken(32);
-      await prisma.session.create({
-        data: {
-          tokenHash: hashSecret(token),
-          userId,
-          createdAt: now,
-          lastSeenAt: now,
-          idleExpiresAt: addSeconds(now, life.idleTtl),
-          expiresAt: addSeconds(now, life.absoluteTtl),
-          userAgent: userAgent?.slice(0, 300) ?? null,
-          upstreamLoginId: upstreamLoginId ?? null,
-        },
+      await prisma.$transaction(async (tx) => {
+        if (signIn) {
+          const { method, address } = signIn;
+          await audit(tx, {
+            action: 'sign_in',
+            actor: `user:${userId}`,
+            subject: userId,
+            address,
+            detail: { method },
+            at: now,
+          });
+        }
+        await tx.session.create({
+          data: {
+            tokenHash: hashSecret(token),
+            userId,
+            createdAt: now,
+            lastSeenAt: now,
+            idleExpiresAt: addSeconds(now, life.idleTtl),
+            expiresAt: addSeconds(now, life.absoluteTtl),
+            userAgent: userAgent?.slice(0, 300) ?? null,
+            upstreamLoginId: upstreamLoginId ?? null,
+          },
+        });
       });
       return token;
     },

@@ -18,6 +18,7 @@ import type {
 import { addSeconds } from '../lib/clock.ts';
 import { hashSecret, randomToken } from '../lib/crypto.ts';
 import { openWithSecret, sealWithSecret } from '../lib/seal.ts';
+import { auditGrant } from './audit.ts';
 import { notifyChange } from './changes.ts';
 import { accessTokenIssued } from './introspection.ts';
 import { TOKEN_PREFIX, tokenPaths } from './token-paths.ts';
@@ -100,11 +101,19 @@ export interface TokenTransaction {
   revokeGrant(grantId: string, reason: RevokeReason, now: Date): Promise<void>;
 }
 
-export async function revokeGrantTx(tx: Tx, grantId: string, reason: RevokeReason, now: Date): Promise<void> {
-  await tx.grant.updateMany({
+export async function revokeGrantTx(
+  tx: Tx,
+  grantId: string,
+  reason: RevokeReason,
+  now: Date,
+  address?: string | null,
+): Promise<void> {
+  const ended = await tx.grant.updateMany({
     where: { id: grantId, revokedAt: null },
     data: { revokedAt: now, revokedReason: reason },
   });
+  // Once per grant: a grant already ended is not ended again (README: Audit trail).
+  if (ended.count > 0) await auditGrant(tx, grantId, { action: 'grant_revoked', reason }, now, address);
   await tx.accessToken.updateMany({ where: { grantId, revokedAt: null }, data: { revokedAt: now } });
   await tx.refreshToken.updateMany({ where: { grantId, revokedAt: null }, data: { revokedAt: now } });
   // Kept answers hold (sealed) tokens of this grant: none outlives it.
@@ -219,6 +228,7 @@ export function tokenStore(prisma: PrismaClient) {
     issueClientGrant(g: NewClientGrant, accessTokenTtl: number, now: Date): Promise<IssuedTokens> {
       return prisma.$transaction(async (tx) => {
         const grant = await tx.grant.create({ data: { ...g, createdAt: now } });
+        await auditGrant(tx, grant.id, { action: 'grant_created' }, now);
         const issue = { accessScopes: g.scopes, refreshScopes: [], parentRefreshId: null, accessTokenTtl };
         return issueTokensTx(tx, grant, { ...issue, refreshTokenTtl: undefined }, now);
       });

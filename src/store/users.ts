@@ -1,6 +1,7 @@
 // Users: people who sign in on Latchkey's pages. Emails are stored lower-cased and unique.
 import type { PrismaClient, User } from '../generated/prisma/client.ts';
 import { hashPassword } from '../lib/crypto.ts';
+import { audit, OPERATOR } from './audit.ts';
 import { notifyChange } from './changes.ts';
 
 export class EmailTakenError extends Error {
@@ -33,7 +34,24 @@ export function userStore(prisma: PrismaClient) {
       if (!isValidEmail(normalized)) throw new Error(`"${email}" is not an email address`);
       const passwordHash = password === undefined ? null : await hashPassword(password);
       try {
-        return await prisma.user.create({ data: { email: normalized, name: name ?? null, passwordHash } });
+        // The CLI adds users through a busy server's socket (README: CLI), where the embedded database runs one
+        // transaction at a time: wait for a turn longer than Prisma's 2 s default.
+        return await prisma.$transaction(
+          async (tx) => {
+            const data = { email: normalized, name: name ?? null, passwordHash };
+            const user = await tx.user.create({ data });
+            const detail = { password: passwordHash !== null };
+            await audit(tx, {
+              action: 'user_added',
+              ...OPERATOR,
+              subject: user.id,
+              detail,
+              at: user.createdAt,
+            });
+            return user;
+          },
+          { maxWait: 15_000 },
+        );
       } catch (err) {
         if ((err as { code?: string }).code === 'P2002') throw new EmailTakenError(normalized);
         throw err;

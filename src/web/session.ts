@@ -53,6 +53,7 @@ export async function startSession(
   req: FastifyRequest,
   reply: FastifyReply,
   userId: string,
+  method: string,
   upstreamLoginId?: string,
 ): Promise<void> {
   const token = await ctx.stores.sessions.create(
@@ -61,6 +62,7 @@ export async function startSession(
     lifetimes(ctx),
     req.headers['user-agent'],
     upstreamLoginId,
+    { method, address: req.ip },
   );
   reply.setCookie(cookieNames(ctx.config.issuer).session, token, cookieOptions(ctx, ctx.config.sessionTtl));
 }

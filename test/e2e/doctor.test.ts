@@ -206,13 +206,27 @@ forEachDatabase('latchkey doctor', (kind) => {
   });
 
   it('--register deletes the client it registered: only the registration rate-limit counter moves', async () => {
-    const before = await tableDigests(latchkey.database, ['rate_limits']);
+    const before = await tableDigests(latchkey.database, ['rate_limits', 'audit_events']);
+    const eventsBefore = await latchkey.database.db.prisma.auditEvent.findMany({ select: { id: true } });
     const { report } = await doctor(mcpUrl, true);
     assert.equal(report.steps.find((s) => s.id === 'dcr')?.status, 'pass');
     assert.deepEqual(failed(report), []);
     // The server counts the registration against REGISTRATION_RATE_LIMIT for this address (README: Check a
-    // deployment); every other table, clients included, holds exactly the rows it held.
-    assert.deepEqual(await tableDigests(latchkey.database, ['rate_limits']), before);
+    // deployment); every other table, clients included, holds exactly the rows it held, and the audit trail
+    // (README: Audit trail) records the registration and its deletion, and nothing else.
+    assert.deepEqual(await tableDigests(latchkey.database, ['rate_limits', 'audit_events']), before);
+    const events = await latchkey.database.db.prisma.auditEvent.findMany({
+      where: { id: { notIn: eventsBefore.map((e) => e.id) } },
+      orderBy: { occurredAt: 'asc' },
+    });
+    assert.deepEqual(
+      events.map((e) => [e.action, e.actor]),
+      [
+        ['client_registered', `client:${events[0]?.clientId}`],
+        ['client_deleted', 'operator'],
+      ],
+    );
+    assert.equal(events[1]?.clientId, events[0]?.clientId);
   });
 
   it('names the missing protected resource metadata', async () => {

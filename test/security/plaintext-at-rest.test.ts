@@ -3,6 +3,7 @@
 // of any table.
 import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
+import { hashSecret } from '../../src/lib/crypto.ts';
 import { parseUpstreamTokenKeys } from '../../src/upstream/config.ts';
 import { upstreamCipher } from '../../src/upstream/crypto.ts';
 import { FormBrowser } from '../helpers/browser.ts';
@@ -93,6 +94,17 @@ forEachDatabase('secrets at rest', (kind) => {
       confirm_password: changed,
     });
     assert.match(done.html, /Your password is changed/);
+    // Failed sign-ins, of a known account and of an unknown one, are in the audit trail: without the email typed.
+    const unknownEmail = 'nobody-here@example.com';
+    for (const attempt of [email, unknownEmail]) {
+      const b = new FormBrowser(server.url);
+      const failed = await b.submit(await b.request('/login'), '/login', {
+        email: attempt,
+        password: 'not the password 3',
+      });
+      assert.equal(failed.status, 401);
+    }
+    secrets.add('not the password 3');
     assert.ok(secrets.size >= 15);
 
     const dump = await server.database.db.withConnection(async (c) => {
@@ -111,6 +123,26 @@ forEachDatabase('secrets at rest', (kind) => {
     for (const s of secrets)
       assert.equal(dump.text.includes(s), false, `a secret (${s.slice(0, 6)}…) is stored in plaintext`);
     assert.match(dump.text, /\$argon2id\$/);
+
+    // The audit trail (README: Audit trail) holds events of all of the above, and neither a secret, a hash of one,
+    // an argon2id hash nor an email: people are there by user id.
+    const audit = await server.database.db.withConnection(async (c) => {
+      const rows = await c.query<{ row: string }>(`SELECT t::text AS row FROM audit_events t`);
+      return rows.map((r) => r.row).join('\n');
+    });
+    for (const action of ['sign_in', 'consent', 'grant_created', 'user_added', 'user_invited']) {
+      assert.ok(audit.includes(`,${action},`), `the audit trail has a ${action} event`);
+    }
+    assert.match(audit, /,sign_in,failure,system,/, 'the failed sign-in of an unknown account');
+    for (const s of [...secrets, ...[...secrets].map(hashSecret)])
+      assert.equal(
+        audit.includes(s),
+        false,
+        `a secret or its hash (${s.slice(0, 6)}…) is in the audit trail`,
+      );
+    for (const e of [email, unknownEmail, 'invited@example.com', '@example.com'])
+      assert.equal(audit.includes(e), false, `an email (${e}) is in the audit trail`);
+    assert.doesNotMatch(audit, /argon2|\$2[aby]\$/);
   });
 
   it('keeps the answer for the refresh reuse window sealed: no token in it, in text or in any of its decoded parts', async () => {
