@@ -32,6 +32,8 @@ export interface ClientResolverOptions {
   log?: WarnLogger;
   /** Counts CIMD fetches and first registrations. */
   metrics?: Pick<Metrics, 'cimdFetch' | 'registration'>;
+  /** Records CIMD fetch outcomes in client traces. */
+  trace?: CimdCacheOptions['trace'];
 }
 
 export function createClientResolver(stores: Stores, options: ClientResolverOptions = {}): ClientResolver {
@@ -43,6 +45,7 @@ export function createClientResolver(stores: Stores, options: ClientResolverOpti
     config,
     log: options.log,
     metrics: options.metrics,
+    trace: options.trace,
   });
   return {
     async resolve(clientId, log) {

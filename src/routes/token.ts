@@ -6,11 +6,12 @@ import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../context.ts';
 import { authenticateClient } from '../oauth/client-auth.ts';
 import { recordClientUse } from '../oauth/client-registration.ts';
-import { unauthorizedClient, unsupportedGrantType } from '../oauth/errors.ts';
+import { OAuthError, unauthorizedClient, unsupportedGrantType } from '../oauth/errors.ts';
 import { readForm } from '../oauth/form.ts';
 import { createGrantRegistry, grantRefusal } from '../oauth/grants/index.ts';
 import { formatScope } from '../oauth/scopes.ts';
 import type { IssuedTokens } from '../store/tokens.ts';
+import { tokenStep } from '../trace/hooks.ts';
 import { upstreamExchangeOf } from '../upstream/exchange.ts';
 import { params as form, routeInput, text } from '../web/input.ts';
 
@@ -45,15 +46,26 @@ export function tokenRoutes(app: FastifyInstance, ctx: AppContext): void {
       if (req.log.level === 'info') req.log.level = 'warn';
       return forResourceServer({ req, params });
     }
-    const client = await authenticateClient(ctx, req, params);
-    const found = grants.find(grantType);
-    if (!found) throw unsupportedGrantType(`grant_type ${grantType} is not supported`);
-    const refusal = grantRefusal(found.grant, client);
-    if (refusal) throw unauthorizedClient(refusal);
-    const now = ctx.clock.now();
-    const tokens = await found.handle({ client, params, now });
-    ctx.metrics.tokensIssued(found.grant.type);
-    await recordClientUse(ctx.stores.clients, client, now, req.log);
-    return tokenResponse(tokens);
+    // The client's trace (README: Client traces) records the answer, error or not.
+    let clientId = params.all('client_id')[0];
+    try {
+      const client = await authenticateClient(ctx, req, params);
+      clientId = client.clientId;
+      const found = grants.find(grantType);
+      if (!found) throw unsupportedGrantType(`grant_type ${grantType} is not supported`);
+      const refusal = grantRefusal(found.grant, client);
+      if (refusal) throw unauthorizedClient(refusal);
+      const now = ctx.clock.now();
+      const tokens = await found.handle({ client, params, now });
+      ctx.metrics.tokensIssued(found.grant.type);
+      ctx.traces.record(tokenStep(clientId, grantType, params, 'ok'));
+      await recordClientUse(ctx.stores.clients, client, now, req.log);
+      return tokenResponse(tokens);
+    } catch (err) {
+      if (clientId !== undefined && err instanceof OAuthError) {
+        ctx.traces.record(tokenStep(clientId, grantType, params, err.code, err.description));
+      }
+      throw err;
+    }
   });
 }

@@ -56,9 +56,12 @@ export function clientStore(prisma: PrismaClient) {
       return prisma.client.findMany({ where: kind ? { kind } : {}, orderBy: { createdAt: 'asc' } });
     },
 
-    /** Deletes a client and, by cascade, its consents, grants, codes and tokens. */
+    /** Deletes a client and, by cascade, its consents, grants, codes and tokens; its trace goes too. */
     async delete(clientId: string): Promise<boolean> {
-      const r = await prisma.client.deleteMany({ where: { clientId } });
+      const [r] = await prisma.$transaction([
+        prisma.client.deleteMany({ where: { clientId } }),
+        prisma.clientTrace.deleteMany({ where: { clientId } }),
+      ]);
       if (r.count > 0) await notifyChange(prisma, 'client');
       return r.count > 0;
     },

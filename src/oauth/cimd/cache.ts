@@ -38,7 +38,12 @@ export interface CimdCacheOptions extends Omit<CimdFetchOptions, keyof CimdUrlPo
   staleIfError?: number;
   log?: WarnLogger | undefined;
   metrics?: Pick<Metrics, 'cimdFetch' | 'registration'> | undefined;
+  /** Records each fetch's outcome in the client's trace (README: Client traces). */
+  trace?: CimdTrace | undefined;
 }
+
+/** A CIMD fetch outcome for the trace: `ok`, `stale` (cached copy served), `failed` (host failing), `refused`. */
+export type CimdTrace = (clientId: string, outcome: string, detail: string) => void;
 
 export interface CimdCache {
   /**
@@ -61,6 +66,7 @@ export function createCimdCache(options: CimdCacheOptions): CimdCache {
     staleIfError = CIMD_STALE_IF_ERROR,
     log: defaultLog,
     metrics,
+    trace,
     ...transport
   } = options;
   const fetchOptions: CimdFetchOptions = {
@@ -104,6 +110,7 @@ export function createCimdCache(options: CimdCacheOptions): CimdCache {
       const client = await fetchAndStore(clientId, url, now);
       metrics?.cimdFetch('fetched');
       if (!cached) metrics?.registration('cimd');
+      trace?.(clientId, 'ok', cached ? 'document fetched again' : 'document fetched: client registered');
       return client;
     } catch (err) {
       if (!(err instanceof CimdError)) throw err;
@@ -115,10 +122,12 @@ export function createCimdCache(options: CimdCacheOptions): CimdCache {
           'client metadata document host is failing; serving the cached document (stale-if-error)',
         );
         metrics?.cimdFetch('stale_if_error');
+        trace?.(clientId, 'stale', `fetch failed, cached document served: ${err.description}`);
         return cached!;
       }
       log?.warn(context, 'client metadata document refused');
       metrics?.cimdFetch('refused');
+      trace?.(clientId, err.staleUsable ? 'failed' : 'refused', err.description);
       throw err;
     }
   }
