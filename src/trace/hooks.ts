@@ -27,10 +27,11 @@ interface RefusedToken {
 
 /** An access token of a known client that /introspect answered inactive: which resource server asked, and why. */
 export function introspectionStep(at: RefusedToken, now: Date, caller: { uri: string }): TraceStep {
-  const why = at.revokedAt
-    ? 'token revoked'
-    : at.grant.revokedAt
-      ? 'grant revoked'
+  // A revoked grant revokes its tokens too: it is named first, as the cause.
+  const why = at.grant.revokedAt
+    ? 'grant revoked'
+    : at.revokedAt
+      ? 'token revoked'
       : at.expiresAt <= now
         ? 'token expired'
         : 'user disabled';

@@ -42,7 +42,7 @@ export interface CimdCacheOptions extends Omit<CimdFetchOptions, keyof CimdUrlPo
   trace?: CimdTrace | undefined;
 }
 
-/** A CIMD fetch outcome for the trace: `ok`, `stale` (cached copy served), `failed` (host failing), `refused`. */
+/** A CIMD fetch outcome for a trace: `ok`, `stale` (cached copy served), `failed` (no document), `refused` (invalid). */
 export type CimdTrace = (clientId: string, outcome: string, detail: string) => void;
 
 export interface CimdCache {
@@ -74,6 +74,7 @@ export function createCimdCache(options: CimdCacheOptions): CimdCache {
     allowLoopback: config.cimdAllowLoopback,
     allowedHosts: config.cimdAllowedHosts,
   };
+  const refusedDocuments = new WeakSet<CimdError>();
   // Concurrent requests for one client_id share one fetch.
   const inFlight = new Map<string, Promise<Client>>();
   const limits = createCimdFetchLimits({
@@ -88,10 +89,16 @@ export function createCimdCache(options: CimdCacheOptions): CimdCache {
     limits.takeFetch(url.hostname);
     try {
       const fetched = await fetchCheckedCimdDocument(url, now, fetchOptions);
-      const metadata = validateCimdDocument(clientId, fetched.document, {
-        supportedScopes: config.scopes,
-        allowedRedirectUriPatterns: config.allowedRedirectUriPatterns,
-      });
+      let metadata: ReturnType<typeof validateCimdDocument>;
+      try {
+        metadata = validateCimdDocument(clientId, fetched.document, {
+          supportedScopes: config.scopes,
+          allowedRedirectUriPatterns: config.allowedRedirectUriPatterns,
+        });
+      } catch (err) {
+        if (err instanceof CimdError) refusedDocuments.add(err); // fetched, then refused: told apart in traces
+        throw err;
+      }
       return await store.upsertCimd(cimdClientRecord(clientId, metadata, fetched, now));
     } catch (err) {
       if (err instanceof CimdError) limits.rememberFailure(clientId, err);
@@ -127,7 +134,7 @@ export function createCimdCache(options: CimdCacheOptions): CimdCache {
       }
       log?.warn(context, 'client metadata document refused');
       metrics?.cimdFetch('refused');
-      trace?.(clientId, err.staleUsable ? 'failed' : 'refused', err.description);
+      trace?.(clientId, refusedDocuments.has(err) ? 'refused' : 'failed', err.description);
       throw err;
     }
   }
