@@ -89,7 +89,9 @@ export function diagnose(steps: readonly DiagnosedStep[]): Diagnosis {
   if (step === 'authorize' && last.detail?.startsWith(REDIRECT_MISMATCH)) {
     return {
       kind: 'redirect_uri_mismatch',
-      message: `redirect URI mismatch: ${last.detail}; the client must use a redirect URI it registered`,
+      message:
+        `redirect URI mismatch: the client asked for ${last.detail.slice(REDIRECT_MISMATCH.length + 2)}; it must ` +
+        'use a redirect URI it registered (`latchkey client show` lists them)',
     };
   }
   if ((step === 'authorize' || isToken(last)) && outcome === 'invalid_target') {
