@@ -6,12 +6,12 @@ import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../context.ts';
 import { authenticateClient } from '../oauth/client-auth.ts';
 import { recordClientUse } from '../oauth/client-registration.ts';
-import { OAuthError, unauthorizedClient, unsupportedGrantType } from '../oauth/errors.ts';
+import { unauthorizedClient, unsupportedGrantType } from '../oauth/errors.ts';
 import { readForm } from '../oauth/form.ts';
 import { createGrantRegistry, grantRefusal } from '../oauth/grants/index.ts';
 import { formatScope } from '../oauth/scopes.ts';
 import type { IssuedTokens } from '../store/tokens.ts';
-import { tokenStep } from '../trace/hooks.ts';
+import { tokenTrace } from '../trace/hooks.ts';
 import { upstreamExchangeOf } from '../upstream/exchange.ts';
 import { params as form, routeInput, text } from '../web/input.ts';
 
@@ -36,7 +36,7 @@ export function tokenRoutes(app: FastifyInstance, ctx: AppContext): void {
   });
   const names = ['grant_type', 'code', 'code_verifier', 'redirect_uri', 'refresh_token', 'scope', 'resource'];
   const body = form(Object.fromEntries(['client_id', 'client_secret', ...names].map((n) => [n, text()])));
-  app.post('/token', routeInput(ctx, 'api', { body }), async (req, reply) => {
+  app.post('/token', { ...routeInput(ctx, 'api', { body }), ...tokenTrace(ctx) }, async (req, reply) => {
     const params = readForm(req);
     const grantType = params.require('grant_type');
     reply.header('cache-control', 'no-store').header('pragma', 'no-cache');
@@ -46,26 +46,15 @@ export function tokenRoutes(app: FastifyInstance, ctx: AppContext): void {
       if (req.log.level === 'info') req.log.level = 'warn';
       return forResourceServer({ req, params });
     }
-    // The client's trace (README: Client traces) records the answer, error or not.
-    let clientId = params.all('client_id')[0];
-    try {
-      const client = await authenticateClient(ctx, req, params);
-      clientId = client.clientId;
-      const found = grants.find(grantType);
-      if (!found) throw unsupportedGrantType(`grant_type ${grantType} is not supported`);
-      const refusal = grantRefusal(found.grant, client);
-      if (refusal) throw unauthorizedClient(refusal);
-      const now = ctx.clock.now();
-      const tokens = await found.handle({ client, params, now });
-      ctx.metrics.tokensIssued(found.grant.type);
-      ctx.traces.record(tokenStep(clientId, grantType, params, 'ok'));
-      await recordClientUse(ctx.stores.clients, client, now, req.log);
-      return tokenResponse(tokens);
-    } catch (err) {
-      if (clientId !== undefined && err instanceof OAuthError) {
-        ctx.traces.record(tokenStep(clientId, grantType, params, err.code, err.description));
-      }
-      throw err;
-    }
+    const client = await authenticateClient(ctx, req, params);
+    const found = grants.find(grantType);
+    if (!found) throw unsupportedGrantType(`grant_type ${grantType} is not supported`);
+    const refusal = grantRefusal(found.grant, client);
+    if (refusal) throw unauthorizedClient(refusal);
+    const now = ctx.clock.now();
+    const tokens = await found.handle({ client, params, now });
+    ctx.metrics.tokensIssued(found.grant.type);
+    await recordClientUse(ctx.stores.clients, client, now, req.log);
+    return tokenResponse(tokens);
   });
 }

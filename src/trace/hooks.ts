@@ -1,6 +1,10 @@
 // The steps routes record (README: Client traces), built here so each route adds one short call.
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { AppContext } from '../context.ts';
 import type { AuthorizationError, AuthorizationRequest } from '../oauth/authorization-request.ts';
-import type { Params } from '../oauth/params.ts';
+import { parseBasicAuth } from '../oauth/client-auth.ts';
+import { OAuthError } from '../oauth/errors.ts';
+import { Params } from '../oauth/params.ts';
 import { REDIRECT_MISMATCH, type TraceStep, type TraceStepName } from './steps.ts';
 
 /** A step of a valid authorization request, about its client and resource. */
@@ -66,6 +70,34 @@ export function tokenStep(
     outcome,
     detail,
     resource: params.all('resource')[0],
+  };
+}
+
+/** The client a /token request names, by Basic header or form, and its grant type; undefined without them. */
+function tokenRequestOf(req: FastifyRequest) {
+  if (typeof req.body !== 'object' || req.body === null) return undefined;
+  const params = Params.from(req.body);
+  const basic = parseBasicAuth(req.headers.authorization);
+  const clientId = typeof basic === 'object' ? basic.id : params.all('client_id')[0];
+  const grantType = params.all('grant_type')[0];
+  return clientId === undefined || grantType === undefined ? undefined : { clientId, grantType, params };
+}
+
+/**
+ * Route hooks that record every /token answer in the client's trace (README: Client traces): tokens issued, or the
+ * OAuth error. A resource server's grant names no client, and the trace store drops steps of unknown client_ids.
+ */
+export function tokenTrace(ctx: AppContext) {
+  return {
+    onError: async (req: FastifyRequest, _reply: FastifyReply, err: Error): Promise<void> => {
+      if (!(err instanceof OAuthError)) return;
+      const r = tokenRequestOf(req);
+      if (r) ctx.traces.record(tokenStep(r.clientId, r.grantType, r.params, err.code, err.description));
+    },
+    onResponse: async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
+      const r = reply.statusCode === 200 ? tokenRequestOf(req) : undefined;
+      if (r) ctx.traces.record(tokenStep(r.clientId, r.grantType, r.params, 'ok'));
+    },
   };
 }
 
