@@ -29,6 +29,7 @@ import { tokenRoutes } from './routes/token.ts';
 import { serverOptions } from './server-options.ts';
 import { defaultSignInMethods, type SignInMethodsFactory, signInMethods } from './signin/index.ts';
 import { createStores } from './store/index.ts';
+import { TraceRecorder } from './trace/recorder.ts';
 import type { UpstreamFetch } from './upstream/http.ts';
 import { createUpstream, logUpstreamProviders } from './upstream/index.ts';
 import { databaseOutageError, registerOutagePage } from './web/outage.ts';
@@ -76,17 +77,23 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   );
   const changes = await ChangeFeed.start(deps.db, app.log, clock, deps.instance);
   app.addHook('onClose', async () => changes.stop());
+  const traces = new TraceRecorder({ store: stores.traces, clock, steps: config.traceSteps, log: app.log });
+  traces.start();
+  app.addHook('onClose', async () => traces.stop()); // after in-flight requests: their steps are written too
+  const trace = (clientId: string, outcome: string, detail: string) =>
+    traces.record({ clientId, step: 'cimd_fetch', outcome, detail });
   const ctx: AppContext = {
     config,
     db: deps.db,
     clock,
     stores,
-    clients: createClientResolver(stores, { config, clock, cimd: deps.cimd, metrics, changes }),
+    clients: createClientResolver(stores, { config, clock, cimd: deps.cimd, metrics, changes, trace }),
     resourceServers: cachedResourceServers(stores.resourceServers, changes, clock),
     changes,
     signIn,
     upstream,
     metrics,
+    traces,
   };
 
   warnIfCimdLoopbackAllowed(config, app.log);

@@ -35,6 +35,7 @@ import { grantCommands } from './cli/grants.ts';
 import { migrateCommand } from './cli/migrate.ts';
 import { resourceCommands } from './cli/resources.ts';
 import { runCli } from './cli/run.ts';
+import { traceCommand } from './cli/trace.ts';
 import { upstreamCommands } from './cli/upstream.ts';
 import { userCommands } from './cli/users.ts';
 import { EnvFileError, withEnvFile } from './config/env-file.ts';
@@ -49,6 +50,7 @@ export const COMMANDS: readonly Command[] = [
   ...upstreamCommands,
   auditCommand,
   doctorCommand,
+  traceCommand,
 ];
 
 // The same configuration as the server started in this directory: the environment, over ./.env when present.

@@ -9,6 +9,7 @@ import { METRICS_ROWS, type MetricsConfig } from './config/metrics.ts';
 import { bool, ConfigError, type Env, int, list, str } from './config/read.ts';
 import { SLOW_CLIENT_ROWS } from './config/slow-client-rows.ts';
 import { configTable, earlier } from './config/table.ts';
+import { TRACE_ROWS, type TraceConfig } from './config/trace.ts';
 import { UPSTREAM_ROWS } from './config/upstream-rows.ts';
 import {
   checkDeclaredProviders,
@@ -40,7 +41,7 @@ export {
   type TrustProxy,
 } from './config/values.ts';
 
-export interface Config extends MetricsConfig {
+export interface Config extends MetricsConfig, TraceConfig {
   issuer: string;
   port: number;
   host: string;
@@ -280,6 +281,7 @@ const TABLE = configTable<Config>({
   },
   ...UPSTREAM_ROWS,
   ...METRICS_ROWS,
+  ...TRACE_ROWS,
 });
 
 /** Every variable Latchkey reads, in table order: the source of the README table and .env.example. */

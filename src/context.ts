@@ -8,6 +8,7 @@ import type { ClientResolver } from './oauth/clients.ts';
 import type { SignInMethods } from './signin/index.ts';
 import type { Stores } from './store/index.ts';
 import type { ResourceServerStore } from './store/resource-servers.ts';
+import type { TraceRecorder } from './trace/recorder.ts';
 import type { Upstream } from './upstream/index.ts';
 
 export interface AppContext {
@@ -27,4 +28,6 @@ export interface AppContext {
   readonly upstream: Upstream;
   /** What this instance counts for Prometheus (README: Metrics); does nothing when metrics are off. */
   readonly metrics: Metrics;
+  /** Each client's recent protocol steps, queued and written in batches (README: Client traces). */
+  readonly traces: TraceRecorder;
 }

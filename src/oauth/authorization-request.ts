@@ -49,10 +49,17 @@ export class AuthorizationError extends Error {
     readonly error: OAuthError,
     readonly redirectUri?: string,
     readonly state?: string,
+    /** The client, once known: its trace records the error (README: Client traces). */
+    readonly clientId?: string,
   ) {
     super(error.message);
     this.name = 'AuthorizationError';
   }
+}
+
+/** An error about a request whose client and redirect URI are known good: it goes back to the client. */
+export function requestError(ar: AuthorizationRequest, error: OAuthError): AuthorizationError {
+  return new AuthorizationError(error, ar.redirectUri, ar.state, ar.client.clientId);
 }
 
 async function checkClient(ctx: AppContext, params: Params, log?: FastifyBaseLogger): Promise<Client> {
@@ -71,10 +78,20 @@ function checkRedirectUri(client: Client, params: Params): string {
   if (requested === undefined) {
     // RFC 6749 §3.1.2.3: may be omitted only when exactly one is registered.
     if (client.redirectUris.length === 1) return client.redirectUris[0]!;
-    throw new AuthorizationError(invalidRequest('redirect_uri is required'));
+    throw new AuthorizationError(
+      invalidRequest('redirect_uri is required'),
+      undefined,
+      undefined,
+      client.clientId,
+    );
   }
   if (!matchRedirectUri(requested, client.redirectUris)) {
-    throw new AuthorizationError(invalidRequest('redirect_uri is not registered for this client'));
+    throw new AuthorizationError(
+      invalidRequest('redirect_uri is not registered for this client'),
+      undefined,
+      undefined,
+      client.clientId,
+    );
   }
   return requested;
 }
@@ -164,7 +181,7 @@ export async function validateAuthorizationRequest(
       params: paramsOut,
     };
   } catch (err) {
-    if (err instanceof OAuthError) throw new AuthorizationError(err, redirectUri, state);
+    if (err instanceof OAuthError) throw new AuthorizationError(err, redirectUri, state, client.clientId);
     throw err;
   }
 }

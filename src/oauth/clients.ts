@@ -37,6 +37,8 @@ export interface ClientResolverOptions {
   metrics?: Pick<Metrics, 'cimdFetch' | 'registration'>;
   /** Change notifications: with them, resolved clients are kept in memory until the next change (change-cache.ts). */
   changes?: ChangeSource;
+  /** Records CIMD fetch outcomes in client traces. */
+  trace?: CimdCacheOptions['trace'];
 }
 
 export function createClientResolver(stores: Stores, options: ClientResolverOptions = {}): ClientResolver {
@@ -48,6 +50,7 @@ export function createClientResolver(stores: Stores, options: ClientResolverOpti
     config,
     log: options.log,
     metrics: options.metrics,
+    trace: options.trace,
   });
   async function load(clientId: string, log: WarnLogger | undefined): Promise<Client> {
     const client = await stores.clients.findByClientId(clientId);

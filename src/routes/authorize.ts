@@ -7,6 +7,7 @@ import {
   AuthorizationError,
   type AuthorizationRequest,
   authorizationResponseUrl,
+  requestError,
   validateAuthorizationRequest,
 } from '../oauth/authorization-request.ts';
 import { recordClientUse } from '../oauth/client-registration.ts';
@@ -14,6 +15,7 @@ import { accessDenied, promptNoneError } from '../oauth/errors.ts';
 import { Params } from '../oauth/params.ts';
 import { isLoopbackHost } from '../oauth/redirect-uri.ts';
 import { isSubset } from '../oauth/scopes.ts';
+import { authorizeFailure, requestStep } from '../trace/hooks.ts';
 import { errorPage, explainAuthorizationError, hostsOf } from '../web/explain.ts';
 import { BOUNDED, params, routeInput, text } from '../web/input.ts';
 import { checkCsrf, csrfToken, currentSession, type LiveSession } from '../web/session.ts';
@@ -50,6 +52,8 @@ async function answerError(
   reply: FastifyReply,
   err: AuthorizationError,
 ): Promise<FastifyReply> {
+  const step = authorizeFailure(err, Params.from(req.method === 'POST' ? req.body : req.query));
+  if (step) ctx.traces.record(step);
   if (err.redirectUri === undefined) {
     return errorPage(ctx, reply, {
       ...explainAuthorizationError(err.error),
@@ -88,6 +92,7 @@ async function issueCode(
     now,
   );
   await recordClientUse(ctx.stores.clients, ar.client, now, req.log);
+  ctx.traces.record(requestStep(ar, 'code_issued'));
   return redirectToClient(ctx, reply, req.method, ar.redirectUri, { code, state: ar.state });
 }
 
@@ -183,12 +188,7 @@ function answerPromptNone(
   code: 'login_required' | 'consent_required',
   description: string,
 ): Promise<FastifyReply> {
-  return answerError(
-    ctx,
-    req,
-    reply,
-    new AuthorizationError(promptNoneError(code, description), ar.redirectUri, ar.state),
-  );
+  return answerError(ctx, req, reply, requestError(ar, promptNoneError(code, description)));
 }
 
 export function authorizeRoutes(app: FastifyInstance, ctx: AppContext): void {
@@ -203,6 +203,7 @@ export function authorizeRoutes(app: FastifyInstance, ctx: AppContext): void {
     }
     const session = await currentSession(ctx, req);
     if (!session || ar.prompt.has('login')) {
+      if (!ar.prompt.has('none')) ctx.traces.record(requestStep(ar, 'authorize', 'ok', 'sent to sign in'));
       if (ar.prompt.has('none'))
         return answerPromptNone(ctx, req, reply, ar, 'login_required', 'the user is not signed in');
       return loginRedirect(req, reply, ar.resource.requiredUpstreamProvider ?? undefined);
@@ -233,6 +234,7 @@ export function authorizeRoutes(app: FastifyInstance, ctx: AppContext): void {
         'the user has not approved this client',
       );
     }
+    ctx.traces.record(requestStep(ar, 'authorize', 'ok', 'consent page shown'));
     return showConsent(ctx, reply, ar, session);
   });
 
@@ -279,13 +281,9 @@ export function authorizeRoutes(app: FastifyInstance, ctx: AppContext): void {
         req.ip,
         ctx.clock.now(),
       );
-      return answerError(
-        ctx,
-        req,
-        reply,
-        new AuthorizationError(accessDenied('the user denied the request'), ar.redirectUri, ar.state),
-      );
+      return answerError(ctx, req, reply, requestError(ar, accessDenied('the user denied the request')));
     }
+    ctx.traces.record(requestStep(ar, 'consent', 'given'));
     await ctx.stores.grants.saveConsent(
       userId,
       ar.client.id,

@@ -15,6 +15,7 @@ import type { Params } from '../oauth/params.ts';
 import { formatScope } from '../oauth/scopes.ts';
 import { onAccessTokenIssued } from '../store/introspection.ts';
 import { TOKEN_PREFIX } from '../store/tokens.ts';
+import { audienceStep, introspectionStep } from '../trace/hooks.ts';
 import { UPSTREAM_MEMBER_SCHEMA, type UpstreamMember, upstreamMember } from '../upstream/claims.ts';
 import { params, routeInput, text } from '../web/input.ts';
 
@@ -90,7 +91,7 @@ export function introspectRoutes(app: FastifyInstance, ctx: AppContext): void {
     return rs;
   }
 
-  async function lookup(token: string): Promise<ActiveAnswer | undefined> {
+  async function lookup(token: string, caller: ResourceServer): Promise<ActiveAnswer | undefined> {
     const key = hashSecret(token);
     const cached = answers.get(key);
     ctx.metrics.introspectionCache(cached !== undefined);
@@ -101,6 +102,8 @@ export function introspectRoutes(app: FastifyInstance, ctx: AppContext): void {
     const now = ctx.clock.now();
     if (!at || at.revoked || at.expiresAt <= now || at.userDisabled) {
       inactive.set(key, true, inactiveGeneration);
+      // A known client's token refused: its trace says which resource server asked and why (README: Client traces).
+      if (at) ctx.traces.record(introspectionStep(at, now, caller));
       return undefined;
     }
     const answer: ActiveAnswer = {
@@ -153,10 +156,13 @@ export function introspectRoutes(app: FastifyInstance, ctx: AppContext): void {
       const caller = await authenticateCaller(req, params);
       const token = params.require('token');
       // token_type_hint is only a hint (§2.1); refresh tokens are never active to a resource server.
-      const answer = token.startsWith(TOKEN_PREFIX.access) ? await lookup(token) : undefined;
+      const answer = token.startsWith(TOKEN_PREFIX.access) ? await lookup(token, caller) : undefined;
       const active = answer !== undefined && answer.resourceServerId === caller.id;
       ctx.metrics.introspection(active);
-      if (!active) return INACTIVE;
+      if (!active) {
+        if (answer) ctx.traces.record(audienceStep(answer.body.client_id, answer.body.aud, caller));
+        return INACTIVE;
+      }
       if (caller.exposeUpstreamClaims && answer.upstream)
         return { ...answer.body, upstream: answer.upstream };
       return answer.body;

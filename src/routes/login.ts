@@ -16,6 +16,7 @@ import {
   signInInput,
   throttledPage,
 } from '../signin/page.ts';
+import { signInStep } from '../trace/hooks.ts';
 import { params, routeInput, text } from '../web/input.ts';
 import {
   checkCsrf,
@@ -78,6 +79,11 @@ async function auditFailure(
   });
 }
 
+function traceSignIn(ctx: AppContext, returnTo: string, methodId: string, kind: string): void {
+  const step = signInStep(returnTo, methodId, kind);
+  if (step) ctx.traces.record(step);
+}
+
 export function loginRoutes(app: FastifyInstance, ctx: AppContext): void {
   const { config } = ctx;
 
@@ -128,6 +134,7 @@ export function loginRoutes(app: FastifyInstance, ctx: AppContext): void {
     }
     const outcome = await method.finish(input);
     ctx.metrics.signIn(method.id, signInResult(outcome.kind));
+    traceSignIn(ctx, returnTo, method.id, outcome.kind);
     switch (outcome.kind) {
       case 'signed_in':
         return completeSignIn(ctx, req, reply, method, outcome, returnTo);
@@ -190,6 +197,7 @@ export function loginRoutes(app: FastifyInstance, ctx: AppContext): void {
     const outcome = await method.finish(signInInput(ctx, req, req.query, '/'));
     ctx.metrics.signIn(method.id, signInResult(outcome.kind));
     const returnTo = safeReturnTo(outcome.returnTo);
+    traceSignIn(ctx, returnTo, method.id, outcome.kind);
     switch (outcome.kind) {
       case 'signed_in':
         return completeSignIn(ctx, req, reply, method, outcome, returnTo);

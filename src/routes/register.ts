@@ -73,6 +73,8 @@ async function registerClient(ctx: AppContext, req: FastifyRequest, reply: Fasti
   );
   const clientId = client.clientId;
   ctx.metrics.registration('dcr');
+  const detail = `dynamic registration (${metadata.tokenEndpointAuthMethod}): ${metadata.redirectUris.join(' ')}`;
+  ctx.traces.record({ clientId, step: 'registration', outcome: 'ok', detail });
   req.log.info(
     { clientId, clientName: metadata.name, authMethod: metadata.tokenEndpointAuthMethod },
     'client registered',

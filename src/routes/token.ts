@@ -11,6 +11,7 @@ import { readForm } from '../oauth/form.ts';
 import { createGrantRegistry, grantRefusal } from '../oauth/grants/index.ts';
 import { formatScope } from '../oauth/scopes.ts';
 import type { IssuedTokens } from '../store/tokens.ts';
+import { tokenTrace } from '../trace/hooks.ts';
 import { upstreamExchangeOf } from '../upstream/exchange.ts';
 import { params as form, routeInput, text } from '../web/input.ts';
 
@@ -36,7 +37,7 @@ export function tokenRoutes(app: FastifyInstance, ctx: AppContext): void {
   });
   const names = ['grant_type', 'code', 'code_verifier', 'redirect_uri', 'refresh_token', 'scope', 'resource'];
   const body = form(Object.fromEntries(['client_id', 'client_secret', ...names].map((n) => [n, text()])));
-  app.post('/token', routeInput(ctx, 'api', { body }), async (req, reply) => {
+  app.post('/token', { ...routeInput(ctx, 'api', { body }), ...tokenTrace(ctx) }, async (req, reply) => {
     const params = readForm(req);
     const grantType = params.require('grant_type');
     reply.header('cache-control', 'no-store').header('pragma', 'no-cache');

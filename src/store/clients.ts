@@ -84,11 +84,12 @@ export function clientStore(prisma: PrismaClient) {
       return prisma.client.findMany({ where: kind ? { kind } : {}, orderBy: { createdAt: 'asc' } });
     },
 
-    /** Deletes a client and, by cascade, its consents, grants, codes and tokens. */
+    /** Deletes a client and, by cascade, its consents, grants, codes and tokens; its trace goes too. */
     delete(clientId: string, by: AuditBy = OPERATOR, now = new Date()): Promise<boolean> {
       return prisma.$transaction(async (tx) => {
         const r = await tx.client.deleteMany({ where: { clientId } });
         if (r.count === 0) return false;
+        await tx.clientTrace.deleteMany({ where: { clientId } });
         await audit(tx, { action: 'client_deleted', ...by, subject: clientId, clientId, at: now });
         await notifyChange(tx, 'client');
         return true;

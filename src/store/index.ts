@@ -10,6 +10,7 @@ import { resourceServerStore } from './resource-servers.ts';
 import { sessionStore } from './sessions.ts';
 import { settingStore } from './settings.ts';
 import { tokenStore } from './tokens.ts';
+import { traceStore } from './traces.ts';
 import { upstreamStore } from './upstream.ts';
 import { upstreamTokenStore } from './upstream-tokens.ts';
 import { userStore } from './users.ts';
@@ -25,6 +26,7 @@ export function createStores(prisma: PrismaClient) {
     grants: grantStore(prisma),
     tokens: tokenStore(prisma),
     introspection: introspectionStore(prisma),
+    traces: traceStore(prisma),
     settings: settingStore(prisma),
     upstream: upstreamStore(prisma),
     upstreamTokens: upstreamTokenStore(prisma),

@@ -9,6 +9,8 @@ export interface IntrospectedToken {
   expiresAt: Date;
   /** The token or its grant was revoked. */
   revoked: boolean;
+  /** The grant was revoked (which revokes its tokens): named as the cause in client traces. */
+  grantRevoked: boolean;
   resourceServerId: string;
   /** The audience: the resource server's URI (RFC 8707). */
   audience: string;
@@ -27,6 +29,7 @@ interface Row {
   created_at: Date;
   expires_at: Date;
   revoked: boolean;
+  grant_revoked: boolean;
   resource_server_id: string;
   audience: string;
   client_id: string;
@@ -53,7 +56,7 @@ export async function findIntrospectedToken(
   // The uuid columns are read as text: the answer only compares and prints them.
   const rows = await db.$queryRaw<Row[]>`
     SELECT t.scopes, t.created_at, t.expires_at,
-           (t.revoked_at IS NOT NULL OR g.revoked_at IS NOT NULL) AS revoked,
+           (t.revoked_at IS NOT NULL OR g.revoked_at IS NOT NULL) AS revoked, g.revoked_at IS NOT NULL AS grant_revoked,
            g.resource_server_id::text AS resource_server_id, rs.uri AS audience, c.client_id,
            u.id::text AS user_id, u.email AS user_email, u.disabled AS user_disabled,
            ul.provider AS upstream_provider, ul.claims AS upstream_claims
@@ -71,6 +74,7 @@ export async function findIntrospectedToken(
     createdAt: r.created_at,
     expiresAt: r.expires_at,
     revoked: r.revoked,
+    grantRevoked: r.grant_revoked,
     resourceServerId: r.resource_server_id,
     audience: r.audience,
     clientId: r.client_id,

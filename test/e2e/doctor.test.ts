@@ -197,16 +197,18 @@ forEachDatabase('latchkey doctor', (kind) => {
 
   it('changes nothing: every table holds the same rows after a run', async () => {
     await addClient(latchkey.stores, { name: 'Existing app' });
-    const before = await tableDigests(latchkey.database);
+    // The probes' refused /authorize requests are recorded in the client's trace (README: Client traces): an
+    // observation, like a log line, written a moment later; every other table must hold the same rows.
+    const before = await tableDigests(latchkey.database, ['client_traces']);
     const { report } = await doctor(mcpUrl);
     // Without --register the /authorize probes use the client already registered.
     assert.deepEqual(failed(report), []);
     assert.equal(report.steps.find((s) => s.id === 'authorize_error_redirect')?.status, 'pass');
-    assert.deepEqual(await tableDigests(latchkey.database), before);
+    assert.deepEqual(await tableDigests(latchkey.database, ['client_traces']), before);
   });
 
   it('--register deletes the client it registered: only the registration rate-limit counter moves', async () => {
-    const before = await tableDigests(latchkey.database, ['rate_limits', 'audit_events']);
+    const before = await tableDigests(latchkey.database, ['rate_limits', 'audit_events', 'client_traces']);
     const eventsBefore = await latchkey.database.db.prisma.auditEvent.findMany({ select: { id: true } });
     const { report } = await doctor(mcpUrl, true);
     assert.equal(report.steps.find((s) => s.id === 'dcr')?.status, 'pass');
@@ -214,7 +216,10 @@ forEachDatabase('latchkey doctor', (kind) => {
     // The server counts the registration against REGISTRATION_RATE_LIMIT for this address (README: Check a
     // deployment); every other table, clients included, holds exactly the rows it held, and the audit trail
     // (README: Audit trail) records the registration and its deletion, and nothing else.
-    assert.deepEqual(await tableDigests(latchkey.database, ['rate_limits', 'audit_events']), before);
+    assert.deepEqual(
+      await tableDigests(latchkey.database, ['rate_limits', 'audit_events', 'client_traces']),
+      before,
+    );
     const events = await latchkey.database.db.prisma.auditEvent.findMany({
       where: { id: { notIn: eventsBefore.map((e) => e.id) } },
       orderBy: { occurredAt: 'asc' },

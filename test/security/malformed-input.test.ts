@@ -35,13 +35,14 @@ forEachDatabase('malformed input', (kind) => {
     await addUser(server.stores, 'owner@example.com');
   });
   after(() => server.close());
-  // Rate-limit counters may move (a refused registration still counts against its address); nothing else may.
+  // Rate-limit counters may move (a refused registration still counts against its address), and client traces record
+  // refused requests of known clients (README: Client traces); nothing else may.
   beforeEach(async () => {
-    before_ = await rowCounts(server.database, ['rate_limits']);
+    before_ = await rowCounts(server.database, ['rate_limits', 'client_traces']);
   });
   afterEach(async () => {
     assert.deepEqual(
-      await rowCounts(server.database, ['rate_limits']),
+      await rowCounts(server.database, ['rate_limits', 'client_traces']),
       before_,
       'a refused request wrote rows',
     );

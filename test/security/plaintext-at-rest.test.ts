@@ -106,6 +106,23 @@ forEachDatabase('secrets at rest', (kind) => {
     }
     secrets.add('not the password 3');
     assert.ok(secrets.size >= 15);
+    // Client traces hold these flows' steps (README: Client traces), and a refused redirect_uri loses its query.
+    const traced = await addClient(server.stores);
+    const leak = 'trace-query-secret-0123456789';
+    secrets.add(leak);
+    await fetch(authorizeUrl(server, traced, { redirect_uri: `${traced.redirectUri}?leak=${leak}` }));
+    await server.app.latchkey.traces.flush();
+    const traces = await server.database.db.prisma.clientTrace.findMany();
+    assert.ok(traces.length >= 10, 'client_traces has rows');
+    assert.ok(traces.some((t) => t.clientId === traced.clientId && t.detail?.includes(traced.redirectUri)));
+    assert.equal(
+      traces
+        .map((t) => `${t.detail} ${t.resource}`)
+        .join('\n')
+        .includes(email),
+      false,
+      'no email',
+    );
 
     const dump = await server.database.db.withConnection(async (c) => {
       const tables = await c.query<{ table_name: string }>(

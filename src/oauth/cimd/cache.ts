@@ -38,7 +38,12 @@ export interface CimdCacheOptions extends Omit<CimdFetchOptions, keyof CimdUrlPo
   staleIfError?: number;
   log?: WarnLogger | undefined;
   metrics?: Pick<Metrics, 'cimdFetch' | 'registration'> | undefined;
+  /** Records each fetch's outcome in the client's trace (README: Client traces). */
+  trace?: CimdTrace | undefined;
 }
+
+/** A CIMD fetch outcome for a trace: `ok`, `stale` (cached copy served), `failed` (no document), `refused` (invalid). */
+export type CimdTrace = (clientId: string, outcome: string, detail: string) => void;
 
 export interface CimdCache {
   /**
@@ -61,6 +66,7 @@ export function createCimdCache(options: CimdCacheOptions): CimdCache {
     staleIfError = CIMD_STALE_IF_ERROR,
     log: defaultLog,
     metrics,
+    trace,
     ...transport
   } = options;
   const fetchOptions: CimdFetchOptions = {
@@ -68,6 +74,7 @@ export function createCimdCache(options: CimdCacheOptions): CimdCache {
     allowLoopback: config.cimdAllowLoopback,
     allowedHosts: config.cimdAllowedHosts,
   };
+  const refusedDocuments = new WeakSet<CimdError>();
   // Concurrent requests for one client_id share one fetch.
   const inFlight = new Map<string, Promise<Client>>();
   const limits = createCimdFetchLimits({
@@ -82,10 +89,16 @@ export function createCimdCache(options: CimdCacheOptions): CimdCache {
     limits.takeFetch(url.hostname);
     try {
       const fetched = await fetchCheckedCimdDocument(url, now, fetchOptions);
-      const metadata = validateCimdDocument(clientId, fetched.document, {
-        supportedScopes: config.scopes,
-        allowedRedirectUriPatterns: config.allowedRedirectUriPatterns,
-      });
+      let metadata: ReturnType<typeof validateCimdDocument>;
+      try {
+        metadata = validateCimdDocument(clientId, fetched.document, {
+          supportedScopes: config.scopes,
+          allowedRedirectUriPatterns: config.allowedRedirectUriPatterns,
+        });
+      } catch (err) {
+        if (err instanceof CimdError) refusedDocuments.add(err); // fetched, then refused: told apart in traces
+        throw err;
+      }
       return await store.upsertCimd(cimdClientRecord(clientId, metadata, fetched, now));
     } catch (err) {
       if (err instanceof CimdError) limits.rememberFailure(clientId, err);
@@ -104,6 +117,7 @@ export function createCimdCache(options: CimdCacheOptions): CimdCache {
       const client = await fetchAndStore(clientId, url, now);
       metrics?.cimdFetch('fetched');
       if (!cached) metrics?.registration('cimd');
+      trace?.(clientId, 'ok', cached ? 'document fetched again' : 'document fetched: client registered');
       return client;
     } catch (err) {
       if (!(err instanceof CimdError)) throw err;
@@ -115,10 +129,12 @@ export function createCimdCache(options: CimdCacheOptions): CimdCache {
           'client metadata document host is failing; serving the cached document (stale-if-error)',
         );
         metrics?.cimdFetch('stale_if_error');
+        trace?.(clientId, 'stale', `fetch failed, cached document served: ${err.description}`);
         return cached!;
       }
       log?.warn(context, 'client metadata document refused');
       metrics?.cimdFetch('refused');
+      trace?.(clientId, refusedDocuments.has(err) ? 'refused' : 'failed', err.description);
       throw err;
     }
   }
