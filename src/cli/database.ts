@@ -25,8 +25,8 @@ export function openSocketClient(dataDir: string): Database {
   // pg treats a host that is a directory as the place of a Unix socket named .s.PGSQL.<port>.
   url.searchParams.set('host', resolve(dataDir));
   // One connection: the socket serves one session at a time, and a second connection waiting on the first while it
-  // holds a transaction would wait forever.
-  const db = openPostgres({ url: url.href, poolSize: 1 });
+  // holds a transaction would wait forever. No named statements: the session outlives this connection.
+  const db = openPostgres({ url: url.href, poolSize: 1, prepared: false });
   return { ...db, kind: 'pglite' };
 }
 

@@ -40,13 +40,19 @@ export interface PostgresOptions {
   logger?: Logger | undefined;
   /** The pool's most connections (DATABASE_POOL_SIZE). */
   poolSize?: number;
+  /**
+   * Named prepared statements (statement-names.ts); default on. Off for a running server's embedded PGlite reached
+   * through its socket: every connection there shares the one PGlite session, so a statement an earlier connection
+   * prepared still exists and preparing it again fails ("prepared statement … already exists").
+   */
+  prepared?: boolean;
 }
 
 type StatementNameGenerator = NonNullable<
   ConstructorParameters<typeof PrismaPg>[1]
 >['statementNameGenerator'];
 
-export function openPostgres({ url, logger, poolSize = 10 }: PostgresOptions): Database {
+export function openPostgres({ url, logger, poolSize = 10, prepared = true }: PostgresOptions): Database {
   const pool = new pg.Pool({
     connectionString: url,
     max: poolSize,
@@ -63,7 +69,10 @@ export function openPostgres({ url, logger, poolSize = 10 }: PostgresOptions): D
   pool.on('connect', (client) => client.on('error', () => {}));
   // Prepared once per connection, then only executed (statement-names.ts). The adapter's type says the generator
   // returns a string; past its bound ours returns undefined, which pg runs as an unnamed statement.
-  const adapter = new PrismaPg(pool, { statementNameGenerator: statementNamer() as StatementNameGenerator });
+  const adapter = new PrismaPg(
+    pool,
+    prepared ? { statementNameGenerator: statementNamer() as StatementNameGenerator } : {},
+  );
   const prisma = new PrismaClient({ adapter });
   let closed = false;
 

@@ -79,13 +79,16 @@ export async function audit(db: Db, e: AuditEvent): Promise<void> {
   });
 }
 
-/** Who ended a grant, from why (README: Audit trail). */
-function revoker(reason: RevokeReason, userId: string | null, clientId: string): AuditActor {
+/**
+ * Who ended a grant, from why (README: Audit trail): `owner` is the grant's user (or the operator when it has none),
+ * `client` its client, anything else a fixed actor.
+ */
+function revoker(reason: RevokeReason): 'owner' | 'client' | AuditActor {
   switch (reason) {
     case 'user':
-      return userId ? `user:${userId}` : 'operator';
+      return 'owner';
     case 'client':
-      return `client:${clientId}`;
+      return 'client';
     case 'operator':
     case 'upstream_unlinked':
       return 'operator';
@@ -100,8 +103,9 @@ function revoker(reason: RevokeReason, userId: string | null, clientId: string):
 }
 
 /**
- * The grant_created or grant_revoked event of one grant, named by its user, client_id and resource. A grant is
- * created by the person who approved it, or by the client itself (client_credentials, RFC 6749 §4.4).
+ * The grant_created or grant_revoked event of one grant, named by its user, client_id and resource, in one statement
+ * (the grant's names are read by the INSERT itself). A grant is created by the person who approved it, or by the
+ * client itself (client_credentials, RFC 6749 §4.4).
  */
 export async function auditGrant(
   tx: Tx,
@@ -110,33 +114,28 @@ export async function auditGrant(
   at: Date,
   address?: string | null,
 ): Promise<void> {
-  const g = await tx.grant.findUnique({
-    where: { id: grantId },
-    select: {
-      userId: true,
-      scopes: true,
-      client: { select: { clientId: true } },
-      resourceServer: { select: { uri: true } },
-    },
-  });
-  if (!g) return;
   const revoked = change.action === 'grant_revoked';
-  await audit(tx, {
-    action: change.action,
-    actor: revoked
-      ? revoker(change.reason, g.userId, g.client.clientId)
-      : g.userId
-        ? `user:${g.userId}`
-        : `client:${g.client.clientId}`,
-    subject: g.userId,
-    clientId: g.client.clientId,
-    resource: g.resourceServer.uri,
-    address,
-    detail: revoked
-      ? { grant: grantId, reason: change.reason }
-      : { grant: grantId, scope: g.scopes.join(' ') },
-    at,
-  });
+  // created: the approving user, else the client; revoked: see revoker().
+  const who = revoked ? revoker(change.reason) : 'creator';
+  const reason = revoked ? change.reason : null;
+  await tx.$executeRaw`
+    INSERT INTO audit_events (id, occurred_at, action, outcome, actor, subject, client_id, resource, address, detail)
+    SELECT ${randomUUID()}::uuid, ${at.toISOString()}::timestamp(3), ${change.action}, 'success',
+           CASE ${who}::text
+             WHEN 'owner' THEN coalesce('user:' || g.user_id::text, 'operator')
+             WHEN 'client' THEN 'client:' || c.client_id
+             WHEN 'creator' THEN coalesce('user:' || g.user_id::text, 'client:' || c.client_id)
+             ELSE ${who}::text
+           END,
+           g.user_id::text, c.client_id, rs.uri, ${address ?? null}::text,
+           CASE WHEN ${reason}::text IS NULL
+             THEN jsonb_build_object('grant', g.id::text, 'scope', array_to_string(g.scopes, ' '))
+             ELSE jsonb_build_object('grant', g.id::text, 'reason', ${reason}::text)
+           END
+      FROM grants g
+      JOIN clients c ON c.id = g.client_id
+      JOIN resource_servers rs ON rs.id = g.resource_server_id
+     WHERE g.id = ${grantId}::uuid`;
 }
 
 export interface AuditFilter {

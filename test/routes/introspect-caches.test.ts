@@ -90,7 +90,7 @@ forEachDatabase('/introspect: one statement, and caches that cannot lie', (kind)
     assert.equal(second.length, 0);
     server.clock.advance(6);
     const later = await statementsDuring(() => introspect(unknown));
-    assert.equal(later.length, 1, 'the entry is gone after its few seconds');
+    assert.equal(later.length, 1, `the entry is gone after its few seconds:\n${later.map((x) => x.text).join('\n---\n')}`);
   });
 
   it('finds a token active once issued, though it was presented (unknown) before', async () => {
@@ -128,6 +128,37 @@ forEachDatabase('/introspect: one statement, and caches that cannot lie', (kind)
     const body = (await introspect(token)).body;
     assert.equal(body.active, true);
     assert.equal(body.sub, client.clientId);
+  });
+
+  it('finds a token active once a code exchange issued it (the one-statement path), though presented before', async () => {
+    const code = await obtainCode(server, client, email, { resource: rs.uri });
+    const fixed = crypto.randomBytes(32);
+    const token = `${TOKEN_PREFIX.access}${fixed.toString('base64url')}`;
+    assert.deepEqual((await introspect(token)).body, { active: false });
+    assert.equal((await statementsDuring(() => introspect(token))).length, 0, 'remembered as unknown');
+
+    // The exchange's access token is the first 32 random bytes drawn (store/token-paths.ts: mint).
+    const original = crypto.randomBytes;
+    let used = false;
+    mock.method(crypto, 'randomBytes', (size: number) => {
+      if (size !== 32 || used) return original(size);
+      used = true;
+      return Buffer.from(fixed);
+    });
+    syncBuiltinESMExports();
+    let issued: string;
+    try {
+      const res = await exchangeCode(server, client, code);
+      assert.equal(res.status, 200);
+      issued = String(res.body.access_token);
+    } finally {
+      mock.restoreAll();
+      syncBuiltinESMExports();
+    }
+    assert.equal(issued, token);
+    const body = (await introspect(token)).body;
+    assert.equal(body.active, true);
+    assert.equal(body.username, email);
   });
 
   it('answers inactive while a user is disabled, and active again once enabled (no stale inactive answer)', async () => {
