@@ -35,7 +35,8 @@ export async function sweepOnce(
   metrics?: SweepMetrics,
   options: SweepOnceOptions = {},
 ): Promise<boolean> {
-  const until = performance.now() + (options.budgetMs ?? RUN_BUDGET_MS);
+  const started = performance.now();
+  const until = started + (options.budgetMs ?? RUN_BUDGET_MS);
   try {
     const { removed, complete } = await sweepRun(db.prisma, clock.now(), config.unusedClientTtl, {
       outOfTime: () => performance.now() > until,
@@ -43,7 +44,8 @@ export async function sweepOnce(
     });
     metrics?.sweep(removed);
     const total = Object.values(removed).reduce((a, b) => a + b, 0);
-    if (total > 0 || !complete) logger.info({ swept: removed, complete }, 'swept expired rows');
+    const ms = Math.round(performance.now() - started);
+    if (total > 0 || !complete) logger.info({ swept: removed, complete, ms }, 'swept expired rows');
     return complete;
   } catch (err) {
     metrics?.sweep(undefined);
