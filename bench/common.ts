@@ -1,5 +1,6 @@
 // Shared pieces of `npm run bench` (bench/run.ts): servers as their own processes, autocannon runs, medians.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { PACKAGE_ROOT } from '../src/paths.ts';
@@ -130,6 +131,21 @@ export async function load(t: LoadTarget, duration = DURATION, warmup = WARMUP):
     errors: r.errors,
     non2xx: r.non2xx,
   };
+}
+
+/** Resident (VmRSS) and proportional (Pss: shared pages split between sharers) memory of `pid`, in kB. */
+export function memoryKb(pid: number): { rss: number; pss: number } {
+  const read = (file: string, field: string) => {
+    try {
+      const m = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(
+        readFileSync(`/proc/${pid}/${file}`, 'utf8'),
+      );
+      return Number(m?.[1] ?? 0);
+    } catch {
+      return 0; // gone, or not ours to read
+    }
+  };
+  return { rss: read('status', 'VmRSS'), pss: read('smaps_rollup', 'Pss') };
 }
 
 /** Resident memory of every postgres process on this machine, in MB (ps; 0 where ps finds none). */

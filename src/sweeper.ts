@@ -1,6 +1,6 @@
 // Runs the sweep now and then in the server process. Every instance may run it: the deletes are idempotent.
 // A run stops between batches after RUN_BUDGET_MS; when it left work behind, the next run starts CONTINUE_AFTER_MS
-// later instead of at the next interval, so a large backlog drains in bounded slices (README: Sweeping).
+// later instead of at the next interval, so a large backlog drains in bounded slices (README: How it is built).
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { Config } from './config.ts';

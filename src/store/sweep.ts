@@ -5,7 +5,7 @@
 // Rotated refresh tokens stay until they expire: presenting one again must still revoke its grant. The answers kept
 // for the refresh reuse window go as soon as the window ends.
 //
-// At scale (README: Sweeping): every batch is found through an index and starts where the previous one ended, so a
+// At scale (README: How it is built): every batch is found through an index and starts where the previous one ended, so a
 // backlog of millions costs one index range scan per batch, never a full scan; a run may stop between batches when
 // its time is up (`outOfTime`), and the next run continues. Each batch is one short statement: readers such as
 // /introspect are never blocked (deleting takes row locks only, which reads do not wait for).

@@ -1,4 +1,4 @@
-// Sweeping at scale (README: Sweeping): a backlog of 100,000 expired rows goes away over several bounded runs, each
+// Sweeping at scale (README: How it is built): a backlog of 100,000 expired rows goes away over several bounded runs, each
 // run stopping between batches when its time is up and the next one continuing, and what live refresh tokens need
 // (their grants) stays. Runs here are bounded by a count of batches instead of a clock, so the test does not depend
 // on the machine's speed.
