@@ -100,8 +100,13 @@ export interface LoadTarget {
   body: string | (() => string);
 }
 
-/** A warm-up run, then the measured run, with CONNECTIONS connections. */
-export async function load(t: LoadTarget, duration = DURATION, warmup = WARMUP): Promise<Result> {
+/** A warm-up run, then the measured run, with CONNECTIONS connections; `between` runs after the warm-up. */
+export async function load(
+  t: LoadTarget,
+  duration = DURATION,
+  warmup = WARMUP,
+  between?: (warmRps: number) => Promise<void>,
+): Promise<Result> {
   const { body } = t;
   const opts = {
     url: `${t.url}${t.path}`,
@@ -121,7 +126,10 @@ export async function load(t: LoadTarget, duration = DURATION, warmup = WARMUP):
           ],
         }),
   };
-  if (warmup > 0) await autocannon({ ...opts, duration: warmup });
+  if (warmup > 0) {
+    const warm = await autocannon({ ...opts, duration: warmup });
+    await between?.(warm.requests.average);
+  }
   const r = await autocannon({ ...opts, duration });
   return {
     name: t.name,

@@ -21,6 +21,7 @@ import {
 import { PEER_CLIENT_ID, PEER_REDIRECT_URI, PEER_VERIFIER } from './peer-constants.ts';
 import { REDIRECT_URI, type Seeded, VERIFIER } from './seed.ts';
 
+// Enough for a first warm-up at 1,500 requests a second.
 const MIN_POOL = Number(process.env.BENCH_TOKEN_POOL ?? 3000);
 
 type Kind = 'code' | 'refresh';
@@ -92,15 +93,23 @@ export async function tokenRows(latchkey: Started, peer: Started, seeded: Seeded
   };
   const order = Object.keys(targets) as (keyof typeof targets)[];
   for (let round = 0; round < ROUNDS; round++) {
-    for (const k of order) {
-      const last = results[k].at(-1);
-      await pools[k].topUp(Math.max(MIN_POOL, Math.ceil((last?.rps ?? 0) * (DURATION + WARMUP) * 1.3)));
-    }
     // Latchkey and the peer take turns going first.
     const turn = round % 2 === 0 ? order : [order[1]!, order[0]!, order[3]!, order[2]!];
     for (const k of turn) {
       const server = k.startsWith('lk') ? latchkey : peer;
-      results[k].push(await load({ name: names[k], url: server.url, path: '/token', body: targets[k] }));
+      // Enough for the warm-up at the last round's rate (or MIN_POOL), then, after the warm-up, for the measured run
+      // at the warm-up's rate with a margin.
+      const last = results[k].at(-1);
+      await pools[k].topUp(Math.max(MIN_POOL, Math.ceil((last?.rps ?? 0) * WARMUP * 1.5)));
+      const topUp = (rps: number) => pools[k].topUp(Math.ceil(rps * DURATION * 1.5));
+      results[k].push(
+        await load(
+          { name: names[k], url: server.url, path: '/token', body: targets[k] },
+          DURATION,
+          WARMUP,
+          topUp,
+        ),
+      );
     }
     console.log(
       `token round ${round + 1}: ${order.map((k) => `${names[k]} ${Math.round(results[k][round]!.rps)}/s`).join(', ')}`,
