@@ -3,9 +3,12 @@
 // (their grants) stays. Runs here are bounded by a count of batches instead of a clock, so the test does not depend
 // on the machine's speed.
 import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
 import { after, before, it } from 'node:test';
+import pino from 'pino';
 import { hashSecret } from '../../src/lib/crypto.ts';
 import { type SweepCursor, type SweepResult, sweepRun } from '../../src/store/sweep.ts';
+import { sweepOnce } from '../../src/sweeper.ts';
 import { forEachDatabase, migratedDatabase, type TestDatabase } from '../helpers/db.ts';
 
 // Expired grants, each with an expired code, access token and refresh token: 4 rows apiece.
@@ -157,5 +160,28 @@ forEachDatabase('sweeping a large backlog', (kind) => {
     const third = await sweepRun(prisma, now, 86400, { cursor, batch: 50 });
     assert.equal(third.removed.grants, 1);
     assert.equal(await prisma.grant.count({ where: { id: empty.id } }), 0);
+  });
+
+  it('the sweeper says when a run ran out of time, so that it starts the next one soon (src/sweeper.ts)', async () => {
+    const logged: { msg: string; complete?: boolean }[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        for (const l of chunk.toString().split('\n').filter(Boolean)) logged.push(JSON.parse(l));
+        done();
+      },
+    });
+    const logger = pino({ level: 'info' }, sink);
+    const clock = { now: () => now };
+    assert.equal(
+      await sweepOnce(t.db, { unusedClientTtl: 86400 }, clock, logger, undefined, { budgetMs: -1 }),
+      false,
+    );
+    assert.equal(logged[0]?.msg, 'swept expired rows');
+    assert.equal(logged[0]?.complete, false);
+    assert.equal(
+      await sweepOnce(t.db, { unusedClientTtl: 86400 }, clock, logger),
+      true,
+      'with time, it finishes',
+    );
   });
 });
