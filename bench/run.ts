@@ -102,23 +102,41 @@ async function serverRows(): Promise<Section[]> {
 }
 
 const sections: Section[] = [];
-if (rows.has('embedded')) sections.push(await embeddedRows());
-if (rows.has('introspect') || rows.has('token')) sections.push(...(await serverRows()));
-if (rows.has('sweep')) sections.push(await sweepRows());
 
-const summary = sections.flatMap((s) => s.summary);
-for (const line of summary) console.log(line);
-const doc = `# Benchmarks
+/** Writes docs/benchmarks.md from the sections so far: after every part, so a part that fails loses nothing else. */
+async function writeDoc(): Promise<void> {
+  const summary = sections.flatMap((s) => s.summary);
+  const doc = `# Benchmarks
 
 Produced by \`npm run bench\` (bench/run.ts; rows: ${[...rows].join(', ')}) on ${new Date().toISOString().slice(0, 10)}:
 ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version},
 PostgreSQL on 127.0.0.1. autocannon, ${CONNECTIONS} connections, from the bench process; each server is its own
-process on the same machine. ${ROUNDS} rounds alternate between the targets (each round: ${WARMUP} s warm-up, ${DURATION} s
-measured per target). The numbers are from a shared 2-core machine and move by ±15% or more between runs (more
+process on the same machine. ${ROUNDS} round(s) alternate between the targets (each round: ${WARMUP} s warm-up, ${DURATION} s
+measured per target). The numbers are from a shared 2-core machine and move by ±15% or more between runs (far more
 while other work runs on it); a ratio, measured within one run, is the figure to compare.
 
 - ${summary.join('\n- ')}
 
 ${sections.map((s) => s.markdown).join('\n')}`;
-await writeFile(join(PACKAGE_ROOT, 'docs/benchmarks.md'), doc);
+  await writeFile(join(PACKAGE_ROOT, 'docs/benchmarks.md'), doc);
+}
+
+async function part(name: string, fn: () => Promise<Section[]>): Promise<void> {
+  try {
+    sections.push(...(await fn()));
+  } catch (err) {
+    console.error(err);
+    sections.push({
+      markdown: `## ${name}\n\nFailed: ${(err as Error).message}\n`,
+      summary: [`${name}: failed (${(err as Error).message})`],
+      failed: true,
+    });
+  }
+  await writeDoc();
+}
+
+if (rows.has('embedded')) await part('Embedded start', async () => [await embeddedRows()]);
+if (rows.has('introspect') || rows.has('token')) await part('Servers', serverRows);
+if (rows.has('sweep')) await part('Sweeping a backlog', async () => [await sweepRows()]);
+for (const line of sections.flatMap((s) => s.summary)) console.log(line);
 if (sections.some((s) => s.failed)) process.exitCode = 1;

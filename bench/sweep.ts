@@ -4,6 +4,7 @@
 // one a database lookup) runs against that server. Reports the sweep's wall time and introspection p99 before and
 // during it.
 import { performance } from 'node:perf_hooks';
+import pg from 'pg';
 import { openPostgres } from '../src/db/database.ts';
 import { migrate } from '../src/db/migrate.ts';
 import { randomToken } from '../src/lib/crypto.ts';
@@ -22,43 +23,49 @@ interface SweptLine {
 }
 
 export async function sweepRows(): Promise<Section> {
-  const pg = await createPostgresDatabase();
+  const pg_ = await createPostgresDatabase();
   const children = [];
   try {
-    const db = openPostgres({ url: pg.url, poolSize: 2 });
+    const db = openPostgres({ url: pg_.url, poolSize: 2 });
     await migrate(db);
-    const seeded = await seedLatchkey(pg.url);
+    const seeded = await seedLatchkey(pg_.url);
     const grants = Math.floor(ROWS / 4);
     const seedStart = performance.now();
-    await db.withConnection(async (c) => {
+    // One client of its own, without the application pool's query timeout: the backlog takes minutes to make.
+    const c = new pg.Client({ connectionString: pg_.url });
+    await c.connect();
+    try {
       const ids = await c.query<{ user_id: string; client_id: string; resource_server_id: string }>(
         `SELECT (SELECT id FROM users LIMIT 1) AS user_id, (SELECT id FROM clients LIMIT 1) AS client_id,
            (SELECT id FROM resource_servers LIMIT 1) AS resource_server_id`,
       );
-      const fk = ids[0];
-      if (!fk) throw new Error('seeding made no user, client or resource server');
+      const fk = ids.rows[0];
+      if (!fk?.user_id) throw new Error('seeding made no user, client or resource server');
       // Grants created 40 days ago, one millisecond apart; the live ones are the newest of them.
-      await c.exec(`
-        INSERT INTO grants (id, user_id, client_id, resource_server_id, scopes, redirect_uri, created_at)
-        SELECT gen_random_uuid(), '${fk.user_id}', '${fk.client_id}', '${fk.resource_server_id}', '{}',
-          'http://127.0.0.1:9/cb', now() - interval '40 days' + i * interval '1 ms'
-        FROM generate_series(1, ${grants + LIVE_GRANTS}) i;
-        CREATE TEMP TABLE backlog AS SELECT id, created_at, row_number() OVER (ORDER BY created_at) AS n
-          FROM grants WHERE created_at < now() - interval '39 days';
-        INSERT INTO authorization_codes (id, code_hash, grant_id, user_id, client_id, resource_server_id, redirect_uri,
-          code_challenge, scopes, created_at, expires_at, used_at)
-        SELECT gen_random_uuid(), 'c' || b.id, b.id, '${fk.user_id}', '${fk.client_id}', '${fk.resource_server_id}',
-          'http://127.0.0.1:9/cb', 'x', '{}', b.created_at, b.created_at + interval '1 minute', b.created_at
-        FROM backlog b WHERE b.n <= ${grants};
-        INSERT INTO access_tokens (id, token_hash, grant_id, scopes, created_at, expires_at)
-        SELECT gen_random_uuid(), 'a' || b.id, b.id, '{}', b.created_at, b.created_at + interval '1 hour' FROM backlog b;
-        INSERT INTO refresh_tokens (id, token_hash, grant_id, scopes, created_at, expires_at)
-        SELECT gen_random_uuid(), 'r' || b.id, b.id, '{}', b.created_at,
-          CASE WHEN b.n <= ${grants} THEN b.created_at + interval '30 days' ELSE now() + interval '30 days' END
-        FROM backlog b;
-        ANALYZE;
-      `);
-    });
+      const statements = [
+        `INSERT INTO grants (id, user_id, client_id, resource_server_id, scopes, redirect_uri, created_at)
+         SELECT gen_random_uuid(), '${fk.user_id}', '${fk.client_id}', '${fk.resource_server_id}', '{}',
+           'http://127.0.0.1:9/cb', now() - interval '40 days' + i * interval '1 ms'
+         FROM generate_series(1, ${grants + LIVE_GRANTS}) i`,
+        `CREATE TEMP TABLE backlog AS SELECT id, created_at, row_number() OVER (ORDER BY created_at) AS n
+           FROM grants WHERE created_at < now() - interval '39 days'`,
+        `INSERT INTO authorization_codes (id, code_hash, grant_id, user_id, client_id, resource_server_id, redirect_uri,
+           code_challenge, scopes, created_at, expires_at, used_at)
+         SELECT gen_random_uuid(), 'c' || b.id, b.id, '${fk.user_id}', '${fk.client_id}', '${fk.resource_server_id}',
+           'http://127.0.0.1:9/cb', 'x', '{}', b.created_at, b.created_at + interval '1 minute', b.created_at
+         FROM backlog b WHERE b.n <= ${grants}`,
+        `INSERT INTO access_tokens (id, token_hash, grant_id, scopes, created_at, expires_at)
+         SELECT gen_random_uuid(), 'a' || b.id, b.id, '{}', b.created_at, b.created_at + interval '1 hour' FROM backlog b`,
+        `INSERT INTO refresh_tokens (id, token_hash, grant_id, scopes, created_at, expires_at)
+         SELECT gen_random_uuid(), 'r' || b.id, b.id, '{}', b.created_at,
+           CASE WHEN b.n <= ${grants} THEN b.created_at + interval '30 days' ELSE now() + interval '30 days' END
+         FROM backlog b`,
+        'ANALYZE',
+      ];
+      for (const sql of statements) await c.query(sql);
+    } finally {
+      await c.end();
+    }
     const seedS = (performance.now() - seedStart) / 1000;
     const count = async (table: string) =>
       Number(
@@ -70,7 +77,7 @@ export async function sweepRows(): Promise<Section> {
     const before = (await Promise.all(tables.map(count))).reduce((a, b) => a + b, 0);
     console.log(`sweep: seeded ${before} rows in ${seedS.toFixed(0)} s`);
 
-    const lk = await startLatchkey({ DATABASE_URL: pg.url });
+    const lk = await startLatchkey({ DATABASE_URL: pg_.url });
     children.push(lk.child);
     const listeningAt = Date.now();
     const swept: SweptLine[] = [];
@@ -138,6 +145,6 @@ ${during.map((c, i) => `| /introspect during the sweep, chunk ${i + 1} | ${Math.
     return { markdown, summary, failed: !done };
   } finally {
     await stopAll(children);
-    await pg.drop();
+    await pg_.drop();
   }
 }
