@@ -1,6 +1,6 @@
-// The peer for /token rows of the bench: node-oidc-provider (panva, devDependency 9.13.3) with its default in-memory
-// adapter, doing the grants Latchkey does for an MCP client: authorization_code with PKCE (S256) for a public client,
-// and refresh_token with rotation. Run as its own process by bench/token.ts; prints its port on stdout, and mints
+// The peer for /token rows of the bench: node-oidc-provider (panva, devDependency 9.13.3) with an in-memory adapter,
+// doing the grants Latchkey does for an MCP client: authorization_code with PKCE (S256) for a public client, and
+// refresh_token with rotation. Run as its own process by bench/token.ts; prints its port on stdout, and mints
 // codes and refresh tokens through the provider's own models when asked over IPC ({ mint: 'code' | 'refresh', n }).
 import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
@@ -27,7 +27,55 @@ interface Models {
   RefreshToken: new (p: Record<string, unknown>) => Model;
 }
 
+// An in-memory adapter without a size bound: oidc-provider's own development adapter is an LRU of 1,000 entries,
+// which would drop most of the codes and refresh tokens minted ahead of a run.
+type Payload = Record<string, unknown> & {
+  grantId?: string;
+  uid?: string;
+  userCode?: string;
+  consumed?: number;
+};
+const stored = new Map<string, Payload>();
+const byGrant = new Map<string, string[]>();
+class MemoryAdapter {
+  constructor(private readonly name: string) {}
+  private key(id: string) {
+    return `${this.name}:${id}`;
+  }
+  async upsert(id: string, payload: Payload) {
+    stored.set(this.key(id), payload);
+    if (payload.grantId) {
+      const keys = byGrant.get(payload.grantId) ?? [];
+      keys.push(this.key(id));
+      byGrant.set(payload.grantId, keys);
+    }
+  }
+  async find(id: string) {
+    return stored.get(this.key(id));
+  }
+  async findByUid(uid: string) {
+    for (const [k, v] of stored) if (k.startsWith(`${this.name}:`) && v.uid === uid) return v;
+    return undefined;
+  }
+  async findByUserCode(userCode: string) {
+    for (const [k, v] of stored) if (k.startsWith(`${this.name}:`) && v.userCode === userCode) return v;
+    return undefined;
+  }
+  async consume(id: string) {
+    const p = stored.get(this.key(id));
+    if (p) p.consumed = Math.floor(Date.now() / 1000);
+  }
+  async destroy(id: string) {
+    stored.delete(this.key(id));
+  }
+  async revokeByGrantId(grantId: string) {
+    for (const k of byGrant.get(grantId) ?? []) stored.delete(k);
+    byGrant.delete(grantId);
+  }
+}
+
 const provider = new Provider('http://127.0.0.1:1', {
+  adapter: MemoryAdapter,
   clients: [
     {
       client_id: PEER_CLIENT_ID,

@@ -130,7 +130,8 @@ export async function tokenRows(latchkey: Started, peer: Started, seeded: Seeded
   const markdown = `## /token
 
 Code exchange (\`authorization_code\` with PKCE S256, public client) and refresh rotation (\`refresh_token\`, public
-client: a new refresh token every time), against node-oidc-provider 9.13.3 with its in-memory adapter, doing the same
+client: a new refresh token every time), against node-oidc-provider 9.13.3 with an in-memory adapter (a Map: its own development adapter keeps only 1,000
+entries), doing the same
 grants (bench/peer.ts; no ID token: the scope has no \`openid\`). Each request spends a code or refresh token minted
 beforehand, each in a grant of its own: Latchkey's through its store code, the peer's through its own models. Latchkey
 is instance A of the /introspect rows (Postgres). Latchkey and the peer take turns going first.
