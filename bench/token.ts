@@ -98,10 +98,10 @@ export async function tokenRows(latchkey: Started, peer: Started, seeded: Seeded
     for (const k of turn) {
       const server = k.startsWith('lk') ? latchkey : peer;
       // Enough for the warm-up at the last round's rate (or MIN_POOL), then, after the warm-up, for the measured run
-      // at the warm-up's rate with a margin.
+      // at three times the warm-up's rate (the first seconds run cold).
       const last = results[k].at(-1);
       await pools[k].topUp(Math.max(MIN_POOL, Math.ceil((last?.rps ?? 0) * WARMUP * 1.5)));
-      const topUp = (rps: number) => pools[k].topUp(Math.ceil(rps * DURATION * 1.5));
+      const topUp = (rps: number) => pools[k].topUp(Math.ceil(rps * DURATION * 3));
       results[k].push(
         await load(
           { name: names[k], url: server.url, path: '/token', body: targets[k] },
