@@ -4,7 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const env = { ...process.env };
@@ -21,4 +21,8 @@ if (existsSync(join(root, 'node_modules/typescript/bin/tsc'))) {
   run([join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json']);
   // The example MCP server (examples/mcp-server), compiled so the container runs it with plain node.
   run([join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.examples.json']);
+  // The embedded database's migrated data-directory template (src/db/template.ts), rebuilt only when a migration is
+  // newer than it: an embedded first start loads it instead of running initdb and every migration.
+  const template = pathToFileURL(join(root, 'dist/db/template.js')).href;
+  run(['--input-type=module', '-e', `await (await import(${JSON.stringify(template)})).ensureTemplate();`]);
 }

@@ -8,12 +8,14 @@
 //   socket-gate.ts makes its sessions and the server's own queries take turns.
 import { mkdir, open, readFile, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import type { Logger } from 'pino';
 import type { Database } from './database.ts';
 import { pgliteDatabase } from './pglite.ts';
 import { gateSocketSessions, type SocketGate } from './socket-gate.ts';
+import { templatePath } from './template.ts';
 
 export const LOCK_FILE = 'latchkey.lock';
 export const SOCKET_PORT = 5432;
@@ -89,6 +91,9 @@ async function takeLockFile(dataDir: string): Promise<() => Promise<void>> {
 export interface EmbeddedOptions {
   dataDir: string;
   logger?: Logger | undefined;
+  /** The migrated data-directory template a first start loads (default: the one `npm run build` saves, if there);
+   * null: none, run initdb. */
+  template?: string | null | undefined;
 }
 
 export interface EmbeddedDatabase extends Database {
@@ -96,14 +101,47 @@ export interface EmbeddedDatabase extends Database {
   serveSocket(): Promise<void>;
 }
 
-export async function openEmbedded({ dataDir, logger }: EmbeddedOptions): Promise<EmbeddedDatabase> {
+/**
+ * Opens the cluster in `pgdata`. A first start (no cluster there yet) says so, then loads the template when there is
+ * one, or runs initdb.
+ */
+async function openCluster(
+  dir: string,
+  logger: Logger | undefined,
+  template: string | null,
+): Promise<PGlite> {
+  const pgdata = join(dir, 'pgdata');
+  if (await exists(join(pgdata, 'PG_VERSION'))) return PGlite.create(pgdata);
+  const saved = template ? await readFile(template).catch(() => undefined) : undefined;
+  logger?.info(
+    { dataDir: dir, template: saved ? template : undefined },
+    `initialising embedded database in ${dir} (first start)…`,
+  );
+  const started = performance.now();
+  const pglite = await PGlite.create(pgdata, saved ? { loadDataDir: new Blob([saved]) } : {});
+  logger?.info({ ms: Math.round(performance.now() - started) }, 'embedded database initialised');
+  return pglite;
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+export async function openEmbedded({
+  dataDir,
+  logger,
+  template,
+}: EmbeddedOptions): Promise<EmbeddedDatabase> {
   const dir = resolve(dataDir);
   const release = await lockDataDir(dir);
   let socketServer: PGLiteSocketServer | undefined;
   let gate: SocketGate | undefined;
   let pglite: PGlite;
   try {
-    pglite = await PGlite.create(join(dir, 'pgdata'));
+    pglite = await openCluster(dir, logger, template === undefined ? templatePath() : template);
   } catch (err) {
     await release();
     throw err;

@@ -9,6 +9,7 @@ import { writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { loadMigrations } from '../../src/db/migrate.ts';
 import { freePort } from '../helpers/net.ts';
 import { npmStartDir, spawnServer, statusOf, tempDir } from '../helpers/server-process.ts';
 
@@ -74,7 +75,14 @@ describe('npm start', () => {
     await server.logged('latchkey is ready');
     const ready = performance.now();
     t.diagnostic(`ready ${Math.round(ready - spawned)} ms after spawning (a fresh embedded database)`);
-    assert.ok(server.logs().some((l) => l.msg === 'migration applied'));
+    // The fresh database was made from the build's migrated template (src/db/template.ts), and is fully migrated.
+    assert.ok(
+      server
+        .logs()
+        .some((l) => /^initialising embedded database in .* \(first start\)…$/.test(String(l.msg))),
+    );
+    const migrated = server.logs().find((l) => l.msg === 'database migrated');
+    assert.equal(migrated?.total, (await loadMigrations()).length);
     const serverPid = server.logs().find((l) => l.msg === 'latchkey is ready')!.pid as number;
     assert.notEqual(serverPid, server.child.pid, 'npm runs the server as its child');
 

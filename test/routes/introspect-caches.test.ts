@@ -90,7 +90,11 @@ forEachDatabase('/introspect: one statement, and caches that cannot lie', (kind)
     assert.equal(second.length, 0);
     server.clock.advance(6);
     const later = await statementsDuring(() => introspect(unknown));
-    assert.equal(later.length, 1, `the entry is gone after its few seconds:\n${later.map((x) => x.text).join('\n---\n')}`);
+    assert.equal(
+      later.length,
+      1,
+      `the entry is gone after its few seconds:\n${later.map((x) => x.text).join('\n---\n')}`,
+    );
   });
 
   it('finds a token active once issued, though it was presented (unknown) before', async () => {
