@@ -30,7 +30,11 @@ export function openSocketClient(dataDir: string): Database {
   return { ...db, kind: 'pglite' };
 }
 
-export async function openCliDatabase(config: Config): Promise<CliDatabase> {
+export async function openCliDatabase(
+  config: Config,
+  /** Says what a first open of an embedded directory does (it can take seconds). */
+  say: (line: string) => void = () => {},
+): Promise<CliDatabase> {
   if (config.databaseUrl) {
     return {
       db: openPostgres({ url: config.databaseUrl, poolSize: 2 }),
@@ -51,7 +55,10 @@ export async function openCliDatabase(config: Config): Promise<CliDatabase> {
     }
   }
   return {
-    db: await openEmbedded({ dataDir: dir }),
+    db: await openEmbedded({
+      dataDir: dir,
+      logger: { info: (_fields: object, line?: string) => say(line ?? '') },
+    }),
     route: 'direct',
     where: `the embedded database in ${dir}`,
   };

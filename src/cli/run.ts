@@ -85,7 +85,9 @@ export async function runCli(
       // The database modules load only for commands that use them: --help and --version stay quick.
       async database(options = {}) {
         const { openCliDatabase, ensureMigrated } = await import('./database.ts');
-        opened ??= await openCliDatabase(config);
+        opened ??= await openCliDatabase(config, (line) => {
+          if (!json) println(io.stderr, line);
+        });
         if (options.requireMigrated !== false) {
           await ensureMigrated(opened, (name) => {
             if (!json) println(io.stderr, `applied migration ${name}`);

@@ -90,7 +90,8 @@ async function takeLockFile(dataDir: string): Promise<() => Promise<void>> {
 
 export interface EmbeddedOptions {
   dataDir: string;
-  logger?: Logger | undefined;
+  /** Where the first start and the socket are announced (the server's logger; the CLI's stderr). */
+  logger?: Pick<Logger, 'info'> | undefined;
   /** The migrated data-directory template a first start loads (default: the one `npm run build` saves, if there);
    * null: none, run initdb. */
   template?: string | null | undefined;
@@ -107,7 +108,7 @@ export interface EmbeddedDatabase extends Database {
  */
 async function openCluster(
   dir: string,
-  logger: Logger | undefined,
+  logger: Pick<Logger, 'info'> | undefined,
   template: string | null,
 ): Promise<PGlite> {
   const pgdata = join(dir, 'pgdata');

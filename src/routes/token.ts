@@ -1,7 +1,6 @@
-// POST /token (RFC 6749 §3.2; OAuth 2.1 §3.2): read the form → a resource server's grant (RFC 8693 exchange, which
-// authenticates resource servers itself) or: authenticate the client → find the grant type's handler → check the
-// client may use it → handle → answer. Every rule of a grant lives in its handler (src/oauth/grants/). Responses
-// carry Cache-Control: no-store (RFC 6749 §5.1).
+// POST /token (RFC 6749 §3.2; OAuth 2.1 §3.2): read the form → a resource server's grant (RFC 8693) or: authenticate
+// the client → find the grant type's handler → check the client may use it → handle → answer. Every rule of a grant
+// lives in its handler (src/oauth/grants/). Responses carry Cache-Control: no-store (RFC 6749 §5.1).
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../context.ts';
 import { authenticateClient } from '../oauth/client-auth.ts';

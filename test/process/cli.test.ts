@@ -61,8 +61,10 @@ describe('latchkey user add and user list', () => {
     const env = { DATA_DIR: dataDir };
     const added = await addUser(env, 'stopped@example.com', 'while it is stopped');
     assert.equal(added.code, 0, added.stderr);
-    for (const m of await loadMigrations())
-      assert.match(added.stderr, new RegExp(`applied migration ${m.name}`));
+    // A first open says what it does; the database comes from the build's migrated template (or initdb and every
+    // migration, when there is none), and the second command below finds nothing left to apply.
+    assert.match(added.stderr, /initialising embedded database in .+ \(first start\)/);
+    assert.match(added.stderr, /embedded database initialised/);
 
     const listed = await runCli(['user', 'list'], { env });
     assert.equal(listed.code, 0, listed.stderr);

@@ -237,6 +237,12 @@ interface Endpoint {
 forEachDatabase('fuzz', (kind) => {
   let server: TestServer;
   let baseline: RowCounts;
+  let otherEvents: number;
+  const UNCOUNTED = ['rate_limits', 'client_traces', 'audit_events'];
+  const eventsOtherThanFailedSignIns = () =>
+    server.database.db.prisma.auditEvent.count({
+      where: { OR: [{ action: { not: 'sign_in' } }, { outcome: 'success' }] },
+    });
   let fixtures: Record<string, string[]>;
   const statuses = new Map<number, number>();
 
@@ -305,8 +311,10 @@ forEachDatabase('fuzz', (kind) => {
       ],
       redirect_uris: [],
     };
-    // Client traces record refused requests of known clients by design (README: Client traces); nothing else may move.
-    baseline = await rowCounts(server.database, ['rate_limits', 'client_traces']);
+    // Client traces record refused requests of known clients by design (README: Client traces), and the audit trail
+    // records failed sign-ins (README: Audit trail); nothing else may move.
+    baseline = await rowCounts(server.database, UNCOUNTED);
+    otherEvents = await eventsOtherThanFailedSignIns();
   });
   after(async () => {
     // The distribution, for the report (what the fuzzer reached).
@@ -443,10 +451,11 @@ forEachDatabase('fuzz', (kind) => {
         `no open redirect: ${what} → ${location}`,
       );
     }
-    assert.deepEqual(
-      await rowCounts(server.database, ['rate_limits', 'client_traces']),
-      baseline,
-      `no row changed: ${what}`,
+    assert.deepEqual(await rowCounts(server.database, UNCOUNTED), baseline, `no row changed: ${what}`);
+    assert.equal(
+      await eventsOtherThanFailedSignIns(),
+      otherEvents,
+      `no audit event but a failed sign-in: ${what}`,
     );
   }
 
