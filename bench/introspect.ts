@@ -86,13 +86,13 @@ export async function introspectRows(s: IntrospectServers, seeded: Seeded): Prom
         // After the warm-up, enough unseen tokens for the measured run at the warm-up's rate.
         () =>
           load(
-            target('(b) Latchkey, distinct tokens, each first seen', s.d, distinctBody),
+            target('(b) Latchkey, distinct tokens, each first seen', s.b, distinctBody),
             DURATION,
             WARMUP,
             (rps) => topUp(Math.ceil(rps * DURATION * 1.3)),
           ),
       ],
-      [unknown, () => load(target('(c) Latchkey, unknown tokens', s.d, unknownBody))],
+      [unknown, () => load(target('(c) Latchkey, unknown tokens', s.b, unknownBody))],
     ];
     // Every round starts with a different target, so none always follows the same one.
     for (let i = 0; i < runs.length; i++) {
@@ -152,7 +152,8 @@ export async function introspectRows(s: IntrospectServers, seeded: Seeded): Prom
 
 Every target receives the same form POST (\`token=…&token_type_hint=access_token\` with HTTP Basic resource-server
 credentials). Four Latchkey instances share the database: C and D take the load and differ only in that C has
-\`METRICS_TOKEN\` set (metrics on: every request counted and timed); (b) and (c) go to D. For (b), each request
+\`METRICS_TOKEN\` set (metrics on: every request counted and timed); (b) and (c) go to B, so the caches they fill
+never sit in the instances that compare metrics on and off. For (b), each request
 carries the next token of a pool minted beforehand through the store (topped up after each warm-up to cover the
 measured run at the warm-up's rate), so the instance looks each one up for the first time. (c) sends a new random token with every request. Afterwards a token is revoked
 through A and introspected once on A and once on B. The table shows each target's median round; ratios are the

@@ -1,7 +1,10 @@
 // A size-bounded in-memory map whose entries expire. It serves the authorization server's caches
 // (src/oauth/change-cache.ts) and the resource-server kit's token cache (src/resource-server/cache.ts), so
-// both bound their memory the same way: at most `maxEntries` entries, each dropped once its expiry passes, the
-// least recently used evicted first. Time comes from an injected `now` so tests move it instead of sleeping.
+// both bound their memory the same way: at most `maxEntries` entries, each dropped once its expiry passes, and an
+// entry not read since it was last considered evicted first ("second chance", an approximation of least recently
+// used). A read only sets a flag: re-inserting the entry on every read, as a strict LRU over a Map does, made a read
+// of a full cache cost ~140 µs instead of ~0.2 µs (V8 rehashes a Map that keeps filling up with deleted slots), which
+// cut a busy instance's /introspect of a hot token to a third. Time comes from an injected `now`.
 
 export interface BoundedCacheOptions {
   /** At most this many entries; 0 or less stores nothing. */
@@ -14,10 +17,12 @@ interface Entry<V> {
   value: V;
   /** Epoch ms at and after which the entry is not used. */
   expiresAt: number;
+  /** Read since it was set or last passed over by eviction. */
+  used: boolean;
 }
 
 export class BoundedCache<K, V> {
-  // A Map iterates in insertion order; re-inserting on use keeps the least recently used first.
+  // A Map iterates in insertion order: the oldest first.
   private readonly entries = new Map<K, Entry<V>>();
   private readonly maxEntries: number;
   private readonly now: () => number;
@@ -31,31 +36,42 @@ export class BoundedCache<K, V> {
     return this.entries.size;
   }
 
+  /** The keys, oldest first (set order; eviction moves a read entry to the back). */
   keys(): K[] {
     return [...this.entries.keys()];
   }
 
-  /** The live value for `key`, which becomes the most recently used; an expired entry is dropped. */
-  /** `now`: the caller's reading of the same clock, when it has one (one reading per lookup on hot paths). */
+  /**
+   * The live value for `key` (marked as used, so eviction passes it over once); an expired entry is dropped.
+   * `now`: the caller's reading of the same clock, when it has one (one reading per lookup on hot paths).
+   */
   get(key: K, now?: number): V | undefined {
     const entry = this.entries.get(key);
     if (!entry) return undefined;
-    this.entries.delete(key);
-    if (entry.expiresAt <= (now ?? this.now())) return undefined;
-    this.entries.set(key, entry);
+    if (entry.expiresAt <= (now ?? this.now())) {
+      this.entries.delete(key);
+      return undefined;
+    }
+    entry.used = true;
     return entry.value;
   }
 
-  /** Stores `value` until `expiresAt` (epoch ms), evicting the least recently used entries to make room. */
+  /** Stores `value` until `expiresAt` (epoch ms), evicting to make room (see evictOne). */
   set(key: K, value: V, expiresAt: number): void {
     this.entries.delete(key);
     if (this.maxEntries <= 0 || expiresAt <= this.now()) return;
-    while (this.entries.size >= this.maxEntries) {
-      const oldest = this.entries.keys().next();
-      if (oldest.done) break;
-      this.entries.delete(oldest.value);
+    while (this.entries.size >= this.maxEntries) this.evictOne();
+    this.entries.set(key, { value, expiresAt, used: false });
+  }
+
+  /** Drops the oldest entry not read since it was last considered; a read one goes to the back, unmarked, once. */
+  private evictOne(): void {
+    for (const [key, entry] of this.entries) {
+      this.entries.delete(key);
+      if (!entry.used) return;
+      entry.used = false;
+      this.entries.set(key, entry);
     }
-    this.entries.set(key, { value, expiresAt });
   }
 
   delete(key: K): void {

@@ -13,7 +13,7 @@ interface Case {
   name: string;
   maxEntries: number;
   steps: Step[];
-  /** Keys held at the end, least recently used first. */
+  /** Keys held at the end, oldest first. */
   keys: string[];
 }
 
@@ -58,6 +58,26 @@ const cases: Case[] = [
     maxEntries: 2,
     steps: [{ set: 'a', value: 1 }, { set: 'b' }, { get: 'a', expect: 1 }, { set: 'c' }],
     keys: ['a', 'c'],
+  },
+  {
+    name: 'keeps entries in place when they are read (a read only marks them)',
+    maxEntries: 3,
+    steps: [{ set: 'a', value: 1 }, { set: 'b' }, { get: 'a', expect: 1 }],
+    keys: ['a', 'b'],
+  },
+  {
+    name: 'passes over a read entry once: read again, it survives another eviction; unread, it goes next',
+    maxEntries: 2,
+    steps: [
+      { set: 'a', value: 1 },
+      { set: 'b' },
+      { get: 'a', expect: 1 },
+      { set: 'c' },
+      { get: 'a', expect: 1 },
+      { set: 'd' },
+      { set: 'e' },
+    ],
+    keys: ['d', 'e'],
   },
   {
     name: 'replaces an entry in place without evicting another',

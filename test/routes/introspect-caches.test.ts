@@ -21,6 +21,24 @@ import {
 } from '../helpers/server.ts';
 import { recordStatements } from '../helpers/statement-count.ts';
 
+/** Runs `fn` with `fixed` as the first 32 random bytes drawn (a token's), and real ones for everything else. */
+async function drawingFirst<T>(fixed: Buffer, fn: () => Promise<T>): Promise<T> {
+  const original = crypto.randomBytes;
+  let used = false;
+  mock.method(crypto, 'randomBytes', (size: number) => {
+    if (size !== 32 || used) return original(size);
+    used = true;
+    return Buffer.from(fixed);
+  });
+  syncBuiltinESMExports();
+  try {
+    return await fn();
+  } finally {
+    mock.restoreAll();
+    syncBuiltinESMExports();
+  }
+}
+
 forEachDatabase('/introspect: one statement, and caches that cannot lie', (kind) => {
   let server: TestServer;
   let client: TestClient;
@@ -104,29 +122,12 @@ forEachDatabase('/introspect: one statement, and caches that cannot lie', (kind)
     assert.equal((await statementsDuring(() => introspect(token))).length, 0, 'remembered as unknown');
 
     // Issue through the store, with the random bytes the token above was made of.
-    const original = crypto.randomBytes;
-    let used = false;
-    mock.method(crypto, 'randomBytes', (size: number) => {
-      if (size !== 32 || used) return original(size);
-      used = true;
-      return Buffer.from(fixed);
-    });
-    syncBuiltinESMExports();
     const c = await server.stores.clients.findByClientId(client.clientId);
     const r = await server.stores.resourceServers.findByUri(rs.uri);
-    let issued: string;
-    try {
-      issued = (
-        await server.stores.tokens.issueClientGrant(
-          { clientId: c!.id, resourceServerId: r!.id, scopes: ['mcp'] },
-          3600,
-          server.clock.now(),
-        )
-      ).accessToken;
-    } finally {
-      mock.restoreAll();
-      syncBuiltinESMExports();
-    }
+    const issued = await drawingFirst(fixed, async () => {
+      const grant = { clientId: c!.id, resourceServerId: r!.id, scopes: ['mcp'] };
+      return (await server.stores.tokens.issueClientGrant(grant, 3600, server.clock.now())).accessToken;
+    });
     assert.equal(issued, token);
     assert.equal(hashSecret(issued), hashSecret(token));
     const body = (await introspect(token)).body;
@@ -142,23 +143,11 @@ forEachDatabase('/introspect: one statement, and caches that cannot lie', (kind)
     assert.equal((await statementsDuring(() => introspect(token))).length, 0, 'remembered as unknown');
 
     // The exchange's access token is the first 32 random bytes drawn (store/token-paths.ts: mint).
-    const original = crypto.randomBytes;
-    let used = false;
-    mock.method(crypto, 'randomBytes', (size: number) => {
-      if (size !== 32 || used) return original(size);
-      used = true;
-      return Buffer.from(fixed);
-    });
-    syncBuiltinESMExports();
-    let issued: string;
-    try {
+    const issued = await drawingFirst(fixed, async () => {
       const res = await exchangeCode(server, client, code);
       assert.equal(res.status, 200);
-      issued = String(res.body.access_token);
-    } finally {
-      mock.restoreAll();
-      syncBuiltinESMExports();
-    }
+      return String(res.body.access_token);
+    });
     assert.equal(issued, token);
     const body = (await introspect(token)).body;
     assert.equal(body.active, true);
