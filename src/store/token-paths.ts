@@ -18,7 +18,7 @@
 //   commits later still ends the new tokens: /introspect and refresh both refuse tokens of a revoked grant.
 // - Issuing tokens changes nothing another instance caches, so no change notification is sent (as before).
 import { randomUUID } from 'node:crypto';
-import type { PrismaClient } from '../generated/prisma/client.ts';
+import { Prisma, type PrismaClient } from '../generated/prisma/client.ts';
 import { addSeconds } from '../lib/clock.ts';
 import { hashSecret, randomToken } from '../lib/crypto.ts';
 import { sealWithSecret } from '../lib/seal.ts';
@@ -85,6 +85,28 @@ function issued(claimed: boolean, m: Minted): IssuedTokens | undefined {
   return m.tokens;
 }
 
+/**
+ * The CTEs `new_refresh` and `new_access` that insert the minted tokens for the grant of the row `claimed` returned
+ * (nothing when it returned none); `parent` is the new refresh token's parent_id, a column of `claimed` or NULL.
+ */
+function newTokens(m: Minted, issue: TokenIssue, now: Date, parent: Prisma.Sql): Prisma.Sql {
+  const at = ts(now);
+  const accessExpires = ts(addSeconds(now, issue.accessTokenTtl));
+  const refreshExpires = ts(addSeconds(now, issue.refreshTokenTtl ?? 0));
+  return Prisma.sql`new_refresh AS (
+      INSERT INTO refresh_tokens (id, token_hash, grant_id, parent_id, scopes, created_at, expires_at)
+      SELECT ${m.refreshId}::uuid, ${m.refreshHash}, grant_id, ${parent}, ${issue.refreshScopes}::text[],
+             ${at}::timestamp(3), ${refreshExpires}::timestamp(3)
+      FROM claimed WHERE ${m.refreshId}::uuid IS NOT NULL
+      RETURNING id
+    ), new_access AS (
+      INSERT INTO access_tokens (id, token_hash, grant_id, refresh_token_id, scopes, created_at, expires_at)
+      SELECT ${m.accessId}::uuid, ${m.accessHash}, grant_id, (SELECT id FROM new_refresh),
+             ${issue.accessScopes}::text[], ${at}::timestamp(3), ${accessExpires}::timestamp(3)
+      FROM claimed
+    )`;
+}
+
 export async function findCodeFacts(db: Raw, code: string): Promise<CodeFacts | null> {
   const rows = await db.$queryRaw<(Omit<CodeFacts, 'grant'> & { grantRevokedAt: Date | null })[]>`
     SELECT c.id::text AS "id", c.grant_id::text AS "grantId", c.client_id::text AS "clientId",
@@ -111,26 +133,13 @@ export async function exchangeCodeOnce(
 ): Promise<IssuedTokens | undefined> {
   const m = mint(issue);
   const at = ts(now);
-  const accessExpires = ts(addSeconds(now, issue.accessTokenTtl));
-  const refreshExpires = ts(addSeconds(now, issue.refreshTokenTtl ?? 0));
   const rows = await db.$queryRaw<{ claimed: number }[]>`
     WITH claimed AS (
       UPDATE authorization_codes c SET used_at = ${at}::timestamp(3)
       WHERE c.id = ${code.id}::uuid AND c.used_at IS NULL
         AND EXISTS (SELECT 1 FROM grants g WHERE g.id = c.grant_id AND g.revoked_at IS NULL)
       RETURNING c.grant_id
-    ), new_refresh AS (
-      INSERT INTO refresh_tokens (id, token_hash, grant_id, parent_id, scopes, created_at, expires_at)
-      SELECT ${m.refreshId}::uuid, ${m.refreshHash}, grant_id, NULL, ${issue.refreshScopes}::text[],
-             ${at}::timestamp(3), ${refreshExpires}::timestamp(3)
-      FROM claimed WHERE ${m.refreshId}::uuid IS NOT NULL
-      RETURNING id
-    ), new_access AS (
-      INSERT INTO access_tokens (id, token_hash, grant_id, refresh_token_id, scopes, created_at, expires_at)
-      SELECT ${m.accessId}::uuid, ${m.accessHash}, grant_id, (SELECT id FROM new_refresh),
-             ${issue.accessScopes}::text[], ${at}::timestamp(3), ${accessExpires}::timestamp(3)
-      FROM claimed
-    )
+    ), ${newTokens(m, issue, now, Prisma.sql`NULL`)}
     SELECT count(*)::int AS claimed FROM claimed`;
   return issued(rows[0]?.claimed === 1, m);
 }
@@ -174,8 +183,6 @@ export async function rotateRefreshOnce(
 ): Promise<IssuedTokens | undefined> {
   const m = mint(issue);
   const at = ts(now);
-  const accessExpires = ts(addSeconds(now, issue.accessTokenTtl));
-  const refreshExpires = ts(addSeconds(now, issue.refreshTokenTtl ?? 0));
   // Sealed exactly as keepReplayAnswer in tokens.ts does, so findReplayAnswer opens either.
   const sealed = keep ? sealWithSecret(keep.presented, rt.id, JSON.stringify(m.tokens)) : null;
   const keepUntil = keep ? ts(keep.until) : null;
@@ -185,18 +192,7 @@ export async function rotateRefreshOnce(
       WHERE r.id = ${rt.id}::uuid AND r.rotated_at IS NULL AND r.revoked_at IS NULL
         AND EXISTS (SELECT 1 FROM grants g WHERE g.id = r.grant_id AND g.revoked_at IS NULL)
       RETURNING r.id, r.grant_id
-    ), new_refresh AS (
-      INSERT INTO refresh_tokens (id, token_hash, grant_id, parent_id, scopes, created_at, expires_at)
-      SELECT ${m.refreshId}::uuid, ${m.refreshHash}, grant_id, id, ${issue.refreshScopes}::text[],
-             ${at}::timestamp(3), ${refreshExpires}::timestamp(3)
-      FROM claimed WHERE ${m.refreshId}::uuid IS NOT NULL
-      RETURNING id
-    ), new_access AS (
-      INSERT INTO access_tokens (id, token_hash, grant_id, refresh_token_id, scopes, created_at, expires_at)
-      SELECT ${m.accessId}::uuid, ${m.accessHash}, grant_id, (SELECT id FROM new_refresh),
-             ${issue.accessScopes}::text[], ${at}::timestamp(3), ${accessExpires}::timestamp(3)
-      FROM claimed
-    ), kept AS (
+    ), ${newTokens(m, issue, now, Prisma.sql`id`)}, kept AS (
       INSERT INTO refresh_replays (id, sealed, expires_at)
       SELECT id, ${sealed}, ${keepUntil}::timestamp(3) FROM claimed WHERE ${sealed}::text IS NOT NULL
     )
