@@ -158,7 +158,8 @@ async function deleteEmptyGrants(s: Sweeper, cutoff: Date, cursor: SweepCursor):
   }
 }
 
-function emptyResult(): SweepResult {
+/** Nothing removed yet: every count at zero. */
+export function emptyResult(): SweepResult {
   return {
     authorizationCodes: 0,
     accessTokens: 0,

@@ -7,7 +7,7 @@ import { Writable } from 'node:stream';
 import { after, before, it } from 'node:test';
 import pino from 'pino';
 import { hashSecret } from '../../src/lib/crypto.ts';
-import { type SweepCursor, type SweepResult, sweepRun } from '../../src/store/sweep.ts';
+import { emptyResult, type SweepCursor, type SweepResult, sweepRun } from '../../src/store/sweep.ts';
 import { sweepOnce } from '../../src/sweeper.ts';
 import { forEachDatabase, migratedDatabase, type TestDatabase } from '../helpers/db.ts';
 
@@ -80,19 +80,7 @@ forEachDatabase('sweeping a large backlog', (kind) => {
     assert.equal(expiredRows + (await prisma.grant.count()) - LIVE_GRANTS, 3 * EXPIRED_GRANTS + LIVE_GRANTS);
     assert.equal(await prisma.refreshToken.count(), EXPIRED_GRANTS + 2 * LIVE_GRANTS);
 
-    const total: SweepResult = {
-      authorizationCodes: 0,
-      accessTokens: 0,
-      refreshTokens: 0,
-      refreshReplays: 0,
-      grants: 0,
-      sessions: 0,
-      rateLimits: 0,
-      clients: 0,
-      passwordLinks: 0,
-      upstreamFlows: 0,
-      upstreamLogins: 0,
-    };
+    const total: SweepResult = emptyResult();
     const cursor: SweepCursor = {};
     let runs = 0;
     for (let complete = false; !complete; ) {
