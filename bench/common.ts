@@ -17,6 +17,15 @@ export interface Result {
   p99: number;
   errors: number;
   non2xx: number;
+  /** Requests of the measured run answered 2xx, and the run's length in seconds. */
+  answered: number;
+  seconds: number;
+  /** Requests of the warm-up answered 2xx. */
+  warmAnswered: number;
+  /** CPU of the bench process (autocannon and the request bodies it is given) over the measured run, in cores. */
+  loadCores: number;
+  /** CPU of the server process per request of the measured run, in µs (when the target names its process). */
+  serverCpuUs?: number;
 }
 
 /** The round with the median throughput. */
@@ -98,6 +107,20 @@ export interface LoadTarget {
   headers?: Record<string, string>;
   /** A fixed form body, or one made for each request. */
   body: string | (() => string);
+  /** The server's process, to read its CPU time. */
+  pid?: number;
+}
+
+/** CPU seconds (user + system) `pid` has used so far, from /proc (Linux); 0 when it cannot be read. */
+export function cpuSeconds(pid: number): number {
+  try {
+    // Fields after the command's closing parenthesis: state is the 1st, utime the 12th, stime the 13th, in clock
+    // ticks (USER_HZ, 100 a second on Linux).
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return 0;
+  }
 }
 
 /** A warm-up run, then the measured run, with CONNECTIONS connections; `between` runs after the warm-up. */
@@ -126,11 +149,17 @@ export async function load(
           ],
         }),
   };
+  let warmAnswered = 0;
   if (warmup > 0) {
     const warm = await autocannon({ ...opts, duration: warmup });
+    warmAnswered = warm['2xx'];
     await between?.(warm.requests.average);
   }
+  const cpu0 = process.cpuUsage();
+  const server0 = t.pid ? cpuSeconds(t.pid) : 0;
   const r = await autocannon({ ...opts, duration });
+  const cpu = process.cpuUsage(cpu0);
+  const server = t.pid ? cpuSeconds(t.pid) - server0 : 0;
   return {
     name: t.name,
     rps: r.requests.average,
@@ -138,6 +167,11 @@ export async function load(
     p99: r.latency.p99,
     errors: r.errors,
     non2xx: r.non2xx,
+    answered: r['2xx'],
+    seconds: r.duration,
+    warmAnswered,
+    loadCores: (cpu.user + cpu.system) / 1e6 / r.duration,
+    ...(t.pid && r['2xx'] > 0 ? { serverCpuUs: (server * 1e6) / r['2xx'] } : {}),
   };
 }
 

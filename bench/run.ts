@@ -1,14 +1,14 @@
 // npm run bench: Latchkey against a bare Fastify route and against node-oidc-provider, side by side in the same run,
 // and the sweep and embedded-start figures; writes docs/benchmarks.md. BENCH_ROWS (comma-separated: embedded,
 // introspect, token, sweep; default all) selects rows; BENCH_ROUNDS, BENCH_DURATION, BENCH_WARMUP, BENCH_CONNECTIONS
-// shape the load. Every server runs as its own process (Latchkey exactly as `npm start` runs it); autocannon drives
+// shape the load; BENCH_METRICS_ROUNDS (even, default 8) sets the rounds of metrics on against off and
+// BENCH_DISTINCT_TOKENS (default 10,000) the least pool of tokens for /introspect (b). Every server runs as its own process (Latchkey exactly as `npm start` runs it); autocannon drives
 // them from this process over loopback.
 import { execFileSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { openPostgres } from '../src/db/database.ts';
-import { randomToken } from '../src/lib/crypto.ts';
 import { PACKAGE_ROOT } from '../src/paths.ts';
 import { createPostgresDatabase } from '../test/helpers/db.ts';
 import {
@@ -80,11 +80,9 @@ async function serverRows(): Promise<Section[]> {
     try {
       if (rows.has('introspect')) {
         const b = await start(startLatchkey({ DATABASE_URL: pg.url }));
-        const metricsToken = randomToken(32);
-        const c = await start(startLatchkey({ DATABASE_URL: pg.url, METRICS_TOKEN: metricsToken }));
         const d = await start(startLatchkey({ DATABASE_URL: pg.url }));
         const bare = await start(startScript('bare.ts'));
-        out.push(await introspectRows({ a, b, c, d, bare, metricsToken }, seeded));
+        out.push(await introspectRows({ a, b, d, bare, databaseUrl: pg.url }, seeded));
       }
       if (rows.has('token')) {
         const peer = await start(startScript('peer.ts', true));
