@@ -123,12 +123,15 @@ export function cpuSeconds(pid: number): number {
   }
 }
 
-/** A warm-up run, then the measured run, with CONNECTIONS connections; `between` runs after the warm-up. */
+/**
+ * A warm-up run, then the measured run, with CONNECTIONS connections; `between` runs after the warm-up, given its
+ * average rate and that of its fastest second (a fresh server warms up during it: the average says little).
+ */
 export async function load(
   t: LoadTarget,
   duration = DURATION,
   warmup = WARMUP,
-  between?: (warmRps: number) => Promise<void>,
+  between?: (warmRps: number, warmPeakRps: number) => Promise<void>,
 ): Promise<Result> {
   const { body } = t;
   const opts = {
@@ -153,7 +156,7 @@ export async function load(
   if (warmup > 0) {
     const warm = await autocannon({ ...opts, duration: warmup });
     warmAnswered = warm['2xx'];
-    await between?.(warm.requests.average);
+    await between?.(warm.requests.average, warm.requests.max);
   }
   const cpu0 = process.cpuUsage();
   const server0 = t.pid ? cpuSeconds(t.pid) : 0;
