@@ -17,9 +17,15 @@
 //   the token or its grant, which statement 2 re-checks in its own snapshot. A revocation racing statement 2 that
 //   commits later still ends the new tokens: /introspect and refresh both refuse tokens of a revoked grant.
 // - Issuing tokens changes nothing another instance caches, so no change notification is sent (as before).
+// Requests that arrive together share both statements (group commit, src/lib/coalesce.ts): one read for all their
+// codes or refresh tokens, one write that claims each row with the same condition and inserts only for the rows it
+// claimed. Single use is still decided per row (two members presenting one value: the second is not sent and
+// loses, as it would lose the race); a broken rule keeps its request out of the write; a write that fails runs each
+// member alone, so only the failing one fails.
 import { randomUUID } from 'node:crypto';
 import { Prisma, type PrismaClient } from '../generated/prisma/client.ts';
 import { addSeconds } from '../lib/clock.ts';
+import { coalesce } from '../lib/coalesce.ts';
 import { hashSecret, randomToken } from '../lib/crypto.ts';
 import { sealWithSecret } from '../lib/seal.ts';
 import { accessTokenIssued } from './introspection.ts';
@@ -85,82 +91,138 @@ function issued(claimed: boolean, m: Minted): IssuedTokens | undefined {
   return m.tokens;
 }
 
+/** One call's part of a batched write: what to claim (a code's or refresh token's id) and the rows to write. */
+interface Member {
+  /** The id of the code or refresh token the call spends. */
+  key: string;
+  now: Date;
+  issue: TokenIssue;
+  minted: Minted;
+  /** The reuse window's kept answer (refresh rotation only). */
+  sealed: string | null;
+  keepUntil: Date | null;
+}
+
 /**
- * The CTEs `new_refresh` and `new_access` that insert the minted tokens for the grant of the row `claimed` returned
- * (nothing when it returned none); `parent` is the new refresh token's parent_id, a column of `claimed` or NULL.
+ * The CTE `batch`: one row per member, sent as one text array per column (the statement's text, and so its prepared
+ * statement, is the same whatever the batch size). Scopes go as space-separated text: a scope token never holds a
+ * space (RFC 6749 §3.3), and '' is the empty list.
  */
-function newTokens(m: Minted, issue: TokenIssue, now: Date, parent: Prisma.Sql): Prisma.Sql {
-  const at = ts(now);
-  const accessExpires = ts(addSeconds(now, issue.accessTokenTtl));
-  const refreshExpires = ts(addSeconds(now, issue.refreshTokenTtl ?? 0));
-  return Prisma.sql`new_refresh AS (
-      INSERT INTO refresh_tokens (id, token_hash, grant_id, parent_id, scopes, created_at, expires_at)
-      SELECT ${m.refreshId}::uuid, ${m.refreshHash}, grant_id, ${parent}, ${issue.refreshScopes}::text[],
-             ${at}::timestamp(3), ${refreshExpires}::timestamp(3)
-      FROM claimed WHERE ${m.refreshId}::uuid IS NOT NULL
-      RETURNING id
-    ), new_access AS (
-      INSERT INTO access_tokens (id, token_hash, grant_id, refresh_token_id, scopes, created_at, expires_at)
-      SELECT ${m.accessId}::uuid, ${m.accessHash}, grant_id, (SELECT id FROM new_refresh),
-             ${issue.accessScopes}::text[], ${at}::timestamp(3), ${accessExpires}::timestamp(3)
-      FROM claimed
+function batchOf(members: Member[]): Prisma.Sql {
+  const column = (f: (m: Member) => string) => members.map(f);
+  const accessExpires = (m: Member) => ts(addSeconds(m.now, m.issue.accessTokenTtl));
+  const refreshExpires = (m: Member) => ts(addSeconds(m.now, m.issue.refreshTokenTtl ?? 0));
+  return Prisma.sql`batch AS MATERIALIZED (
+      SELECT b.key_id::uuid AS key_id, b.at::timestamp(3) AS at, b.access_id::uuid AS access_id, b.access_hash,
+             string_to_array(b.access_scopes, ' ') AS access_scopes,
+             b.access_expires::timestamp(3) AS access_expires, NULLIF(b.refresh_id, '')::uuid AS refresh_id,
+             b.refresh_hash, string_to_array(b.refresh_scopes, ' ') AS refresh_scopes,
+             b.refresh_expires::timestamp(3) AS refresh_expires, NULLIF(b.sealed, '') AS sealed,
+             NULLIF(b.keep_until, '')::timestamp(3) AS keep_until
+      FROM unnest(${column((m) => m.key)}::text[], ${column((m) => ts(m.now))}::text[],
+                  ${column((m) => m.minted.accessId)}::text[], ${column((m) => m.minted.accessHash)}::text[],
+                  ${column((m) => m.issue.accessScopes.join(' '))}::text[], ${column(accessExpires)}::text[],
+                  ${column((m) => m.minted.refreshId ?? '')}::text[], ${column((m) => m.minted.refreshHash ?? '')}::text[],
+                  ${column((m) => m.issue.refreshScopes.join(' '))}::text[], ${column(refreshExpires)}::text[],
+                  ${column((m) => m.sealed ?? '')}::text[], ${column((m) => (m.keepUntil ? ts(m.keepUntil) : ''))}::text[])
+        AS b(key_id, at, access_id, access_hash, access_scopes, access_expires, refresh_id, refresh_hash,
+             refresh_scopes, refresh_expires, sealed, keep_until)
     )`;
 }
 
-export async function findCodeFacts(db: Raw, code: string): Promise<CodeFacts | null> {
-  const rows = await db.$queryRaw<(Omit<CodeFacts, 'grant'> & { grantRevokedAt: Date | null })[]>`
-    SELECT c.id::text AS "id", c.grant_id::text AS "grantId", c.client_id::text AS "clientId",
-           c.resource_server_id::text AS "resourceServerId", c.redirect_uri AS "redirectUri",
-           c.code_challenge AS "codeChallenge", coalesce(c.scopes, '{}') AS "scopes",
-           c.expires_at AS "expiresAt", c.used_at AS "usedAt", g.revoked_at AS "grantRevokedAt"
-    FROM authorization_codes c JOIN grants g ON g.id = c.grant_id
-    WHERE c.code_hash = ${hashSecret(code)}`;
-  const row = rows[0];
-  if (!row) return null;
-  const { grantRevokedAt, ...facts } = row;
-  return { ...facts, grant: { revokedAt: grantRevokedAt } };
+/**
+ * The CTEs `new_refresh` and `new_access` that insert each claimed member's minted tokens for the grant of the row
+ * `claimed` returned for it (nothing for a member it returned none for); `parent` is the new refresh token's
+ * parent_id, a column of `claimed` (cl) or NULL.
+ */
+function newTokens(parent: Prisma.Sql): Prisma.Sql {
+  return Prisma.sql`new_refresh AS (
+      INSERT INTO refresh_tokens (id, token_hash, grant_id, parent_id, scopes, created_at, expires_at)
+      SELECT b.refresh_id, b.refresh_hash, cl.grant_id, ${parent}, b.refresh_scopes, b.at, b.refresh_expires
+      FROM claimed cl JOIN batch b ON b.key_id = cl.id
+      WHERE b.refresh_id IS NOT NULL
+    ), new_access AS (
+      INSERT INTO access_tokens (id, token_hash, grant_id, refresh_token_id, scopes, created_at, expires_at)
+      SELECT b.access_id, b.access_hash, cl.grant_id, b.refresh_id, b.access_scopes, b.at, b.access_expires
+      FROM claimed cl JOIN batch b ON b.key_id = cl.id
+    )`;
 }
 
 /**
- * Spends the code and issues its first tokens in one statement. Undefined when the code was spent (or its grant
- * revoked) since it was read: the caller then takes the transactional path, which applies the replay rules.
+ * Runs `write` (one statement, returning the ids it claimed) for the members, at most one per key: a second member
+ * presenting the same code or refresh token in one batch is answered undefined (lost to the first, as it would
+ * lose a race), once the statement has committed; the caller's transactional path then sees it spent.
  */
-export async function exchangeCodeOnce(
-  db: Raw,
-  code: CodeFacts,
-  issue: TokenIssue,
-  now: Date,
-): Promise<IssuedTokens | undefined> {
-  const m = mint(issue);
-  const at = ts(now);
-  const rows = await db.$queryRaw<{ claimed: number }[]>`
-    WITH claimed AS (
-      UPDATE authorization_codes c SET used_at = ${at}::timestamp(3)
-      WHERE c.id = ${code.id}::uuid AND c.used_at IS NULL
-        AND EXISTS (SELECT 1 FROM grants g WHERE g.id = c.grant_id AND g.revoked_at IS NULL)
-      RETURNING c.grant_id
-    ), ${newTokens(m, issue, now, Prisma.sql`NULL`)}
-    SELECT count(*)::int AS claimed FROM claimed`;
-  return issued(rows[0]?.claimed === 1, m);
+async function writeOnce(
+  members: Member[],
+  write: (unique: Member[]) => Promise<{ id: string }[]>,
+): Promise<(IssuedTokens | undefined)[]> {
+  const first = new Map<string, Member>();
+  for (const m of members) if (!first.has(m.key)) first.set(m.key, m);
+  const claimed = new Set((await write([...first.values()])).map((r) => r.id));
+  return members.map((m) => issued(first.get(m.key) === m && claimed.has(m.key), m.minted));
 }
 
-export async function findRefreshFacts(db: Raw, token: string): Promise<RefreshFacts | null> {
-  type Row = Omit<RefreshFacts, 'grant'> & {
-    clientId: string;
-    resourceServerId: string;
-    grantRevokedAt: Date | null;
-  };
-  const rows = await db.$queryRaw<Row[]>`
-    SELECT r.id::text AS "id", r.grant_id::text AS "grantId", coalesce(r.scopes, '{}') AS "scopes",
-           r.expires_at AS "expiresAt", r.rotated_at AS "rotatedAt", r.revoked_at AS "revokedAt",
-           g.client_id::text AS "clientId", g.resource_server_id::text AS "resourceServerId",
+type CodeRow = Omit<CodeFacts, 'grant'> & { codeHash: string; grantRevokedAt: Date | null };
+
+/** Statement 1 of a code exchange, for every code presented in one turn of the event loop. */
+async function findCodes(db: Raw, hashes: string[]): Promise<(CodeFacts | null)[]> {
+  const rows = await db.$queryRaw<CodeRow[]>`
+    SELECT c.code_hash AS "codeHash", c.id::text AS "id", c.grant_id::text AS "grantId",
+           c.client_id::text AS "clientId", c.resource_server_id::text AS "resourceServerId",
+           c.redirect_uri AS "redirectUri", c.code_challenge AS "codeChallenge",
+           coalesce(c.scopes, '{}') AS "scopes", c.expires_at AS "expiresAt", c.used_at AS "usedAt",
            g.revoked_at AS "grantRevokedAt"
+    FROM authorization_codes c JOIN grants g ON g.id = c.grant_id
+    WHERE c.code_hash = ANY(${hashes}::text[])`;
+  const byHash = new Map(rows.map((r) => [r.codeHash, r]));
+  return hashes.map((h) => {
+    const row = byHash.get(h);
+    if (!row) return null;
+    const { codeHash: _, grantRevokedAt, ...facts } = row;
+    return { ...facts, grant: { revokedAt: grantRevokedAt } };
+  });
+}
+
+/** Statement 2 of a code exchange, for every claim made in one turn of the event loop. */
+function exchangeCodes(db: Raw, members: Member[]): Promise<(IssuedTokens | undefined)[]> {
+  return writeOnce(
+    members,
+    (unique) => db.$queryRaw<{ id: string }[]>`
+      WITH ${batchOf(unique)}, claimed AS (
+        UPDATE authorization_codes c SET used_at = b.at
+        FROM batch b
+        WHERE c.id = b.key_id AND c.id = ANY(${unique.map((m) => m.key)}::uuid[]) AND c.used_at IS NULL
+          AND EXISTS (SELECT 1 FROM grants g WHERE g.id = c.grant_id AND g.revoked_at IS NULL)
+        RETURNING c.id, c.grant_id
+      ), ${newTokens(Prisma.sql`NULL::uuid`)}
+      SELECT id::text AS id FROM claimed`,
+  );
+}
+
+type RefreshRow = Omit<RefreshFacts, 'grant'> & {
+  tokenHash: string;
+  clientId: string;
+  resourceServerId: string;
+  grantRevokedAt: Date | null;
+};
+
+/** Statement 1 of a refresh, for every refresh token presented in one turn of the event loop. */
+async function findRefreshes(db: Raw, hashes: string[]): Promise<(RefreshFacts | null)[]> {
+  const rows = await db.$queryRaw<RefreshRow[]>`
+    SELECT r.token_hash AS "tokenHash", r.id::text AS "id", r.grant_id::text AS "grantId",
+           coalesce(r.scopes, '{}') AS "scopes", r.expires_at AS "expiresAt", r.rotated_at AS "rotatedAt",
+           r.revoked_at AS "revokedAt", g.client_id::text AS "clientId",
+           g.resource_server_id::text AS "resourceServerId", g.revoked_at AS "grantRevokedAt"
     FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id
-    WHERE r.token_hash = ${hashSecret(token)}`;
-  const row = rows[0];
-  if (!row) return null;
-  const { clientId, resourceServerId, grantRevokedAt, ...facts } = row;
-  return { ...facts, grant: { clientId, resourceServerId, revokedAt: grantRevokedAt } };
+    WHERE r.token_hash = ANY(${hashes}::text[])`;
+  const byHash = new Map(rows.map((r) => [r.tokenHash, r]));
+  return hashes.map((h) => {
+    const row = byHash.get(h);
+    if (!row) return null;
+    const { tokenHash: _, clientId, resourceServerId, grantRevokedAt, ...facts } = row;
+    return { ...facts, grant: { clientId, resourceServerId, revokedAt: grantRevokedAt } };
+  });
 }
 
 /** The reuse window's kept answer (RFC 9700 §4.14.2), sealed under the presented token (src/lib/seal.ts). */
@@ -169,53 +231,63 @@ export interface KeepAnswer {
   until: Date;
 }
 
-/**
- * Spends the refresh token and issues the next pair in one statement, keeping the answer for the reuse window
- * when `keep` is given. Undefined when the token was rotated or revoked (or its grant revoked) since it was read:
- * the caller then takes the transactional path, which applies the reuse-window and replay rules.
- */
-export async function rotateRefreshOnce(
-  db: Raw,
-  rt: RefreshFacts,
-  issue: TokenIssue,
-  keep: KeepAnswer | undefined,
-  now: Date,
-): Promise<IssuedTokens | undefined> {
-  const m = mint(issue);
-  const at = ts(now);
-  // Sealed exactly as keepReplayAnswer in tokens.ts does, so findReplayAnswer opens either.
-  const sealed = keep ? sealWithSecret(keep.presented, rt.id, JSON.stringify(m.tokens)) : null;
-  const keepUntil = keep ? ts(keep.until) : null;
-  const rows = await db.$queryRaw<{ claimed: number }[]>`
-    WITH claimed AS (
-      UPDATE refresh_tokens r SET rotated_at = ${at}::timestamp(3)
-      WHERE r.id = ${rt.id}::uuid AND r.rotated_at IS NULL AND r.revoked_at IS NULL
-        AND EXISTS (SELECT 1 FROM grants g WHERE g.id = r.grant_id AND g.revoked_at IS NULL)
-      RETURNING r.id, r.grant_id
-    ), ${newTokens(m, issue, now, Prisma.sql`id`)}, kept AS (
-      INSERT INTO refresh_replays (id, sealed, expires_at)
-      SELECT id, ${sealed}, ${keepUntil}::timestamp(3) FROM claimed WHERE ${sealed}::text IS NOT NULL
-    )
-    SELECT count(*)::int AS claimed FROM claimed`;
-  return issued(rows[0]?.claimed === 1, m);
+/** Statement 2 of a refresh, for every rotation made in one turn of the event loop. */
+function rotateRefreshes(db: Raw, members: Member[]): Promise<(IssuedTokens | undefined)[]> {
+  return writeOnce(
+    members,
+    (unique) => db.$queryRaw<{ id: string }[]>`
+      WITH ${batchOf(unique)}, claimed AS (
+        UPDATE refresh_tokens r SET rotated_at = b.at
+        FROM batch b
+        WHERE r.id = b.key_id AND r.id = ANY(${unique.map((m) => m.key)}::uuid[])
+          AND r.rotated_at IS NULL AND r.revoked_at IS NULL
+          AND EXISTS (SELECT 1 FROM grants g WHERE g.id = r.grant_id AND g.revoked_at IS NULL)
+        RETURNING r.id, r.grant_id
+      ), ${newTokens(Prisma.sql`cl.id`)}, kept AS (
+        INSERT INTO refresh_replays (id, sealed, expires_at)
+        SELECT cl.id, b.sealed, b.keep_until FROM claimed cl JOIN batch b ON b.key_id = cl.id
+        WHERE b.sealed IS NOT NULL
+      )
+      SELECT id::text AS id FROM claimed`,
+  );
 }
 
-/** The store's view of these paths (spread into tokenStore). */
+/**
+ * The store's view of these paths (spread into tokenStore). Calls made in the same turn of the event loop share
+ * their statements (src/lib/coalesce.ts): concurrent requests cost one read and one write between them, each
+ * committed once (one WAL flush), with single use still decided per row by the write's claim.
+ */
 export function tokenPaths(db: Raw) {
+  const findCode = coalesce((hashes: string[]) => findCodes(db, hashes));
+  const exchange = coalesce((members: Member[]) => exchangeCodes(db, members));
+  const findRefresh = coalesce((hashes: string[]) => findRefreshes(db, hashes));
+  const rotate = coalesce((members: Member[]) => rotateRefreshes(db, members));
   return {
     /** The code with what its exchange rules need; nothing is written (statement 1). */
-    findCode: (code: string): Promise<CodeFacts | null> => findCodeFacts(db, code),
-    /** Spends the code and issues its tokens in one statement; undefined if it was spent since it was read. */
+    findCode: (code: string): Promise<CodeFacts | null> => findCode(hashSecret(code)),
+    /**
+     * Spends the code and issues its tokens in one statement. Undefined when the code was spent (or its grant
+     * revoked) since it was read: the caller then takes the transactional path, which applies the replay rules.
+     */
     exchangeCode: (code: CodeFacts, issue: TokenIssue, now: Date): Promise<IssuedTokens | undefined> =>
-      exchangeCodeOnce(db, code, issue, now),
+      exchange({ key: code.id, now, issue, minted: mint(issue), sealed: null, keepUntil: null }),
     /** The refresh token with what its rules need; nothing is written (statement 1). */
-    findRefresh: (token: string): Promise<RefreshFacts | null> => findRefreshFacts(db, token),
-    /** Rotates in one statement; undefined if it was rotated or revoked since it was read. */
-    rotateRefresh: (
+    findRefresh: (token: string): Promise<RefreshFacts | null> => findRefresh(hashSecret(token)),
+    /**
+     * Spends the refresh token and issues the next pair in one statement, keeping the answer for the reuse window
+     * when `keep` is given. Undefined when the token was rotated or revoked (or its grant revoked) since it was
+     * read: the caller then takes the transactional path, which applies the reuse-window and replay rules.
+     */
+    rotateRefresh(
       rt: RefreshFacts,
       issue: TokenIssue,
       keep: KeepAnswer | undefined,
       now: Date,
-    ): Promise<IssuedTokens | undefined> => rotateRefreshOnce(db, rt, issue, keep, now),
+    ): Promise<IssuedTokens | undefined> {
+      const minted = mint(issue);
+      // Sealed exactly as keepReplayAnswer in tokens.ts does, so findReplayAnswer opens either.
+      const sealed = keep ? sealWithSecret(keep.presented, rt.id, JSON.stringify(minted.tokens)) : null;
+      return rotate({ key: rt.id, now, issue, minted, sealed, keepUntil: keep?.until ?? null });
+    },
   };
 }

@@ -168,13 +168,12 @@ forEachDatabase('token paths', (kind) => {
       refreshTokenTtl: 600,
     };
 
+    // Eight stores, so eight statements race in the database (one store would send them as one batch, below).
     it('lets exactly one of eight concurrent exchanges of one code claim it', async () => {
-      const tokens = tokenStore(counted.prisma);
-      const facts = await tokens.findCode(await newCode());
+      const stores = Array.from({ length: 8 }, () => tokenStore(counted.prisma));
+      const facts = await stores[0]!.findCode(await newCode());
       assert.ok(facts);
-      const results = await Promise.all(
-        Array.from({ length: 8 }, () => tokens.exchangeCode(facts, issue, now)),
-      );
+      const results = await Promise.all(stores.map((tokens) => tokens.exchangeCode(facts, issue, now)));
       const won = results.filter((r): r is IssuedTokens => r !== undefined);
       assert.equal(won.length, 1);
       const prisma = counted.database.db.prisma;
@@ -183,16 +182,14 @@ forEachDatabase('token paths', (kind) => {
     });
 
     it('lets exactly one of eight concurrent rotations of one refresh token claim it, with one kept answer', async () => {
-      const tokens = tokenStore(counted.prisma);
+      const stores = Array.from({ length: 8 }, () => tokenStore(counted.prisma));
       const first = await exchange({ client, params: exchangeParams(await newCode()), now });
       const presented = first.refreshToken as string;
-      const facts = await tokens.findRefresh(presented);
+      const facts = await stores[0]!.findRefresh(presented);
       assert.ok(facts);
       const keep = { presented, until: addSeconds(now, 60) };
       const next = { ...issue, parentRefreshId: facts.id };
-      const results = await Promise.all(
-        Array.from({ length: 8 }, () => tokens.rotateRefresh(facts, next, keep, now)),
-      );
+      const results = await Promise.all(stores.map((tokens) => tokens.rotateRefresh(facts, next, keep, now)));
       assert.equal(results.filter((r) => r !== undefined).length, 1);
       const prisma = counted.database.db.prisma;
       assert.equal(await prisma.refreshToken.count({ where: { parentId: facts.id } }), 1);
@@ -247,6 +244,157 @@ forEachDatabase('token paths', (kind) => {
       assert.equal(row.usedAt, null, 'left for the transactional path to spend');
       assert.equal(await prisma.accessToken.count({ where: { grantId: facts.grantId } }), 0);
       await assert.rejects(exchange({ client, params: exchangeParams(code), now }), /grant was revoked/);
+    });
+  });
+  describe('requests that arrive together share their statements (group commit)', () => {
+    const issue: TokenIssue = {
+      accessScopes: ['mcp'],
+      refreshScopes: ['mcp'],
+      parentRefreshId: null,
+      accessTokenTtl: 60,
+      refreshTokenTtl: 600,
+    };
+
+    it('exchanges eight distinct codes presented at once in one read and one write, each getting its own tokens', async () => {
+      const codes = await Promise.all(Array.from({ length: 8 }, () => newCode()));
+      const { result, statements } = await counting(() =>
+        Promise.all(codes.map((code) => exchange({ client, params: exchangeParams(code), now }))),
+      );
+      assert.equal(statements.length, 2, statements.join('\n'));
+      assert.equal(new Set(result.map((t) => t.accessToken)).size, 8);
+      const prisma = counted.database.db.prisma;
+      for (const [i, code] of codes.entries()) {
+        const spent = await prisma.authorizationCode.findUniqueOrThrow({
+          where: { codeHash: hashSecret(code) },
+        });
+        assert.deepEqual(spent.usedAt, now);
+        const at = await prisma.accessToken.findUniqueOrThrow({
+          where: { tokenHash: hashSecret(result[i]!.accessToken) },
+        });
+        const rt = await prisma.refreshToken.findUniqueOrThrow({
+          where: { tokenHash: hashSecret(result[i]!.refreshToken as string) },
+        });
+        assert.equal(at.grantId, spent.grantId, 'each code’s tokens belong to its own grant');
+        assert.equal(rt.grantId, spent.grantId);
+        assert.equal(at.refreshTokenId, rt.id);
+      }
+    });
+
+    it('rotates eight distinct refresh tokens presented at once in one read and one write, each keeping its answer', async () => {
+      const firsts = await Promise.all(
+        Array.from({ length: 8 }, async () =>
+          exchange({ client, params: exchangeParams(await newCode()), now }),
+        ),
+      );
+      const later = addSeconds(now, 10);
+      const params = (t: IssuedTokens) => new Params({ refresh_token: t.refreshToken as string });
+      const { result, statements } = await counting(() =>
+        Promise.all(firsts.map((t) => refresh({ client, params: params(t), now: later }))),
+      );
+      assert.equal(statements.length, 2, statements.join('\n'));
+      const prisma = counted.database.db.prisma;
+      for (const [i, first] of firsts.entries()) {
+        const old = await prisma.refreshToken.findUniqueOrThrow({
+          where: { tokenHash: hashSecret(first.refreshToken as string) },
+          include: { children: true, replay: true },
+        });
+        assert.deepEqual(old.rotatedAt, later);
+        assert.equal(old.children[0]?.tokenHash, hashSecret(result[i]!.refreshToken as string));
+        assert.deepEqual(old.replay?.expiresAt, addSeconds(later, CONFIG.refreshReuseWindow));
+      }
+      // Each kept answer opens only under its own token and is that token's pair (the reuse window).
+      const retries = await Promise.all(
+        firsts.map((t) => refresh({ client, params: params(t), now: addSeconds(later, 5) })),
+      );
+      assert.deepEqual(retries, result);
+    });
+
+    it('spends a code presented twice in one batch once: the first gets tokens, the second is a replay', async () => {
+      const tokens = tokenStore(counted.prisma);
+      const facts = await tokens.findCode(await newCode());
+      assert.ok(facts);
+      const [a, b] = await Promise.all([
+        tokens.exchangeCode(facts, issue, now),
+        tokens.exchangeCode(facts, issue, now),
+      ]);
+      assert.ok(a, 'the first member claims the code');
+      assert.equal(b, undefined, 'the second loses, as it would lose a race');
+      const prisma = counted.database.db.prisma;
+      assert.equal(await prisma.accessToken.count({ where: { grantId: facts.grantId } }), 1);
+      assert.equal(await prisma.refreshToken.count({ where: { grantId: facts.grantId } }), 1);
+    });
+
+    it('through the grant handler, a code presented twice at once gets one answer and a replay that revokes the grant', async () => {
+      const code = await newCode();
+      const outcomes = await Promise.allSettled([
+        exchange({ client, params: exchangeParams(code), now }),
+        exchange({ client, params: exchangeParams(code), now }),
+      ]);
+      assert.equal(outcomes.filter((o) => o.status === 'fulfilled').length, 1);
+      const refused = outcomes.find((o) => o.status === 'rejected');
+      assert.match(String(refused?.reason), /authorization code was already used/);
+      const prisma = counted.database.db.prisma;
+      const row = await prisma.authorizationCode.findUniqueOrThrow({
+        where: { codeHash: hashSecret(code) },
+        include: { grant: true },
+      });
+      assert.equal(row.grant.revokedReason, 'code_replay', 'RFC 6749 §4.1.2');
+    });
+
+    it('a bad code among good ones fails alone: unknown, wrong verifier and good codes presented at once', async () => {
+      const good = await Promise.all(Array.from({ length: 4 }, () => newCode()));
+      const wrongVerifier = await newCode();
+      const outcomes = await Promise.allSettled([
+        ...good.map((code) => exchange({ client, params: exchangeParams(code), now })),
+        exchange({ client, params: exchangeParams('lk_code_never-issued'), now }),
+        exchange({ client, params: new Params({ code: wrongVerifier, code_verifier: 'x'.repeat(43) }), now }),
+      ]);
+      assert.deepEqual(
+        outcomes.map((o) => o.status),
+        ['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled', 'rejected', 'rejected'],
+      );
+      assert.match(String((outcomes[4] as PromiseRejectedResult).reason), /authorization code is invalid/);
+      assert.match(String((outcomes[5] as PromiseRejectedResult).reason), /code_verifier does not match/);
+    });
+
+    it('when the batch statement fails for one member, the others still get their tokens and the one fails alone', async () => {
+      const prisma = counted.database.db.prisma;
+      const tokens = tokenStore(counted.prisma);
+      const facts = await Promise.all(
+        Array.from({ length: 4 }, async () => tokens.findCode(await newCode())),
+      );
+      // A trigger refuses the access token of one member only (by its scope), so the shared statement fails.
+      await prisma.$executeRawUnsafe(`CREATE FUNCTION refuse_scope() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN IF 'refused' = ANY(NEW.scopes) THEN RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$`);
+      await prisma.$executeRawUnsafe(`CREATE TRIGGER refuse_scope BEFORE INSERT ON access_tokens
+        FOR EACH ROW EXECUTE FUNCTION refuse_scope()`);
+      let outcomes: PromiseSettledResult<IssuedTokens | undefined>[];
+      try {
+        outcomes = await Promise.allSettled(
+          facts.map((f, i) =>
+            tokens.exchangeCode(
+              f as NonNullable<typeof f>,
+              i === 2 ? { ...issue, accessScopes: ['refused'] } : issue,
+              now,
+            ),
+          ),
+        );
+      } finally {
+        await prisma.$executeRawUnsafe('DROP TRIGGER refuse_scope ON access_tokens');
+        await prisma.$executeRawUnsafe('DROP FUNCTION refuse_scope()');
+      }
+      assert.deepEqual(
+        outcomes.map((o) => o.status),
+        ['fulfilled', 'fulfilled', 'rejected', 'fulfilled'],
+      );
+      for (const [i, o] of outcomes.entries())
+        if (i !== 2) assert.ok((o as PromiseFulfilledResult<unknown>).value);
+      assert.match(String((outcomes[2] as PromiseRejectedResult).reason), /refused by the test/);
+      const refused = facts[2] as NonNullable<(typeof facts)[2]>;
+      const row = await prisma.authorizationCode.findUniqueOrThrow({ where: { id: refused.id } });
+      assert.equal(row.usedAt, null, 'nothing half-written for the failing member');
+      assert.equal(await prisma.accessToken.count({ where: { grantId: refused.grantId } }), 0);
+      assert.equal(await prisma.refreshToken.count({ where: { grantId: refused.grantId } }), 0);
     });
   });
 });
