@@ -33,17 +33,39 @@ function describe(first: unknown): SentStatement {
 }
 
 const UPKEEP = /"?(instances|client_traces)"?\s/i;
+const BEGIN = /^\s*BEGIN\b/i;
+const TRANSACTION_END = /^\s*(COMMIT|ROLLBACK)\b/i;
 
 /** Starts recording; `stop()` puts the drivers back. */
 export function recordStatements(): StatementLog {
   const sent: SentStatement[] = [];
+  // Per connection: a BEGIN not yet followed by anything, and connections inside an upkeep transaction.
+  const pendingBegin = new WeakMap<object, SentStatement>();
+  const inUpkeep = new WeakSet<object>();
   const owners = [ownerOf(pg.Client.prototype, 'query'), ownerOf(PGlite.prototype, 'query')];
   const originals = owners.map((o) => o.query!);
   owners.forEach((owner, i) => {
     const original = originals[i]!;
     owner.query = function (this: unknown, ...args: unknown[]) {
       const statement = describe(args[0]);
-      if (!UPKEEP.test(statement.text)) sent.push(statement);
+      const client = this as object;
+      if (UPKEEP.test(statement.text)) {
+        // The trace writer wraps its statements in a transaction: its BEGIN, sent on this connection just before,
+        // and the COMMIT or ROLLBACK that ends it are upkeep too.
+        const begin = pendingBegin.get(client);
+        if (begin !== undefined) {
+          const at = sent.indexOf(begin);
+          if (at >= 0) sent.splice(at, 1);
+          pendingBegin.delete(client);
+          inUpkeep.add(client);
+        }
+      } else if (inUpkeep.has(client) && TRANSACTION_END.test(statement.text)) {
+        inUpkeep.delete(client);
+      } else if (!inUpkeep.has(client)) {
+        if (BEGIN.test(statement.text)) pendingBegin.set(client, statement);
+        else pendingBegin.delete(client);
+        sent.push(statement);
+      }
       return original.apply(this, args);
     };
   });
