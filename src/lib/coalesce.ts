@@ -6,9 +6,14 @@
 /**
  * Runs `runBatch` once per turn of the event loop with the inputs of every call made in that turn; each call gets
  * the output at its own index. When a batch of several fails, each of its inputs runs again alone, so one input that
- * makes the statement fail fails only its own call (a failed statement wrote nothing: it is one statement).
+ * makes the statement fail fails only its own call (a failed statement wrote nothing: it is one statement) — unless
+ * `retryAlone(err)` says no: an error that leaves unknown whether the statement committed (the connection died before
+ * the answer) must not be retried, or a retry would find its own work done and take it for someone else's.
  */
-export function coalesce<I, O>(runBatch: (inputs: I[]) => Promise<O[]>): (input: I) => Promise<O> {
+export function coalesce<I, O>(
+  runBatch: (inputs: I[]) => Promise<O[]>,
+  retryAlone: (err: unknown) => boolean = () => true,
+): (input: I) => Promise<O> {
   interface Waiting {
     input: I;
     resolve(output: O): void;
@@ -32,8 +37,9 @@ export function coalesce<I, O>(runBatch: (inputs: I[]) => Promise<O[]>): (input:
     let outputs: O[];
     try {
       outputs = await runBatch(batch.map((w) => w.input));
-    } catch {
-      await Promise.all(batch.map(runAlone));
+    } catch (err) {
+      if (retryAlone(err)) await Promise.all(batch.map(runAlone));
+      else for (const w of batch) w.reject(err);
       return;
     }
     for (const [i, w] of batch.entries()) w.resolve(outputs[i] as O);

@@ -23,6 +23,7 @@
 // loses, as it would lose the race); a broken rule keeps its request out of the write; a write that fails runs each
 // member alone, so only the failing one fails.
 import { randomUUID } from 'node:crypto';
+import { isDatabaseUnavailable } from '../db/unavailable.ts';
 import { Prisma, type PrismaClient } from '../generated/prisma/client.ts';
 import { addSeconds } from '../lib/clock.ts';
 import { coalesce } from '../lib/coalesce.ts';
@@ -257,11 +258,15 @@ function rotateRefreshes(db: Raw, members: Member[]): Promise<(IssuedTokens | un
  * their statements (src/lib/coalesce.ts): concurrent requests cost one read and one write between them, each
  * committed once (one WAL flush), with single use still decided per row by the write's claim.
  */
+/** A batch write is tried again member by member unless its failure leaves unknown whether it committed. */
+const retryWrite = (err: unknown) => !isDatabaseUnavailable(err);
+
 export function tokenPaths(db: Raw) {
   const findCode = coalesce((hashes: string[]) => findCodes(db, hashes));
-  const exchange = coalesce((members: Member[]) => exchangeCodes(db, members));
+  // A write whose connection failed may have committed: its members fail (503) rather than retry into a "replay".
+  const exchange = coalesce((members: Member[]) => exchangeCodes(db, members), retryWrite);
   const findRefresh = coalesce((hashes: string[]) => findRefreshes(db, hashes));
-  const rotate = coalesce((members: Member[]) => rotateRefreshes(db, members));
+  const rotate = coalesce((members: Member[]) => rotateRefreshes(db, members), retryWrite);
   return {
     /** The code with what its exchange rules need; nothing is written (statement 1). */
     findCode: (code: string): Promise<CodeFacts | null> => findCode(hashSecret(code)),
