@@ -20,11 +20,14 @@
 import { randomUUID } from 'node:crypto';
 import { Prisma, type PrismaClient } from '../generated/prisma/client.ts';
 import { addSeconds } from '../lib/clock.ts';
-import { hashSecret, randomToken } from '../lib/crypto.ts';
+import { hashSecret } from '../lib/crypto.ts';
 import { sealWithSecret } from '../lib/seal.ts';
+import type { TokenTags } from '../lib/token-tags.ts';
 import { accessTokenIssued } from './introspection.ts';
+import type { TokenTagSource } from './settings.ts';
 import type { IssuedTokens, TokenIssue } from './tokens.ts';
 
+/** Every token is `prefix + 43 random characters + 8-character keyed tag` (src/lib/token-tags.ts). */
 export const TOKEN_PREFIX = { code: 'lk_code_', access: 'lk_at_', refresh: 'lk_rt_' } as const;
 
 type Raw = Pick<PrismaClient, '$queryRaw'>;
@@ -65,10 +68,9 @@ interface Minted {
   refreshHash: string | null;
 }
 
-function mint(issue: TokenIssue): Minted {
-  const accessToken = randomToken(32, TOKEN_PREFIX.access);
-  const refreshToken =
-    issue.refreshTokenTtl === undefined ? undefined : randomToken(32, TOKEN_PREFIX.refresh);
+function mint(tags: TokenTags, issue: TokenIssue): Minted {
+  const accessToken = tags.mint(TOKEN_PREFIX.access);
+  const refreshToken = issue.refreshTokenTtl === undefined ? undefined : tags.mint(TOKEN_PREFIX.refresh);
   return {
     tokens: { accessToken, refreshToken, scopes: issue.accessScopes, expiresIn: issue.accessTokenTtl },
     accessId: randomUUID(),
@@ -127,11 +129,12 @@ export async function findCodeFacts(db: Raw, code: string): Promise<CodeFacts | 
  */
 export async function exchangeCodeOnce(
   db: Raw,
+  tags: TokenTags,
   code: CodeFacts,
   issue: TokenIssue,
   now: Date,
 ): Promise<IssuedTokens | undefined> {
-  const m = mint(issue);
+  const m = mint(tags, issue);
   const at = ts(now);
   const rows = await db.$queryRaw<{ claimed: number }[]>`
     WITH claimed AS (
@@ -176,12 +179,13 @@ export interface KeepAnswer {
  */
 export async function rotateRefreshOnce(
   db: Raw,
+  tags: TokenTags,
   rt: RefreshFacts,
   issue: TokenIssue,
   keep: KeepAnswer | undefined,
   now: Date,
 ): Promise<IssuedTokens | undefined> {
-  const m = mint(issue);
+  const m = mint(tags, issue);
   const at = ts(now);
   // Sealed exactly as keepReplayAnswer in tokens.ts does, so findReplayAnswer opens either.
   const sealed = keep ? sealWithSecret(keep.presented, rt.id, JSON.stringify(m.tokens)) : null;
@@ -201,21 +205,21 @@ export async function rotateRefreshOnce(
 }
 
 /** The store's view of these paths (spread into tokenStore). */
-export function tokenPaths(db: Raw) {
+export function tokenPaths(db: Raw, tags: TokenTagSource) {
   return {
     /** The code with what its exchange rules need; nothing is written (statement 1). */
     findCode: (code: string): Promise<CodeFacts | null> => findCodeFacts(db, code),
     /** Spends the code and issues its tokens in one statement; undefined if it was spent since it was read. */
-    exchangeCode: (code: CodeFacts, issue: TokenIssue, now: Date): Promise<IssuedTokens | undefined> =>
-      exchangeCodeOnce(db, code, issue, now),
+    exchangeCode: async (code: CodeFacts, issue: TokenIssue, now: Date): Promise<IssuedTokens | undefined> =>
+      exchangeCodeOnce(db, await tags.load(now), code, issue, now),
     /** The refresh token with what its rules need; nothing is written (statement 1). */
     findRefresh: (token: string): Promise<RefreshFacts | null> => findRefreshFacts(db, token),
     /** Rotates in one statement; undefined if it was rotated or revoked since it was read. */
-    rotateRefresh: (
+    rotateRefresh: async (
       rt: RefreshFacts,
       issue: TokenIssue,
       keep: KeepAnswer | undefined,
       now: Date,
-    ): Promise<IssuedTokens | undefined> => rotateRefreshOnce(db, rt, issue, keep, now),
+    ): Promise<IssuedTokens | undefined> => rotateRefreshOnce(db, await tags.load(now), rt, issue, keep, now),
   };
 }
