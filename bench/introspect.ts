@@ -60,7 +60,8 @@ export async function introspectRows(s: IntrospectServers, seeded: Seeded): Prom
   const topUp = async (want: number) => {
     if (pool.length - next < want) pool.push(...(await seeded.accessTokens(want - (pool.length - next))));
   };
-  const unknownBody = () => `token=${randomToken(32, 'lk_at_')}&token_type_hint=access_token`;
+  // (c): made-up tokens in the shape Latchkey mints (prefix, 43 random characters, an 8-character tag), the tag random.
+  const unknownBody = () => `token=${randomToken(32, 'lk_at_')}${randomToken(6)}&token_type_hint=access_token`;
 
   const bare: Result[] = [];
   const off: Result[] = [];
@@ -155,7 +156,8 @@ credentials). Four Latchkey instances share the database: C and D take the load 
 \`METRICS_TOKEN\` set (metrics on: every request counted and timed); (b) and (c) go to B, so the caches they fill
 never sit in the instances that compare metrics on and off. For (b), each request
 carries the next token of a pool minted beforehand through the store (topped up after each warm-up to cover the
-measured run at the warm-up's rate), so the instance looks each one up for the first time. (c) sends a new random token with every request. Afterwards a token is revoked
+measured run at the warm-up's rate), so the instance looks each one up for the first time. (c) sends a new made-up token with every request, in the shape Latchkey mints (\`lk_at_\`, 43 random characters and
+an 8-character tag, here random too: docs/security.md, Token format). Afterwards a token is revoked
 through A and introspected once on A and once on B. The table shows each target's median round; ratios are the
 median of the rounds' ratios.
 

@@ -145,6 +145,27 @@ forEachDatabase('/introspect: tokens Latchkey did not mint are refused in-proces
     }
   });
 
+  it('answers /revoke of a made-up token 200 without looking it up, and still revokes a minted one (RFC 7009 §2.2)', async () => {
+    const code = await obtainCode(server, client, email, { resource: rs.uri });
+    const pair = (await exchangeCode(server, client, code)).body;
+    const access = String(pair.access_token);
+    const refresh = String(pair.refresh_token);
+    const revoke = (token: string) => postForm(`${server.url}/revoke`, { token, client_id: client.clientId });
+    const tokenTables = /"?(access_tokens|refresh_tokens)"?/;
+    for (const madeUp of [flip(access, -1), flip(refresh, -1), 'lk_rt_x', `${refresh}A`]) {
+      let status = 0;
+      const sent = await statementsDuring(async () => {
+        ({ status } = await revoke(madeUp));
+      });
+      assert.equal(status, 200, madeUp);
+      const lookups = sent.filter((s) => tokenTables.test(s.text));
+      assert.equal(lookups.length, 0, `${madeUp}: ${lookups.map((s) => s.text).join('\n---\n')}`);
+    }
+    assert.equal((await introspect(access)).body.active, true, 'a made-up look-alike revoked nothing');
+    assert.equal((await revoke(refresh)).status, 200);
+    assert.equal((await introspect(access)).body.active, false, 'the minted refresh token revoked its grant');
+  });
+
   describe('tokens minted before tags (untagged)', () => {
     /** An access token stored as one minted before tags: issued now, its hash replaced by an untagged token's. */
     async function legacyToken(expiresAt: Date): Promise<string> {
@@ -185,6 +206,8 @@ forEachDatabase('/introspect: tokens Latchkey did not mint are refused in-proces
       server.clock.advance(1);
       // After the clock's jump this instance trusts its caches again only once it has beaten (src/changes.ts); then
       // the caller's row is cached again, as on a server in use.
+      // Twice: a beat already under way when the clock jumped is dated before the jump; the second one is not.
+      await server.app.latchkey.changes.heartbeat();
       await server.app.latchkey.changes.heartbeat();
       await introspect('warm-up');
       const closed = await statementsDuring(async () => {

@@ -47,7 +47,8 @@ forEachDatabase('token paths', (kind) => {
     const rs = await addResourceServer(stores, 'https://mcp.example.com/mcp');
     resourceServerId = ((await stores.resourceServers.findByUri(rs.uri)) as { id: string }).id;
     const deps: GrantDependencies = {
-      tokens: tokenStore(counted.prisma),
+      // The deployment's token tag key is read once per set of stores (a server does it at start), not per request.
+      tokens: tokenStore(counted.prisma, stores.tokenTags),
       resourceServers: resourceServerStore(counted.prisma),
       flushChanges: async () => {},
       config: CONFIG,
@@ -169,7 +170,7 @@ forEachDatabase('token paths', (kind) => {
     };
 
     it('lets exactly one of eight concurrent exchanges of one code claim it', async () => {
-      const tokens = tokenStore(counted.prisma);
+      const tokens = tokenStore(counted.prisma, stores.tokenTags);
       const facts = await tokens.findCode(await newCode());
       assert.ok(facts);
       const results = await Promise.all(
@@ -183,7 +184,7 @@ forEachDatabase('token paths', (kind) => {
     });
 
     it('lets exactly one of eight concurrent rotations of one refresh token claim it, with one kept answer', async () => {
-      const tokens = tokenStore(counted.prisma);
+      const tokens = tokenStore(counted.prisma, stores.tokenTags);
       const first = await exchange({ client, params: exchangeParams(await newCode()), now });
       const presented = first.refreshToken as string;
       const facts = await tokens.findRefresh(presented);
@@ -201,7 +202,7 @@ forEachDatabase('token paths', (kind) => {
 
     it('leaves the code and the refresh token unspent and nothing written when the write statement fails', async () => {
       const prisma = counted.database.db.prisma;
-      const tokens = tokenStore(counted.prisma);
+      const tokens = tokenStore(counted.prisma, stores.tokenTags);
       const code = await newCode();
       const facts = await tokens.findCode(code);
       const first = await exchange({ client, params: exchangeParams(await newCode()), now });
@@ -236,7 +237,7 @@ forEachDatabase('token paths', (kind) => {
     });
 
     it('claims nothing and writes nothing when the grant was revoked after the read', async () => {
-      const tokens = tokenStore(counted.prisma);
+      const tokens = tokenStore(counted.prisma, stores.tokenTags);
       const code = await newCode();
       const facts = await tokens.findCode(code);
       assert.ok(facts);
