@@ -60,8 +60,9 @@ export async function introspectRows(s: IntrospectServers, seeded: Seeded): Prom
   const topUp = async (want: number) => {
     if (pool.length - next < want) pool.push(...(await seeded.accessTokens(want - (pool.length - next))));
   };
-  // (c): made-up tokens in the shape Latchkey mints (prefix, 43 random characters, an 8-character tag), the tag random.
-  const unknownBody = () => `token=${randomToken(32, 'lk_at_')}${randomToken(6)}&token_type_hint=access_token`;
+  // (c): made-up tokens in the shape Latchkey mints: prefix, 43 random characters, a (random) 8-character tag.
+  const madeUp = () => `${randomToken(32, 'lk_at_')}${randomToken(6)}`;
+  const unknownBody = () => `token=${madeUp()}&token_type_hint=access_token`;
 
   const bare: Result[] = [];
   const off: Result[] = [];
