@@ -224,7 +224,9 @@ export async function introspectRows(s: IntrospectServers, seeded: Seeded): Prom
       await stopAll([instance.child]);
     }
   };
-  const unknownBody = () => `token=${randomToken(32, 'lk_at_')}&token_type_hint=access_token`;
+  // (c): made-up tokens in the shape Latchkey mints: prefix, 43 random characters, a (random) 8-character tag.
+  const madeUp = () => `${randomToken(32, 'lk_at_')}${randomToken(6)}`;
+  const unknownBody = () => `token=${madeUp()}&token_type_hint=access_token`;
 
   const bare: Result[] = [];
   const off: Result[] = [];
@@ -311,7 +313,8 @@ of the pool of tokens minted beforehand through the store: each request carries 
 pool is made at least twice what the run may take at the fastest rate seen so far (earlier runs, the warm-up's fastest
 second), before the run and again after its warm-up (minting is outside the measured window; a measured run that still
 ran out would be done again with more).
-(c) goes to instance B and sends a new random token with every request. Afterwards a token is revoked through A and
+(c) goes to instance B and sends a new made-up token with every request, in the shape Latchkey mints (\`lk_at_\`, 43
+random characters and an 8-character tag, here random too: docs/security.md, Token format). Afterwards a token is revoked through A and
 introspected once on A and once on B. The table shows each target's median round; ratios are the median of the
 rounds' ratios.
 

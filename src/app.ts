@@ -57,6 +57,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { config } = deps;
   const stores = createStores(deps.db.prisma);
   const clock = deps.clock ?? systemClock;
+  // Read (or, by the first instance of a deployment, created) before any request: minting and /introspect need it.
+  const tokenTags = await stores.tokenTags.load(clock.now());
   const app = Fastify({
     ...(deps.logger ? { loggerInstance: deps.logger } : { logger: loggerOptions(config.logLevel) }),
     // Request ids name log lines, they guard nothing: a per-process random prefix and a counter are enough.
@@ -87,6 +89,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     db: deps.db,
     clock,
     stores,
+    tokenTags,
     clients: createClientResolver(stores, { config, clock, cimd: deps.cimd, metrics, changes, trace }),
     resourceServers: cachedResourceServers(stores.resourceServers, changes, clock),
     changes,

@@ -3,6 +3,7 @@ import type { ChangeFeed } from './changes.ts';
 import type { Config } from './config.ts';
 import type { Database } from './db/database.ts';
 import type { Clock } from './lib/clock.ts';
+import type { TokenTags } from './lib/token-tags.ts';
 import type { Metrics } from './metrics/metrics.ts';
 import type { ClientResolver } from './oauth/clients.ts';
 import type { SignInMethods } from './signin/index.ts';
@@ -16,6 +17,8 @@ export interface AppContext {
   readonly db: Database;
   readonly clock: Clock;
   readonly stores: Stores;
+  /** The deployment's token tag key, read at start: made-up tokens are refused without a lookup. */
+  readonly tokenTags: TokenTags;
   /** Finds the client behind a client_id: registered ones in the database, CIMD URLs fetched and cached. */
   readonly clients: ClientResolver;
   /** Resource servers by client_id, for authenticating them: the store, with rows cached until the next change. */

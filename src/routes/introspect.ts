@@ -80,6 +80,13 @@ export function introspectRoutes(app: FastifyInstance, ctx: AppContext): void {
   });
   const stopDropping = onAccessTokenIssued((hash) => inactive.delete(hash));
   app.addHook('onClose', async () => stopDropping());
+  // Only a token Latchkey may have minted is looked up (docs/security.md: Token format): one with a valid tag, or an
+  // untagged one while one minted before tags can still be live. Anything else is inactive without a cache lookup
+  // or a statement, so unknown tokens, each new, cost no round trip.
+  const { tokenTags, clock } = ctx;
+  const legacyUntil = tokenTags.legacyUntil(ctx.config.accessTokenTtl);
+  const now = () => clock.now();
+  const mayBeLive = (token: string) => tokenTags.mayBeLive(token, TOKEN_PREFIX.access, legacyUntil, now);
 
   async function authenticateCaller(req: FastifyRequest, params: Params): Promise<ResourceServer> {
     const { id, secret } = presentedCredentials(req, params, REALM);
@@ -156,7 +163,7 @@ export function introspectRoutes(app: FastifyInstance, ctx: AppContext): void {
       const caller = await authenticateCaller(req, params);
       const token = params.require('token');
       // token_type_hint is only a hint (§2.1); refresh tokens are never active to a resource server.
-      const answer = token.startsWith(TOKEN_PREFIX.access) ? await lookup(token, caller) : undefined;
+      const answer = mayBeLive(token) ? await lookup(token, caller) : undefined;
       const active = answer !== undefined && answer.resourceServerId === caller.id;
       ctx.metrics.introspection(active);
       if (!active) {

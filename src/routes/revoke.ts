@@ -15,20 +15,25 @@ const INPUT = {
 };
 
 export function revokeRoutes(app: FastifyInstance, ctx: AppContext): void {
+  // A token Latchkey did not mint (docs/security.md: Token format) is not looked up: it is unknown, so 200 (§2.2).
+  const { tokenTags, config } = ctx;
+  const refreshUntil = tokenTags.legacyUntil(config.refreshTokenTtl);
+  const accessUntil = tokenTags.legacyUntil(config.accessTokenTtl);
+  const clockNow = () => ctx.clock.now();
   app.post('/revoke', routeInput(ctx, 'api', INPUT), async (req, reply) => {
     reply.header('cache-control', 'no-store');
     const params = readForm(req);
     const client = await authenticateClient(ctx, req, params);
     const token = params.require('token');
     const now = ctx.clock.now();
-    if (token.startsWith(TOKEN_PREFIX.refresh)) {
+    if (tokenTags.mayBeLive(token, TOKEN_PREFIX.refresh, refreshUntil, clockNow)) {
       const rt = await ctx.stores.tokens.findRefreshToken(token);
       if (rt && rt.grant.clientId === client.id) {
         if (await ctx.stores.grants.revokeGrant(rt.grantId, 'client', now, { address: req.ip }))
           ctx.metrics.revoked('client', 'grant');
         await ctx.changes.flush();
       }
-    } else if (token.startsWith(TOKEN_PREFIX.access)) {
+    } else if (tokenTags.mayBeLive(token, TOKEN_PREFIX.access, accessUntil, clockNow)) {
       const at = await ctx.stores.tokens.findAccessToken(token);
       if (at && at.grant.clientId === client.id) {
         await ctx.stores.tokens.revokeAccessToken(at.id, now);

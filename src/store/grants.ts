@@ -2,8 +2,9 @@
 // the atomic steps of minting them, are in tokens.ts.
 import type { Client, Consent, PrismaClient, ResourceServer } from '../generated/prisma/client.ts';
 import { addSeconds } from '../lib/clock.ts';
-import { hashSecret, randomToken } from '../lib/crypto.ts';
+import { hashSecret } from '../lib/crypto.ts';
 import { audit, auditGrant } from './audit.ts';
+import { type TokenTagSource, tokenTagSource } from './settings.ts';
 import { type RevokeReason, revokeGrantTx, TOKEN_PREFIX } from './tokens.ts';
 
 export interface NewAuthorizationCode {
@@ -32,7 +33,7 @@ export interface ConnectedApp {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-export function grantStore(prisma: PrismaClient) {
+export function grantStore(prisma: PrismaClient, tags: TokenTagSource = tokenTagSource(prisma)) {
   return {
     findConsent(userId: string, clientId: string, resourceServerId: string): Promise<Consent | null> {
       return prisma.consent.findUnique({
@@ -81,7 +82,7 @@ export function grantStore(prisma: PrismaClient) {
 
     /** Starts a grant and its authorization code; returns the code (shown once, stored hashed). */
     async createAuthorizationCode(c: NewAuthorizationCode, ttl: number, now: Date): Promise<string> {
-      const code = randomToken(32, TOKEN_PREFIX.code);
+      const code = (await tags.load(now)).mint(TOKEN_PREFIX.code);
       await prisma.$transaction(async (tx) => {
         const grant = await tx.grant.create({
           data: {

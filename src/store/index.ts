@@ -8,7 +8,7 @@ import { introspectionStore } from './introspection.ts';
 import { rateLimitStore } from './rate-limits.ts';
 import { resourceServerStore } from './resource-servers.ts';
 import { sessionStore } from './sessions.ts';
-import { settingStore } from './settings.ts';
+import { settingStore, tokenTagSource } from './settings.ts';
 import { tokenStore } from './tokens.ts';
 import { traceStore } from './traces.ts';
 import { upstreamStore } from './upstream.ts';
@@ -16,15 +16,18 @@ import { upstreamTokenStore } from './upstream-tokens.ts';
 import { userStore } from './users.ts';
 
 export function createStores(prisma: PrismaClient) {
+  // One read of the token tag key for every store that mints tokens (src/lib/token-tags.ts).
+  const tokenTags = tokenTagSource(prisma);
   return {
+    tokenTags,
     users: userStore(prisma),
     accounts: accountStore(prisma),
     clients: clientStore(prisma),
     resourceServers: resourceServerStore(prisma),
     rateLimits: rateLimitStore(prisma),
     sessions: sessionStore(prisma),
-    grants: grantStore(prisma),
-    tokens: tokenStore(prisma),
+    grants: grantStore(prisma, tokenTags),
+    tokens: tokenStore(prisma, tokenTags),
     introspection: introspectionStore(prisma),
     traces: traceStore(prisma),
     settings: settingStore(prisma),

@@ -27,11 +27,14 @@ import { isDatabaseUnavailable } from '../db/unavailable.ts';
 import { Prisma, type PrismaClient } from '../generated/prisma/client.ts';
 import { addSeconds } from '../lib/clock.ts';
 import { coalesce } from '../lib/coalesce.ts';
-import { hashSecret, randomToken } from '../lib/crypto.ts';
+import { hashSecret } from '../lib/crypto.ts';
 import { sealWithSecret } from '../lib/seal.ts';
+import type { TokenTags } from '../lib/token-tags.ts';
 import { accessTokenIssued } from './introspection.ts';
+import type { TokenTagSource } from './settings.ts';
 import type { IssuedTokens, TokenIssue } from './tokens.ts';
 
+/** Every token is `prefix + 43 random characters + 8-character keyed tag` (src/lib/token-tags.ts). */
 export const TOKEN_PREFIX = { code: 'lk_code_', access: 'lk_at_', refresh: 'lk_rt_' } as const;
 
 type Raw = Pick<PrismaClient, '$queryRaw'>;
@@ -72,10 +75,9 @@ interface Minted {
   refreshHash: string | null;
 }
 
-function mint(issue: TokenIssue): Minted {
-  const accessToken = randomToken(32, TOKEN_PREFIX.access);
-  const refreshToken =
-    issue.refreshTokenTtl === undefined ? undefined : randomToken(32, TOKEN_PREFIX.refresh);
+function mint(tags: TokenTags, issue: TokenIssue): Minted {
+  const accessToken = tags.mint(TOKEN_PREFIX.access);
+  const refreshToken = issue.refreshTokenTtl === undefined ? undefined : tags.mint(TOKEN_PREFIX.refresh);
   return {
     tokens: { accessToken, refreshToken, scopes: issue.accessScopes, expiresIn: issue.accessTokenTtl },
     accessId: randomUUID(),
@@ -261,7 +263,7 @@ function rotateRefreshes(db: Raw, members: Member[]): Promise<(IssuedTokens | un
 /** A batch write is tried again member by member unless its failure leaves unknown whether it committed. */
 const retryWrite = (err: unknown) => !isDatabaseUnavailable(err);
 
-export function tokenPaths(db: Raw) {
+export function tokenPaths(db: Raw, tags: TokenTagSource) {
   const findCode = coalesce((hashes: string[]) => findCodes(db, hashes));
   // A write whose connection failed may have committed: its members fail (503) rather than retry into a "replay".
   const exchange = coalesce((members: Member[]) => exchangeCodes(db, members), retryWrite);
@@ -274,8 +276,15 @@ export function tokenPaths(db: Raw) {
      * Spends the code and issues its tokens in one statement. Undefined when the code was spent (or its grant
      * revoked) since it was read: the caller then takes the transactional path, which applies the replay rules.
      */
-    exchangeCode: (code: CodeFacts, issue: TokenIssue, now: Date): Promise<IssuedTokens | undefined> =>
-      exchange({ key: code.id, now, issue, minted: mint(issue), sealed: null, keepUntil: null }),
+    exchangeCode: async (code: CodeFacts, issue: TokenIssue, now: Date): Promise<IssuedTokens | undefined> =>
+      exchange({
+        key: code.id,
+        now,
+        issue,
+        minted: mint(await tags.load(now), issue),
+        sealed: null,
+        keepUntil: null,
+      }),
     /** The refresh token with what its rules need; nothing is written (statement 1). */
     findRefresh: (token: string): Promise<RefreshFacts | null> => findRefresh(hashSecret(token)),
     /**
@@ -283,13 +292,13 @@ export function tokenPaths(db: Raw) {
      * when `keep` is given. Undefined when the token was rotated or revoked (or its grant revoked) since it was
      * read: the caller then takes the transactional path, which applies the reuse-window and replay rules.
      */
-    rotateRefresh(
+    async rotateRefresh(
       rt: RefreshFacts,
       issue: TokenIssue,
       keep: KeepAnswer | undefined,
       now: Date,
     ): Promise<IssuedTokens | undefined> {
-      const minted = mint(issue);
+      const minted = mint(await tags.load(now), issue);
       // Sealed exactly as keepReplayAnswer in tokens.ts does, so findReplayAnswer opens either.
       const sealed = keep ? sealWithSecret(keep.presented, rt.id, JSON.stringify(minted.tokens)) : null;
       return rotate({ key: rt.id, now, issue, minted, sealed, keepUntil: keep?.until ?? null });

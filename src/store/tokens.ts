@@ -15,12 +15,14 @@ import type {
   UpstreamLogin,
   User,
 } from '../generated/prisma/client.ts';
-import { addSeconds } from '../lib/clock.ts';
-import { hashSecret, randomToken } from '../lib/crypto.ts';
+import { addSeconds, systemClock } from '../lib/clock.ts';
+import { hashSecret } from '../lib/crypto.ts';
 import { openWithSecret, sealWithSecret } from '../lib/seal.ts';
+import type { TokenTags } from '../lib/token-tags.ts';
 import { auditGrant } from './audit.ts';
 import { notifyChange } from './changes.ts';
 import { accessTokenIssued } from './introspection.ts';
+import { type TokenTagSource, tokenTagSource } from './settings.ts';
 import { TOKEN_PREFIX, tokenPaths } from './token-paths.ts';
 
 export type { CodeFacts, KeepAnswer, RefreshFacts } from './token-paths.ts';
@@ -121,11 +123,17 @@ export async function revokeGrantTx(
   await notifyChange(tx, 'grant');
 }
 
-async function issueTokensTx(tx: Tx, grant: Grant, issue: TokenIssue, now: Date): Promise<IssuedTokens> {
+async function issueTokensTx(
+  tx: Tx,
+  tags: TokenTags,
+  grant: Grant,
+  issue: TokenIssue,
+  now: Date,
+): Promise<IssuedTokens> {
   let refreshToken: string | undefined;
   let refreshId: string | null = null;
   if (issue.refreshTokenTtl !== undefined) {
-    refreshToken = randomToken(32, TOKEN_PREFIX.refresh);
+    refreshToken = tags.mint(TOKEN_PREFIX.refresh);
     const row = await tx.refreshToken.create({
       data: {
         tokenHash: hashSecret(refreshToken),
@@ -138,7 +146,7 @@ async function issueTokensTx(tx: Tx, grant: Grant, issue: TokenIssue, now: Date)
     });
     refreshId = row.id;
   }
-  const accessToken = randomToken(32, TOKEN_PREFIX.access);
+  const accessToken = tags.mint(TOKEN_PREFIX.access);
   const accessTokenHash = hashSecret(accessToken);
   await tx.accessToken.create({
     data: {
@@ -154,7 +162,7 @@ async function issueTokensTx(tx: Tx, grant: Grant, issue: TokenIssue, now: Date)
   return { accessToken, refreshToken, scopes: issue.accessScopes, expiresIn: issue.accessTokenTtl };
 }
 
-function tokenTransaction(tx: Tx): TokenTransaction {
+function tokenTransaction(tx: Tx, tags: TokenTags): TokenTransaction {
   return {
     async claimAuthorizationCode(code, now) {
       const codeHash = hashSecret(code);
@@ -185,7 +193,7 @@ function tokenTransaction(tx: Tx): TokenTransaction {
       return { kind: 'rotated', rotatedAt: current?.rotatedAt ?? now, revoked: !!current?.revokedAt };
     },
 
-    issueTokens: (grant, issue, now) => issueTokensTx(tx, grant, issue, now),
+    issueTokens: (grant, issue, now) => issueTokensTx(tx, tags, grant, issue, now),
 
     async keepReplayAnswer(refreshId, presented, tokens, expiresAt) {
       const sealed = sealWithSecret(presented, refreshId, JSON.stringify(tokens));
@@ -214,23 +222,30 @@ export interface NewClientGrant {
   scopes: string[];
 }
 
-export function tokenStore(prisma: PrismaClient) {
+/**
+ * `tags`: the database's token tag key, read before a transaction opens (never inside one: an embedded database has
+ * one connection). The app reads it at start, so on a running server minting reads nothing more.
+ */
+export function tokenStore(prisma: PrismaClient, tags: TokenTagSource = tokenTagSource(prisma)) {
   return {
     /** Runs `fn` in one transaction; what it writes commits together, or not at all if it throws. */
-    transaction<T>(fn: (t: TokenTransaction) => Promise<T>): Promise<T> {
-      return prisma.$transaction((tx) => fn(tokenTransaction(tx)));
+    async transaction<T>(fn: (t: TokenTransaction) => Promise<T>): Promise<T> {
+      // The key exists once any instance has started; systemClock only dates one created by a bare store.
+      const key = await tags.load(systemClock.now());
+      return prisma.$transaction((tx) => fn(tokenTransaction(tx, key)));
     },
 
     /** The two-statement happy paths of code exchange and refresh rotation. */
-    ...tokenPaths(prisma),
+    ...tokenPaths(prisma, tags),
 
     /** Starts a grant without a user and mints its access token (and no refresh token). */
-    issueClientGrant(g: NewClientGrant, accessTokenTtl: number, now: Date): Promise<IssuedTokens> {
+    async issueClientGrant(g: NewClientGrant, accessTokenTtl: number, now: Date): Promise<IssuedTokens> {
+      const key = await tags.load(now);
       return prisma.$transaction(async (tx) => {
         const grant = await tx.grant.create({ data: { ...g, createdAt: now } });
         await auditGrant(tx, grant.id, { action: 'grant_created' }, now);
         const issue = { accessScopes: g.scopes, refreshScopes: [], parentRefreshId: null, accessTokenTtl };
-        return issueTokensTx(tx, grant, { ...issue, refreshTokenTtl: undefined }, now);
+        return issueTokensTx(tx, key, grant, { ...issue, refreshTokenTtl: undefined }, now);
       });
     },
 

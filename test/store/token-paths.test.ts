@@ -47,7 +47,8 @@ forEachDatabase('token paths', (kind) => {
     const rs = await addResourceServer(stores, 'https://mcp.example.com/mcp');
     resourceServerId = ((await stores.resourceServers.findByUri(rs.uri)) as { id: string }).id;
     const deps: GrantDependencies = {
-      tokens: tokenStore(counted.prisma),
+      // The deployment's token tag key is read once per set of stores (a server does it at start), not per request.
+      tokens: tokenStore(counted.prisma, stores.tokenTags),
       resourceServers: resourceServerStore(counted.prisma),
       flushChanges: async () => {},
       config: CONFIG,
@@ -170,10 +171,10 @@ forEachDatabase('token paths', (kind) => {
 
     // Eight stores, so eight statements race in the database (one store would send them as one batch, below).
     it('lets exactly one of eight concurrent exchanges of one code claim it', async () => {
-      const stores = Array.from({ length: 8 }, () => tokenStore(counted.prisma));
-      const facts = await stores[0]!.findCode(await newCode());
+      const eight = Array.from({ length: 8 }, () => tokenStore(counted.prisma, stores.tokenTags));
+      const facts = await eight[0]!.findCode(await newCode());
       assert.ok(facts);
-      const results = await Promise.all(stores.map((tokens) => tokens.exchangeCode(facts, issue, now)));
+      const results = await Promise.all(eight.map((tokens) => tokens.exchangeCode(facts, issue, now)));
       const won = results.filter((r): r is IssuedTokens => r !== undefined);
       assert.equal(won.length, 1);
       const prisma = counted.database.db.prisma;
@@ -182,14 +183,14 @@ forEachDatabase('token paths', (kind) => {
     });
 
     it('lets exactly one of eight concurrent rotations of one refresh token claim it, with one kept answer', async () => {
-      const stores = Array.from({ length: 8 }, () => tokenStore(counted.prisma));
+      const eight = Array.from({ length: 8 }, () => tokenStore(counted.prisma, stores.tokenTags));
       const first = await exchange({ client, params: exchangeParams(await newCode()), now });
       const presented = first.refreshToken as string;
-      const facts = await stores[0]!.findRefresh(presented);
+      const facts = await eight[0]!.findRefresh(presented);
       assert.ok(facts);
       const keep = { presented, until: addSeconds(now, 60) };
       const next = { ...issue, parentRefreshId: facts.id };
-      const results = await Promise.all(stores.map((tokens) => tokens.rotateRefresh(facts, next, keep, now)));
+      const results = await Promise.all(eight.map((tokens) => tokens.rotateRefresh(facts, next, keep, now)));
       assert.equal(results.filter((r) => r !== undefined).length, 1);
       const prisma = counted.database.db.prisma;
       assert.equal(await prisma.refreshToken.count({ where: { parentId: facts.id } }), 1);
@@ -198,7 +199,7 @@ forEachDatabase('token paths', (kind) => {
 
     it('leaves the code and the refresh token unspent and nothing written when the write statement fails', async () => {
       const prisma = counted.database.db.prisma;
-      const tokens = tokenStore(counted.prisma);
+      const tokens = tokenStore(counted.prisma, stores.tokenTags);
       const code = await newCode();
       const facts = await tokens.findCode(code);
       const first = await exchange({ client, params: exchangeParams(await newCode()), now });
@@ -233,7 +234,7 @@ forEachDatabase('token paths', (kind) => {
     });
 
     it('claims nothing and writes nothing when the grant was revoked after the read', async () => {
-      const tokens = tokenStore(counted.prisma);
+      const tokens = tokenStore(counted.prisma, stores.tokenTags);
       const code = await newCode();
       const facts = await tokens.findCode(code);
       assert.ok(facts);
@@ -310,7 +311,7 @@ forEachDatabase('token paths', (kind) => {
     });
 
     it('spends a code presented twice in one batch once: the first gets tokens, the second is a replay', async () => {
-      const tokens = tokenStore(counted.prisma);
+      const tokens = tokenStore(counted.prisma, stores.tokenTags);
       const facts = await tokens.findCode(await newCode());
       assert.ok(facts);
       const [a, b] = await Promise.all([
@@ -359,7 +360,7 @@ forEachDatabase('token paths', (kind) => {
 
     it('when the batch statement fails for one member, the others still get their tokens and the one fails alone', async () => {
       const prisma = counted.database.db.prisma;
-      const tokens = tokenStore(counted.prisma);
+      const tokens = tokenStore(counted.prisma, stores.tokenTags);
       const facts = await Promise.all(
         Array.from({ length: 4 }, async () => tokens.findCode(await newCode())),
       );
