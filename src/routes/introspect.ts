@@ -81,8 +81,8 @@ export function introspectRoutes(app: FastifyInstance, ctx: AppContext): void {
   const stopDropping = onAccessTokenIssued((hash) => inactive.delete(hash));
   app.addHook('onClose', async () => stopDropping());
   // Only a token Latchkey may have minted is looked up (docs/security.md: Token format): one with a valid tag, or an
-  // untagged one while one minted before tags can still be live. Anything else is inactive without a cache lookup
-  // or a statement, so unknown tokens, each new, cost no round trip.
+  // untagged one while one minted before tags can still be live. Anything else is inactive without a statement, so
+  // unknown tokens, each new, cost no round trip.
   const { tokenTags, clock } = ctx;
   const legacyUntil = tokenTags.legacyUntil(ctx.config.accessTokenTtl);
   const now = () => clock.now();
@@ -103,7 +103,8 @@ export function introspectRoutes(app: FastifyInstance, ctx: AppContext): void {
     const cached = answers.get(key);
     ctx.metrics.introspectionCache(cached !== undefined);
     if (cached) return cached;
-    if (inactive.get(key)) return undefined;
+    // The tag is checked after the answer cache (a hot token skips the HMAC), before anything else.
+    if (!mayBeLive(token) || inactive.get(key)) return undefined;
     const [generation, inactiveGeneration] = [answers.generation, inactive.generation];
     const at = await ctx.stores.introspection.find(key);
     const now = ctx.clock.now();
@@ -163,7 +164,7 @@ export function introspectRoutes(app: FastifyInstance, ctx: AppContext): void {
       const caller = await authenticateCaller(req, params);
       const token = params.require('token');
       // token_type_hint is only a hint (§2.1); refresh tokens are never active to a resource server.
-      const answer = mayBeLive(token) ? await lookup(token, caller) : undefined;
+      const answer = token.startsWith(TOKEN_PREFIX.access) ? await lookup(token, caller) : undefined;
       const active = answer !== undefined && answer.resourceServerId === caller.id;
       ctx.metrics.introspection(active);
       if (!active) {

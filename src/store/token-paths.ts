@@ -3,8 +3,7 @@
 //   2. one conditional write: a single statement whose CTEs spend the code or refresh token (UPDATE … WHERE still
 //      unspent RETURNING) and insert the new tokens (and, for a refresh, the kept answer of the reuse window) only
 //      from the row that UPDATE returned.
-// The grant handler checks every rule in JS between the two, on the row statement 1 read. Why this keeps each
-// guarantee:
+// The grant handler checks every rule in JS between the two, on the row statement 1 read. Why it keeps each guarantee:
 // - Single use (RFC 9700 §2.1.1, §4.14): statement 2 claims with `used_at IS NULL` / `rotated_at IS NULL`; of N
 //   concurrent statements on one row, Postgres lets exactly one update it (the others wait for its commit, re-check
 //   the condition and return nothing). A caller whose claim returns nothing takes the transactional path in
@@ -21,7 +20,7 @@
 // codes or refresh tokens, one write that claims each row with the same condition and inserts only for the rows it
 // claimed. Single use is still decided per row (two members presenting one value: the second is not sent and
 // loses, as it would lose the race); a broken rule keeps its request out of the write; a write that fails runs each
-// member alone, so only the failing one fails.
+// member alone, so only the failing one fails (unless its connection failed: see retryWrite).
 import { randomUUID } from 'node:crypto';
 import { isDatabaseUnavailable } from '../db/unavailable.ts';
 import { Prisma, type PrismaClient } from '../generated/prisma/client.ts';
@@ -67,13 +66,10 @@ export interface RefreshFacts {
 /** Timestamps go in as ISO text cast to `timestamp`, which keeps UTC whatever the session's TimeZone is. */
 const ts = (d: Date) => d.toISOString();
 
-interface Minted {
-  tokens: IssuedTokens;
-  accessId: string;
-  accessHash: string;
-  refreshId: string | null;
-  refreshHash: string | null;
-}
+type Minted = { tokens: IssuedTokens; accessId: string; accessHash: string } & Record<
+  'refreshId' | 'refreshHash',
+  string | null
+>;
 
 function mint(tags: TokenTags, issue: TokenIssue): Minted {
   const accessToken = tags.mint(TOKEN_PREFIX.access);
@@ -255,17 +251,17 @@ function rotateRefreshes(db: Raw, members: Member[]): Promise<(IssuedTokens | un
   );
 }
 
+// A failed batch write runs member by member, unless the connection failed: it may have committed (a retry would take
+// its own claim for a replay), so its members get the outage answer (503).
+const retryWrite = (err: unknown) => !isDatabaseUnavailable(err);
+
 /**
  * The store's view of these paths (spread into tokenStore). Calls made in the same turn of the event loop share
  * their statements (src/lib/coalesce.ts): concurrent requests cost one read and one write between them, each
  * committed once (one WAL flush), with single use still decided per row by the write's claim.
  */
-/** A batch write is tried again member by member unless its failure leaves unknown whether it committed. */
-const retryWrite = (err: unknown) => !isDatabaseUnavailable(err);
-
 export function tokenPaths(db: Raw, tags: TokenTagSource) {
   const findCode = coalesce((hashes: string[]) => findCodes(db, hashes));
-  // A write whose connection failed may have committed: its members fail (503) rather than retry into a "replay".
   const exchange = coalesce((members: Member[]) => exchangeCodes(db, members), retryWrite);
   const findRefresh = coalesce((hashes: string[]) => findRefreshes(db, hashes));
   const rotate = coalesce((members: Member[]) => rotateRefreshes(db, members), retryWrite);
@@ -276,15 +272,10 @@ export function tokenPaths(db: Raw, tags: TokenTagSource) {
      * Spends the code and issues its tokens in one statement. Undefined when the code was spent (or its grant
      * revoked) since it was read: the caller then takes the transactional path, which applies the replay rules.
      */
-    exchangeCode: async (code: CodeFacts, issue: TokenIssue, now: Date): Promise<IssuedTokens | undefined> =>
-      exchange({
-        key: code.id,
-        now,
-        issue,
-        minted: mint(await tags.load(now), issue),
-        sealed: null,
-        keepUntil: null,
-      }),
+    async exchangeCode(code: CodeFacts, issue: TokenIssue, now: Date): Promise<IssuedTokens | undefined> {
+      const minted = mint(await tags.load(now), issue);
+      return exchange({ key: code.id, now, issue, minted, sealed: null, keepUntil: null });
+    },
     /** The refresh token with what its rules need; nothing is written (statement 1). */
     findRefresh: (token: string): Promise<RefreshFacts | null> => findRefresh(hashSecret(token)),
     /**

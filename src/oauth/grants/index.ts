@@ -1,6 +1,8 @@
 // The grant type registry: /token dispatches through it, and what Latchkey advertises (grant_types_supported),
 // accepts at registration and offers in the CLI derives from it, so the two cannot drift apart.
 import type { Client } from '../../generated/prisma/client.ts';
+import type { IssuedTokens } from '../../store/tokens.ts';
+import { formatScope } from '../scopes.ts';
 import { authorizationCodeGrant } from './authorization-code.ts';
 import { clientCredentialsGrant } from './client-credentials.ts';
 import { refreshTokenGrant } from './refresh-token.ts';
@@ -56,5 +58,16 @@ export function createGrantRegistry(deps: GrantDependencies): GrantRegistry {
   return {
     find: (type) => handlers.get(type),
     findForResourceServer: (type) => forResourceServers.get(type),
+  };
+}
+
+/** The successful /token answer (RFC 6749 §5.1). */
+export function tokenResponse(t: IssuedTokens) {
+  return {
+    access_token: t.accessToken,
+    token_type: 'Bearer',
+    expires_in: t.expiresIn,
+    ...(t.refreshToken ? { refresh_token: t.refreshToken } : {}),
+    scope: formatScope(t.scopes),
   };
 }
