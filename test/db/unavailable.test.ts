@@ -6,18 +6,12 @@ import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
 import { PGlite } from '@electric-sql/pglite';
 import { type Database, openPostgres } from '../../src/db/database.ts';
-import { migrate } from '../../src/db/migrate.ts';
 import { pgliteDatabase } from '../../src/db/pglite.ts';
 import { isDatabaseUnavailable } from '../../src/db/unavailable.ts';
 import { randomToken } from '../../src/lib/crypto.ts';
 import { invalidRequest } from '../../src/oauth/errors.ts';
 import { basicAuth } from '../helpers/basic-auth.ts';
-import {
-  createPostgresDatabase,
-  forEachDatabase,
-  migratedDatabase,
-  type TestDatabase,
-} from '../helpers/db.ts';
+import { databaseThroughProxy, forEachDatabase, migratedDatabase, type TestDatabase } from '../helpers/db.ts';
 import { postForm, refreshToken } from '../helpers/flow.ts';
 import { freePort, TcpProxy } from '../helpers/net.ts';
 import { addClient, addResourceServer, startServer, type TestServer } from '../helpers/server.ts';
@@ -141,19 +135,8 @@ forEachDatabase('answers while the database is unavailable', (kind) => {
   let dropDatabase: (() => Promise<void>) | undefined;
 
   before(async () => {
-    if (kind === 'pglite') {
-      database = await migratedDatabase(kind);
-    } else {
-      // Through a proxy this test cuts; the shared server itself is never touched.
-      const created = await createPostgresDatabase();
-      dropDatabase = created.drop;
-      await proxy.open();
-      const through = new URL(created.url);
-      through.port = String(proxy.port);
-      const db = openPostgres({ url: through.href, poolSize: 4 });
-      await migrate(db);
-      database = { kind, db, url: through.href, cleanup: () => db.close() };
-    }
+    // On Postgres, through a proxy this test cuts; the shared server itself is never touched.
+    ({ database, drop: dropDatabase } = await databaseThroughProxy(kind, proxy));
     server = await startServer(kind, { database });
   });
   after(async () => {

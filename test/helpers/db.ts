@@ -107,6 +107,25 @@ export async function migratedDatabase(kind: DbKind): Promise<TestDatabase> {
 }
 
 /** Declares the suite once per database kind: `forEachDatabase('tokens', (kind) => { ... })`. */
+/**
+ * A migrated database of `kind` for a test that cuts the connection: on Postgres, a database of its own reached through
+ * `proxy` (a TcpProxy in front of the shared server, which is never touched), opened here; `drop` removes it once the
+ * test has closed everything. PGlite has no connection to cut, so it is a plain migrated database.
+ */
+export async function databaseThroughProxy(
+  kind: DbKind,
+  proxy: { open(): Promise<void>; port: number },
+): Promise<{ database: TestDatabase; drop: () => Promise<void> }> {
+  if (kind === 'pglite') return { database: await migratedDatabase(kind), drop: async () => {} };
+  const created = await createPostgresDatabase();
+  await proxy.open();
+  const through = new URL(created.url);
+  through.port = String(proxy.port);
+  const db = openPostgres({ url: through.href, poolSize: 4 });
+  await migrate(db);
+  return { database: { kind, db, url: through.href, cleanup: () => db.close() }, drop: created.drop };
+}
+
 export function forEachDatabase(name: string, fn: (kind: DbKind) => void): void {
   for (const kind of DB_KINDS) {
     describe(`${name} [${kind}]`, () => fn(kind));

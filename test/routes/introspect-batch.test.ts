@@ -5,17 +5,10 @@
 // batch is read afresh.
 import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
-import { openPostgres } from '../../src/db/database.ts';
-import { migrate } from '../../src/db/migrate.ts';
 import { hashSecret, randomToken } from '../../src/lib/crypto.ts';
 import { TOKEN_PREFIX } from '../../src/store/tokens.ts';
 import { basicAuth } from '../helpers/basic-auth.ts';
-import {
-  createPostgresDatabase,
-  forEachDatabase,
-  migratedDatabase,
-  type TestDatabase,
-} from '../helpers/db.ts';
+import { databaseThroughProxy, forEachDatabase, type TestDatabase } from '../helpers/db.ts';
 import { postForm } from '../helpers/flow.ts';
 import { TcpProxy } from '../helpers/net.ts';
 import {
@@ -128,19 +121,8 @@ forEachDatabase('/introspect: a batch whose statement fails', (kind) => {
   let dropDatabase: (() => Promise<void>) | undefined;
 
   before(async () => {
-    if (kind === 'pglite') {
-      database = await migratedDatabase(kind);
-    } else {
-      // Through a proxy this test cuts and opens again; the shared server itself is never touched.
-      const created = await createPostgresDatabase();
-      dropDatabase = created.drop;
-      await proxy.open();
-      const through = new URL(created.url);
-      through.port = String(proxy.port);
-      const db = openPostgres({ url: through.href, poolSize: 4 });
-      await migrate(db);
-      database = { kind, db, url: through.href, cleanup: () => db.close() };
-    }
+    // On Postgres, through a proxy this test cuts; the shared server itself is never touched.
+    ({ database, drop: dropDatabase } = await databaseThroughProxy(kind, proxy));
     server = await startServer(kind, { database });
     rs = await addResourceServer(server.stores, 'https://mcp.example.com/mcp');
     const client = await server.stores.clients.findByClientId((await addClient(server.stores)).clientId);
