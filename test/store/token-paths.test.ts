@@ -23,6 +23,15 @@ import { type CountedDatabase, countedDatabase } from '../helpers/statements.ts'
 const CONFIG = { accessTokenTtl: 3600, refreshTokenTtl: 30 * 86400, refreshReuseWindow: 60, scopes: ['mcp'] };
 const TRANSACTION = /^\s*(BEGIN|COMMIT|ROLLBACK|START TRANSACTION)|Implicit "COMMIT"/i;
 
+/** What the store-level tests below mint: a pair, as a code exchange or rotation of a client with refresh does. */
+const issue: TokenIssue = {
+  accessScopes: ['mcp'],
+  refreshScopes: ['mcp'],
+  parentRefreshId: null,
+  accessTokenTtl: 60,
+  refreshTokenTtl: 600,
+};
+
 forEachDatabase('token paths', (kind) => {
   let counted: CountedDatabase;
   let stores: Stores;
@@ -161,14 +170,6 @@ forEachDatabase('token paths', (kind) => {
   });
 
   describe('single use of the one-statement writes', () => {
-    const issue: TokenIssue = {
-      accessScopes: ['mcp'],
-      refreshScopes: ['mcp'],
-      parentRefreshId: null,
-      accessTokenTtl: 60,
-      refreshTokenTtl: 600,
-    };
-
     // Eight stores, so eight statements race in the database (one store would send them as one batch, below).
     it('lets exactly one of eight concurrent exchanges of one code claim it', async () => {
       const eight = Array.from({ length: 8 }, () => tokenStore(counted.prisma, stores.tokenTags));
@@ -248,14 +249,6 @@ forEachDatabase('token paths', (kind) => {
     });
   });
   describe('requests that arrive together share their statements (group commit)', () => {
-    const issue: TokenIssue = {
-      accessScopes: ['mcp'],
-      refreshScopes: ['mcp'],
-      parentRefreshId: null,
-      accessTokenTtl: 60,
-      refreshTokenTtl: 600,
-    };
-
     it('exchanges eight distinct codes presented at once in one read and one write, each getting its own tokens', async () => {
       const codes = await Promise.all(Array.from({ length: 8 }, () => newCode()));
       const { result, statements } = await counting(() =>
