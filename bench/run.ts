@@ -43,16 +43,19 @@ for (const r of rows)
 async function postgresMemory(url: string): Promise<Section> {
   const all = postgresRssMb();
   const db = openPostgres({ url, poolSize: 1 });
-  const pids = await db.withConnection((c) =>
-    c.query<{ pid: number }>(
-      `SELECT pid FROM pg_stat_activity WHERE datname = current_database() OR backend_type <> 'client backend'
-       UNION SELECT pg_backend_pid()`,
-    ),
-  );
+  // The postmaster is the parent of this connection's backend, asked while the backend still runs.
+  const { pids, postmaster } = await db.withConnection(async (c) => {
+    const rows = await c.query<{ pid: number; own: boolean }>(
+      `SELECT pid, pid = pg_backend_pid() AS own FROM pg_stat_activity
+       WHERE datname = current_database() OR backend_type <> 'client backend'`,
+    );
+    const own = rows.find((r) => r.own)?.pid ?? 1;
+    return {
+      pids: rows,
+      postmaster: execFileSync('ps', ['-o', 'ppid=', '-p', String(own)], { encoding: 'utf8' }).trim(),
+    };
+  });
   await db.close();
-  const postmaster = execFileSync('ps', ['-o', 'ppid=', '-p', String(pids[0]?.pid ?? 1)], {
-    encoding: 'utf8',
-  }).trim();
   const mem = [...pids.map((p) => p.pid), Number(postmaster)].map(memoryKb);
   const ours = {
     rss: Math.round(mem.reduce((a, m) => a + m.rss, 0) / 1024),

@@ -2,7 +2,8 @@
 // from that secret. Used to keep a refresh response for the reuse window without keeping its tokens in plaintext:
 // the key comes from the presented (old) refresh token, of which only a hash is stored, so the database alone
 // cannot open it. The secret must carry full entropy (a 256-bit random token): HKDF does no key stretching.
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, hkdfSync } from 'node:crypto';
+import { randomPooled } from './crypto.ts';
 
 const VERSION = 'v1';
 const INFO = 'latchkey sealed value v1';
@@ -13,8 +14,8 @@ function deriveKey(secret: string, salt: Buffer, context: string): Buffer {
 
 /** Seals `plaintext` under `secret`; `context` (e.g. a row id) is bound into the key and the tag. */
 export function sealWithSecret(secret: string, context: string, plaintext: string): string {
-  const salt = randomBytes(16);
-  const iv = randomBytes(12);
+  const salt = randomPooled(16);
+  const iv = randomPooled(12);
   const cipher = createCipheriv('aes-256-gcm', deriveKey(secret, salt, context), iv);
   cipher.setAAD(Buffer.from(context));
   const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);

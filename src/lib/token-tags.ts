@@ -4,7 +4,8 @@
 // a database lookup; and since the tag is keyed, a deliberate flood of made-up tokens cannot reach the database either
 // (a bare checksum, as in GitHub's tokens, can be computed by anyone). The key is not an access secret: knowing it makes
 // no token valid (a tagged token is still looked up by its hash), it only lets made-up tokens reach that lookup.
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { randomPooled } from './crypto.ts';
 
 /**
  * 48 bits: a made-up token passes with probability 2^-48, so a flood of a million tokens a second sends one to the
@@ -47,7 +48,7 @@ export class TokenTags {
   }
 
   /** A new token: `prefix`, the random part (32 fresh random bytes unless given), and its tag. */
-  mint(prefix: string, random: Buffer = randomBytes(32)): string {
+  mint(prefix: string, random: Buffer = randomPooled(32)): string {
     const body = prefix + random.toString('base64url');
     return body + this.#tag(body);
   }

@@ -2,7 +2,7 @@
 // already spent, a refresh token claimed or already rotated); the grant handlers in src/oauth/grants/ decide
 // what those facts mean, inside the same transaction, so single use holds under concurrency (RFC 9700 §4.14):
 // of N requests presenting one code or refresh token, the conditional update lets exactly one claim it.
-// The usual exchange and rotation run in two statements without an interactive transaction (token-paths.ts);
+// The usual exchange and rotation run in one statement each, without an interactive transaction (token-paths.ts);
 // replays, the reuse window and broken rules come here.
 import type {
   AccessToken,
@@ -17,15 +17,14 @@ import type {
 } from '../generated/prisma/client.ts';
 import { addSeconds, systemClock } from '../lib/clock.ts';
 import { hashSecret } from '../lib/crypto.ts';
-import { openWithSecret, sealWithSecret } from '../lib/seal.ts';
 import type { TokenTags } from '../lib/token-tags.ts';
 import { auditGrant } from './audit.ts';
 import { notifyChange } from './changes.ts';
 import { accessTokenIssued } from './introspection.ts';
 import { type TokenTagSource, tokenTagSource } from './settings.ts';
-import { TOKEN_PREFIX, tokenPaths } from './token-paths.ts';
+import { openKeptAnswer, sealKeptAnswer, TOKEN_PREFIX, tokenPaths } from './token-paths.ts';
 
-export type { CodeFacts, KeepAnswer, RefreshFacts } from './token-paths.ts';
+export type { CodeExchange, CodeFacts, RefreshFacts, RefreshRotation } from './token-paths.ts';
 export { TOKEN_PREFIX };
 
 export type Tx = Parameters<Parameters<PrismaClient['$transaction']>[0]>[0];
@@ -196,8 +195,8 @@ function tokenTransaction(tx: Tx, tags: TokenTags): TokenTransaction {
     issueTokens: (grant, issue, now) => issueTokensTx(tx, tags, grant, issue, now),
 
     async keepReplayAnswer(refreshId, presented, tokens, expiresAt) {
-      const sealed = sealWithSecret(presented, refreshId, JSON.stringify(tokens));
-      await tx.refreshReplay.create({ data: { id: refreshId, sealed, expiresAt } });
+      const sealed = sealKeptAnswer(presented, tokens);
+      await tx.refreshReplay.create({ data: { id: refreshId, sealed, scopes: tokens.scopes, expiresAt } });
     },
 
     async findReplayAnswer(refreshId, presented, now) {
@@ -207,8 +206,7 @@ function tokenTransaction(tx: Tx, tags: TokenTags): TokenTransaction {
         await tx.refreshReplay.deleteMany({ where: { id: refreshId } });
         return undefined;
       }
-      const opened = openWithSecret(presented, refreshId, row.sealed);
-      return opened === undefined ? undefined : (JSON.parse(opened) as IssuedTokens);
+      return openKeptAnswer(presented, refreshId, row);
     },
 
     revokeGrant: (grantId, reason, now) => revokeGrantTx(tx, grantId, reason, now),
@@ -235,7 +233,7 @@ export function tokenStore(prisma: PrismaClient, tags: TokenTagSource = tokenTag
       return prisma.$transaction((tx) => fn(tokenTransaction(tx, key)));
     },
 
-    /** The two-statement happy paths of code exchange and refresh rotation. */
+    /** The one-statement happy paths of code exchange and refresh rotation. */
     ...tokenPaths(prisma, tags),
 
     /** Starts a grant without a user and mints its access token (and no refresh token). */

@@ -5,7 +5,7 @@
 import type { Client } from '../../generated/prisma/client.ts';
 import type { CodeFacts, TokenIssue } from '../../store/tokens.ts';
 import { invalidGrant, invalidRequest, invalidTarget, type OAuthError } from '../errors.ts';
-import { verifyPkce } from '../pkce.ts';
+import { isValidCodeVerifier, verifyPkce } from '../pkce.ts';
 import { requestedResourceId } from '../resources.ts';
 import { REFRESH_TOKEN } from './refresh-token.ts';
 import { type GrantDependencies, type GrantType, type Outcome, settle, type TokenRequest } from './types.ts';
@@ -60,22 +60,26 @@ export const authorizationCodeGrant: GrantType<Deps> = {
         resourceId: await requestedResourceId(params, deps.resourceServers),
         now,
       };
+      const lifetimes = {
+        access: deps.config.accessTokenTtl,
+        refresh: client.grantTypes.includes(REFRESH_TOKEN) ? deps.config.refreshTokenTtl : undefined,
+      };
       const issue = (scopes: string[]): TokenIssue => ({
         accessScopes: scopes,
         refreshScopes: scopes,
         parentRefreshId: null,
-        accessTokenTtl: deps.config.accessTokenTtl,
-        refreshTokenTtl: client.grantTypes.includes(REFRESH_TOKEN) ? deps.config.refreshTokenTtl : undefined,
+        accessTokenTtl: lifetimes.access,
+        refreshTokenTtl: lifetimes.refresh,
       });
-      // The usual exchange: one read, the rules in JS, one statement that spends the code and issues the tokens
-      // (src/store/token-paths.ts). Codes are random, so one unknown now stays unknown: no need to spend anything.
-      const found = await deps.tokens.findCode(code);
-      if (!found) throw invalidGrant('authorization code is invalid');
-      if (found.usedAt === null && !codeProblem(found, presented)) {
-        const tokens = await deps.tokens.exchangeCode(found, issue(found.scopes), now);
+      // The usual exchange: one statement that spends the code and issues the tokens only if every rule holds
+      // (src/store/token-paths.ts). A malformed verifier or an unknown resource cannot hold: straight to the path below.
+      const { redirectUri, resourceId } = presented;
+      if (isValidCodeVerifier(verifier) && resourceId !== null) {
+        const exchange = { code, clientId: client.id, verifier, redirectUri, resourceId, lifetimes };
+        const tokens = await deps.tokens.exchangeCode(exchange, now);
         if (tokens) return tokens;
       }
-      // A spent code, a broken rule, or a claim lost to a concurrent exchange: the transactional path spends the
+      // Unknown, spent, a broken rule, or a claim lost to a concurrent exchange: the transactional path spends the
       // code (if still unspent) and revokes the grant, committing both with the answer.
       const outcome = await deps.tokens.transaction(async (tx): Promise<Outcome> => {
         const claim = await tx.claimAuthorizationCode(code, now);

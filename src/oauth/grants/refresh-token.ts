@@ -66,20 +66,25 @@ export const refreshTokenGrant: GrantType<Deps> = {
         accessTokenTtl: deps.config.accessTokenTtl,
         refreshTokenTtl: deps.config.refreshTokenTtl,
       });
-      // The usual rotation: one read, the rules in JS, one statement that spends the token, issues the next pair
-      // and keeps the answer for the reuse window (src/store/token-paths.ts). A broken rule writes nothing.
-      const found = await deps.tokens.findRefresh(token);
-      if (!found) throw invalidGrant('refresh token is invalid');
-      const problem = refreshProblem(found, presented);
-      if (problem) throw problem;
-      if (found.rotatedAt === null) {
-        const keep =
-          windowMs > 0 ? { presented: token, until: new Date(now.getTime() + windowMs) } : undefined;
-        const tokens = await deps.tokens.rotateRefresh(found, issue(found), keep, now);
+      // The usual rotation: one statement that spends the token, issues the next pair and keeps the answer for the
+      // reuse window, only if every rule holds (src/store/token-paths.ts). An unknown resource cannot hold.
+      if (presented.resourceId !== null) {
+        const tokens = await deps.tokens.rotateRefresh(
+          {
+            token,
+            clientId: client.id,
+            resourceId: presented.resourceId,
+            scopes: presented.scopes,
+            lifetimes: { access: deps.config.accessTokenTtl, refresh: deps.config.refreshTokenTtl },
+            keepUntil: windowMs > 0 ? new Date(now.getTime() + windowMs) : undefined,
+          },
+          now,
+        );
         if (tokens) return settle({ tokens, refresh: 'rotated' }, deps.flushChanges, deps.metrics);
       }
-      // Spent already (a retry inside the window, or a replay), or lost to a concurrent rotation: the
-      // transactional path decides between the kept answer and revoking the grant.
+      // Unknown, a broken rule, spent already (a retry inside the window, or a replay), or lost to a concurrent
+      // rotation: the transactional path finds out which, and answers with an error, the kept answer or by revoking
+      // the grant.
       const outcome = await deps.tokens.transaction(async (tx): Promise<Outcome> => {
         const rt = await tx.findRefreshToken(token);
         if (!rt) return { error: invalidGrant('refresh token is invalid'), revokedIssued: false };
