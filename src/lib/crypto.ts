@@ -22,6 +22,11 @@ export function randomPooled(n: number): Buffer {
   return pool.subarray(pooled - n, pooled);
 }
 
+/** Drops what is left of the pool, so the next draw starts a fresh one (a test fixes what that one holds). */
+export function resetRandomPool(): void {
+  pooled = pool.length;
+}
+
 /** A random URL-safe secret of `bytes` bytes (default 32 = 256 bits). */
 export function randomToken(bytes = 32, prefix = ''): string {
   return prefix + randomBytes(bytes).toString('base64url');

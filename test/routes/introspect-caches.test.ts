@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { syncBuiltinESMExports } from 'node:module';
 import { after, before, describe, it, mock } from 'node:test';
-import { hashSecret, randomToken } from '../../src/lib/crypto.ts';
+import { hashSecret, randomToken, resetRandomPool } from '../../src/lib/crypto.ts';
 import { TOKEN_PREFIX } from '../../src/store/tokens.ts';
 import { basicAuth } from '../helpers/basic-auth.ts';
 import { forEachDatabase } from '../helpers/db.ts';
@@ -23,14 +23,20 @@ import { recordStatements } from '../helpers/statement-count.ts';
 
 /** Runs `fn` with `fixed` as the first 32 random bytes drawn (a token's), and real ones for everything else. */
 async function drawingFirst<T>(fixed: Buffer, fn: () => Promise<T>): Promise<T> {
-  const original = crypto.randomBytes;
+  // Tokens draw their random bytes from a pool (src/lib/crypto.ts randomPooled): start a fresh one whose first
+  // 32 bytes are `fixed`, so the first token minted in `fn` is made of them.
+  const original = crypto.randomFillSync;
   let used = false;
-  mock.method(crypto, 'randomBytes', (size: number) => {
-    if (size !== 32 || used) return original(size);
-    used = true;
-    return Buffer.from(fixed);
+  mock.method(crypto, 'randomFillSync', (buf: Buffer) => {
+    const filled = original(buf);
+    if (!used && buf.length >= fixed.length) {
+      used = true;
+      fixed.copy(buf, 0);
+    }
+    return filled;
   });
   syncBuiltinESMExports();
+  resetRandomPool();
   try {
     return await fn();
   } finally {
