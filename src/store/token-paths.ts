@@ -104,13 +104,13 @@ export interface RefreshRotation {
  * bound to its hash; the scopes are kept beside it in the clear (they are no secret, and the single statement only
  * learns them from the row it claims).
  */
-export function sealKeptAnswer(presented: string, tokens: Omit<IssuedTokens, 'scopes'>): string {
+export function sealKeptAnswer(
+  presented: string,
+  tokens: Omit<IssuedTokens, 'scopes'>,
+  presentedHash = hashSecret(presented),
+): string {
   const { accessToken, refreshToken, expiresIn } = tokens;
-  return sealWithSecret(
-    presented,
-    hashSecret(presented),
-    JSON.stringify({ accessToken, refreshToken, expiresIn }),
-  );
+  return sealWithSecret(presented, presentedHash, JSON.stringify({ accessToken, refreshToken, expiresIn }));
 }
 
 /** Opens a kept answer; undefined unless `presented` is the token it was kept for. */
@@ -207,14 +207,15 @@ export function tokenPaths(db: Raw, tags: TokenTagSource) {
      */
     async rotateRefresh(p: RefreshRotation, now: Date): Promise<IssuedTokens | undefined> {
       const minted = mint(await tags.load(now), p.lifetimes);
+      const hash = hashSecret(p.token);
       const extra = {
         client_id: p.clientId,
         resource_id: p.resourceId ?? '',
         requested: p.scopes.join(' '),
-        sealed: p.keepUntil ? sealKeptAnswer(p.token, minted) : '',
+        sealed: p.keepUntil ? sealKeptAnswer(p.token, minted, hash) : '',
         keep_until: p.keepUntil ? ts(p.keepUntil) : '',
       };
-      return rotate({ hash: hashSecret(p.token), now, lifetimes: p.lifetimes, minted, extra });
+      return rotate({ hash, now, lifetimes: p.lifetimes, minted, extra });
     },
   };
 }
