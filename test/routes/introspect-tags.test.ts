@@ -33,6 +33,9 @@ async function statementsDuring(fn: () => Promise<unknown>) {
   return log.sent;
 }
 
+/** Statements that read or write a token table (the caller's own row is not one). */
+const tokenTables = /"?(access_tokens|refresh_tokens)"?/;
+
 /** The servers running in this file (their trace writers are flushed before counting). */
 const servers: TestServer[] = [];
 
@@ -151,7 +154,6 @@ forEachDatabase('/introspect: tokens Latchkey did not mint are refused in-proces
     const access = String(pair.access_token);
     const refresh = String(pair.refresh_token);
     const revoke = (token: string) => postForm(`${server.url}/revoke`, { token, client_id: client.clientId });
-    const tokenTables = /"?(access_tokens|refresh_tokens)"?/;
     for (const madeUp of [flip(access, -1), flip(refresh, -1), 'lk_rt_x', `${refresh}A`]) {
       let status = 0;
       const sent = await statementsDuring(async () => {
@@ -197,9 +199,13 @@ forEachDatabase('/introspect: tokens Latchkey did not mint are refused in-proces
       });
       assert.equal(body.active, true);
       assert.equal(body.sub, client.clientId);
-      assert.equal(open.length, 1, open.map((s) => s.text).join('\n---\n'));
+      // Only the token lookups are counted here: the caller's cached row may have been dropped by the previous
+      // test's revocation, whose own notification reaches this instance after its answer (a harmless extra read).
+      const lookups = open.filter((s) => tokenTables.test(s.text));
+      assert.equal(lookups.length, 1, open.map((s) => s.text).join('\n---\n'));
       const unknown = randomToken(32, TOKEN_PREFIX.access);
-      assert.equal((await statementsDuring(() => introspect(unknown))).length, 1, 'looked up while open');
+      const unknownSent = await statementsDuring(() => introspect(unknown));
+      assert.equal(unknownSent.filter((s) => tokenTables.test(s.text)).length, 1, 'looked up while open');
 
       server.clock.advance((closes.getTime() - server.clock.now().getTime()) / 1000 - 1);
       assert.equal((await introspect(legacy)).body.active, true, 'still open a second before it closes');
