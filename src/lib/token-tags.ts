@@ -4,8 +4,9 @@
 // a database lookup; and since the tag is keyed, a deliberate flood of made-up tokens cannot reach the database either
 // (a bare checksum, as in GitHub's tokens, can be computed by anyone). The key is not an access secret: knowing it makes
 // no token valid (a tagged token is still looked up by its hash), it only lets made-up tokens reach that lookup.
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import { randomPooled } from './crypto.ts';
+import { HmacSha256 } from './hmac.ts';
 
 /**
  * 48 bits: a made-up token passes with probability 2^-48, so a flood of a million tokens a second sends one to the
@@ -33,18 +34,18 @@ export const LEGACY_ALLOWANCE_SECONDS = 24 * 3600;
 export type TokenShape = 'tagged' | 'forged' | 'untagged' | 'malformed';
 
 export class TokenTags {
-  readonly #key: Buffer;
+  readonly #mac: HmacSha256;
   /** When the deployment's key was created: untagged tokens are only minted before it (see legacyUntil). */
   readonly createdAt: Date;
 
   constructor(key: Buffer, createdAt: Date) {
     if (key.length < 32) throw new Error('a token tag key has at least 32 bytes');
-    this.#key = Buffer.from(key);
+    this.#mac = new HmacSha256(key);
     this.createdAt = createdAt;
   }
 
   #tag(body: string): string {
-    return createHmac('sha256', this.#key).update(body).digest().subarray(0, TAG_BYTES).toString('base64url');
+    return this.#mac.digest(body).subarray(0, TAG_BYTES).toString('base64url');
   }
 
   /** A new token: `prefix`, the random part (32 fresh random bytes unless given), and its tag. */

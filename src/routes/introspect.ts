@@ -27,6 +27,8 @@ interface ActiveAnswer {
   resourceServerId: string;
   /** Kept apart from the body: added only for callers with expose_upstream_claims (spec federation §6.1, I2). */
   upstream: UpstreamMember | undefined;
+  /** `body` as sent, serialized by the route's schema the first time it is sent: a hot token is the same bytes. */
+  json?: string;
   body: {
     active: true;
     scope: string;
@@ -42,6 +44,7 @@ interface ActiveAnswer {
 }
 
 const INACTIVE = Object.freeze({ active: false });
+const JSON_TYPE = 'application/json; charset=utf-8';
 
 // RFC 7662 §2.2 members; a schema lets Fastify serialize the hot path's answer without generic JSON.stringify.
 const INTROSPECTION_RESPONSE = {
@@ -173,7 +176,9 @@ export function introspectRoutes(app: FastifyInstance, ctx: AppContext): void {
       }
       if (caller.exposeUpstreamClaims && answer.upstream)
         return { ...answer.body, upstream: answer.upstream };
-      return answer.body;
+      answer.json ??= reply.serialize(answer.body) as string;
+      reply.type(JSON_TYPE); // a string of this type is sent as it is
+      return answer.json;
     },
   );
 }

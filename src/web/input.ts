@@ -78,7 +78,9 @@ export function routeInput(ctx: AppContext, kind: RouteKind, spec: InputSpec) {
   const schema = schemas as FastifySchema;
   const wrongType = (req: FastifyRequest): string | undefined => {
     if (!spec.body) return undefined;
-    const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+    const header = req.headers['content-type'];
+    if (header === contentType) return undefined; // the usual case, without splitting
+    const type = (header ?? '').split(';')[0]!.trim().toLowerCase();
     return type === contentType ? undefined : `the request body must be ${contentType}`;
   };
 

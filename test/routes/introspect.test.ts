@@ -65,6 +65,20 @@ forEachDatabase('/introspect and /revoke', (kind) => {
         iat: now,
         token_type: 'Bearer',
       });
+      // Answered again from the cache, as bytes serialized once: the same JSON document, typed as JSON.
+      for (let i = 0; i < 2; i++) {
+        const again = await fetch(`${server.url}/introspect`, {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/x-www-form-urlencoded',
+            ...basic(rs.clientId, rs.clientSecret),
+          },
+          body: new URLSearchParams({ token: t.access_token }),
+        });
+        assert.equal(again.headers.get('content-type'), 'application/json; charset=utf-8');
+        assert.equal(again.headers.get('cache-control'), 'no-store');
+        assert.deepEqual(JSON.parse(await again.text()), res.body);
+      }
     });
 
     it('accepts client_secret_post caller authentication', async () => {
