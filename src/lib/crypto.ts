@@ -39,10 +39,10 @@ export function hashSecret(secret: string): string {
 }
 
 /**
- * The 32 bytes of a string's SHA-256. Through a binary (latin1) string: crypto.hash's 'buffer' output took twice as long as
+ * The 32 bytes of a SHA-256 digest (a string is taken as UTF-8). Through a binary (latin1) string: crypto.hash's 'buffer' output took twice as long as
  * this (Node 20), and every /introspect call verifies its caller's secret.
  */
-function digestBytes(s: string): Buffer {
+export function digestBytes(s: string | Buffer): Buffer {
   return Buffer.from(hash('sha256', s, 'binary'), 'binary');
 }
 

@@ -1,7 +1,7 @@
 // HMAC-SHA-256 (RFC 2104) as two one-shot SHA-256 digests: H((K ⊕ opad) ‖ H((K ⊕ ipad) ‖ m)). The same bytes as
 // Node's createHmac (test/lib/hmac.test.ts checks it against createHmac and RFC 4231's vectors) in half the time: an
 // Hmac object costs an OpenSSL context each, and every token minted or checked takes one (token tags, seal keys).
-import { hash } from 'node:crypto';
+import { digestBytes as sha256 } from './crypto.ts';
 
 const BLOCK = 64;
 
@@ -32,9 +32,4 @@ export class HmacSha256 {
 /** HMAC-SHA-256 of `message` under `key`, for a key used once (each seal's salt and derived key). */
 export function hmacSha256(key: Buffer, ...message: (string | Buffer)[]): Buffer {
   return new HmacSha256(key).digest(...message);
-}
-
-function sha256(data: Buffer): Buffer {
-  // Through a binary string: crypto.hash's 'buffer' output is the slower one (Node 20).
-  return Buffer.from(hash('sha256', data, 'binary'), 'binary');
 }
