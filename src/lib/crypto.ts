@@ -39,8 +39,8 @@ export function hashSecret(secret: string): string {
 }
 
 /**
- * The 32 bytes of a SHA-256 digest (a string is taken as UTF-8). Through a binary (latin1) string: crypto.hash's 'buffer' output took twice as long as
- * this (Node 20), and every /introspect call verifies its caller's secret.
+ * The 32 bytes of a SHA-256 digest (a string is taken as UTF-8). Through a binary (latin1) string: crypto.hash's
+ * 'buffer' output took twice as long as this (Node 20), and every /introspect call verifies its caller's secret.
  */
 export function digestBytes(s: string | Buffer): Buffer {
   return Buffer.from(hash('sha256', s, 'binary'), 'binary');
