@@ -149,6 +149,9 @@ forEachDatabase('token paths', (kind) => {
       assert.deepEqual(rt.expiresAt, addSeconds(now, CONFIG.refreshTokenTtl));
       assert.equal(rt.parentId, null);
       assert.equal(result.expiresIn, CONFIG.accessTokenTtl);
+      // Time-ordered ids (UUIDv7, src/lib/uuid7.ts): new rows land at the end of the id indexes.
+      assert.match(at.id, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab]/);
+      assert.match(rt.id, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab]/);
     });
 
     it('exchanges a code of a client without the refresh_token grant in one statement, and mints no refresh token', async () => {
