@@ -131,16 +131,16 @@ export function openKeptAnswer(
 // Row ids are UUIDv7 (time first): each rotation inserts two token rows and index entries pointing at them, and
 // random ids would scatter those over the whole of each index (measured: ~10–25 % less Postgres CPU a refresh on a
 // database of 400k grants, more as it grows). The ids are no secret; the tokens' own random parts are unchanged.
-function mint(tags: TokenTags, lifetimes: Lifetimes): Minted {
+function mint(tags: TokenTags, lifetimes: Lifetimes, now: Date): Minted {
   const accessToken = tags.mint(TOKEN_PREFIX.access);
   const refreshToken = lifetimes.refresh === undefined ? undefined : tags.mint(TOKEN_PREFIX.refresh);
   return {
     accessToken,
     refreshToken,
     expiresIn: lifetimes.access,
-    accessId: uuidv7(),
+    accessId: uuidv7(now.getTime()),
     accessHash: hashSecret(accessToken),
-    refreshId: refreshToken === undefined ? '' : uuidv7(),
+    refreshId: refreshToken === undefined ? '' : uuidv7(now.getTime()),
     refreshHash: refreshToken === undefined ? '' : hashSecret(refreshToken),
   };
 }
@@ -192,7 +192,7 @@ export function tokenPaths(db: Raw, tags: TokenTagSource) {
      * which finds out why and applies the replay rules.
      */
     async exchangeCode(p: CodeExchange, now: Date): Promise<IssuedTokens | undefined> {
-      const minted = mint(await tags.load(now), p.lifetimes);
+      const minted = mint(await tags.load(now), p.lifetimes, now);
       const extra = {
         client_id: p.clientId,
         challenge: calculateS256Challenge(p.verifier),
@@ -209,7 +209,7 @@ export function tokenPaths(db: Raw, tags: TokenTagSource) {
      * kept answer and revoking the grant.
      */
     async rotateRefresh(p: RefreshRotation, now: Date): Promise<IssuedTokens | undefined> {
-      const minted = mint(await tags.load(now), p.lifetimes);
+      const minted = mint(await tags.load(now), p.lifetimes, now);
       const hash = hashSecret(p.token);
       const extra = {
         client_id: p.clientId,

@@ -149,9 +149,16 @@ forEachDatabase('token paths', (kind) => {
       assert.deepEqual(rt.expiresAt, addSeconds(now, CONFIG.refreshTokenTtl));
       assert.equal(rt.parentId, null);
       assert.equal(result.expiresIn, CONFIG.accessTokenTtl);
-      // Time-ordered ids (UUIDv7, src/lib/uuid7.ts): new rows land at the end of the id indexes.
-      assert.match(at.id, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab]/);
-      assert.match(rt.id, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab]/);
+      // Time-ordered ids (UUIDv7, src/lib/uuid7.ts) from the request's time: new rows land at the end of the id indexes.
+      const v7 = new RegExp(
+        `^${now
+          .getTime()
+          .toString(16)
+          .padStart(12, '0')
+          .replace(/^(.{8})/, '$1-')}-7[0-9a-f]{3}-[89ab]`,
+      );
+      assert.match(at.id, v7);
+      assert.match(rt.id, v7);
     });
 
     it('exchanges a code of a client without the refresh_token grant in one statement, and mints no refresh token', async () => {
