@@ -39,10 +39,81 @@ describe('coalesce', () => {
         batches.push(xs);
         throw lost;
       },
-      (err) => err !== lost,
+      { retryAlone: (err) => err !== lost },
     );
     const settled = await Promise.allSettled([run(1), run(2)]);
     for (const s of settled) assert.equal((s as PromiseRejectedResult).reason, lost);
     assert.deepEqual(batches, [[1, 2]], 'a batch that may have committed is not run again');
+  });
+
+  it('holds calls made while maxInFlight batches are under way, and sends them together when one returns', async () => {
+    const batches: number[][] = [];
+    const releases: (() => void)[] = [];
+    const started: (() => void)[] = [];
+    const nextStart = () => new Promise<void>((resolve) => started.push(resolve));
+    const run = coalesce(
+      (xs: number[]) => {
+        batches.push(xs);
+        started.shift()?.();
+        return new Promise<number[]>((resolve) => releases.push(() => resolve(xs)));
+      },
+      { maxInFlight: 1 },
+    );
+    const firstStarted = nextStart();
+    const first = run(1);
+    await firstStarted;
+    const later = [run(2), run(3)];
+    await new Promise(setImmediate);
+    const last = run(4);
+    await new Promise(setImmediate);
+    await new Promise(setImmediate);
+    assert.deepEqual(batches, [[1]], 'nothing else is sent while the one allowed batch is under way');
+    const secondStarted = nextStart();
+    releases.shift()!();
+    assert.equal(await first, 1);
+    await secondStarted;
+    assert.deepEqual(batches, [[1], [2, 3, 4]], 'the calls that waited go out as one batch');
+    releases.shift()!();
+    assert.deepEqual(await Promise.all([...later, last]), [2, 3, 4]);
+  });
+
+  it('sends at most maxBatch calls in one batch', async () => {
+    const batches: number[][] = [];
+    const run = coalesce(
+      async (xs: number[]) => {
+        batches.push(xs);
+        return xs;
+      },
+      { maxBatch: 2 },
+    );
+    assert.deepEqual(await Promise.all([1, 2, 3, 4, 5].map(run)), [1, 2, 3, 4, 5]);
+    assert.deepEqual(batches, [[1, 2], [3, 4], [5]]);
+  });
+
+  it('fails only the failing call of a held batch, and goes on sending what waits after it', async () => {
+    const batches: number[][] = [];
+    let releaseFirst = () => {};
+    const run = coalesce(
+      (xs: number[]) => {
+        batches.push(xs);
+        if (batches.length === 1)
+          return new Promise<number[]>((resolve) => (releaseFirst = () => resolve(xs)));
+        if (xs.includes(3)) return Promise.reject(new Error('three refused'));
+        return Promise.resolve(xs);
+      },
+      { maxInFlight: 1 },
+    );
+    const first = run(1);
+    await new Promise(setImmediate);
+    const held = [run(2), run(3), run(4)];
+    releaseFirst();
+    assert.equal(await first, 1);
+    const settled = await Promise.allSettled(held);
+    assert.deepEqual(
+      settled.map((s) => s.status),
+      ['fulfilled', 'rejected', 'fulfilled'],
+    );
+    assert.deepEqual(batches, [[1], [2, 3, 4], [2], [3], [4]]);
+    assert.equal(await run(5), 5, 'the slot is free again after a failed batch');
   });
 });
