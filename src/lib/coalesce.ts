@@ -32,7 +32,7 @@ export function coalesce<I, O>(
     resolve(output: O): void;
     reject(err: unknown): void;
   }
-  let waiting: Waiting[] = [];
+  const waiting: Waiting[] = [];
   let scheduled: NodeJS.Immediate | undefined;
   let inFlight = 0;
 
@@ -63,8 +63,7 @@ export function coalesce<I, O>(
     scheduled = undefined;
     // At the bound, the calls wait: the next batch to return sends them.
     while (waiting.length > 0 && inFlight < maxInFlight) {
-      const batch = waiting.length <= maxBatch ? waiting : waiting.slice(0, maxBatch);
-      waiting = batch === waiting ? [] : waiting.slice(maxBatch);
+      const batch = waiting.splice(0, maxBatch);
       inFlight++;
       void run(batch).finally(() => {
         inFlight--;
