@@ -8,3 +8,15 @@ export function hasControlCharacter(s: string): boolean {
   }
   return false;
 }
+
+/**
+ * `s` cut to at most `max` UTF-16 units (never inside a surrogate pair), with an ellipsis when cut: for echoing a
+ * caller's value inside an error message without letting the value decide the message's size.
+ */
+export function shorten(s: string, max = 64): string {
+  if (s.length <= max) return s;
+  let end = max;
+  const last = s.charCodeAt(end - 1);
+  if (last >= 0xd800 && last <= 0xdbff) end -= 1;
+  return `${s.slice(0, end)}…`;
+}

@@ -5,7 +5,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { AppContext } from '../context.ts';
 import type { Client, ResourceServer } from '../generated/prisma/client.ts';
-import { hasControlCharacter } from '../lib/text.ts';
+import { hasControlCharacter, shorten } from '../lib/text.ts';
 import { invalidRequest, OAuthError, unauthorizedClient, unsupportedResponseType } from './errors.ts';
 import { AUTHORIZATION_CODE } from './grants/index.ts';
 import type { Params } from './params.ts';
@@ -28,6 +28,19 @@ export const AUTHORIZATION_PARAMS = [
 ] as const;
 
 const PROMPTS = new Set(['none', 'login', 'consent', 'select_account']);
+
+/**
+ * The longest state, once URL-encoded, that Latchkey sends back. Every response to the client carries it in a
+ * Location header, so it must fit the header limits of the client's own server (Node's 16 KiB for all headers,
+ * nginx's 8 KiB request line) next to the redirect URI (≤ 2,000 characters when registered by the client) and the
+ * code. The form schema bounds a parameter to 4,096 characters, but not characters that encode to 6 or 12 bytes.
+ */
+export const MAX_STATE_BYTES = 4096;
+
+/** The length of `value` as authorizationResponseUrl writes it (form-encoded, lone surrogates as U+FFFD). */
+function formEncodedLength(value: string): number {
+  return new URLSearchParams({ v: value }).toString().length - 'v='.length;
+}
 
 export interface AuthorizationRequest {
   client: Client;
@@ -116,7 +129,7 @@ function checkPkce(params: Params): string {
 function checkPrompt(params: Params): Set<string> {
   const prompt = new Set((params.get('prompt') ?? '').split(' ').filter(Boolean));
   for (const p of prompt) {
-    if (!PROMPTS.has(p)) throw invalidRequest(`unsupported prompt value: ${p}`);
+    if (!PROMPTS.has(p)) throw invalidRequest(`unsupported prompt value: ${shorten(p)}`);
   }
   if (prompt.has('none') && prompt.size > 1) {
     throw invalidRequest('prompt=none cannot be combined with other values');
@@ -148,6 +161,16 @@ export async function validateAuthorizationRequest(
   const redirectUri = checkRedirectUri(client, params);
   const rawState = params.toRecord().state;
   const state = typeof rawState === 'string' && rawState !== '' ? rawState : undefined;
+  if (state !== undefined && formEncodedLength(state) > MAX_STATE_BYTES) {
+    // Sending it back would make a response the client cannot read, and sending the error without it would drop
+    // what the client checks the response against: the page says so instead.
+    throw new AuthorizationError(
+      invalidRequest(`state is too long: at most ${MAX_STATE_BYTES} bytes once URL-encoded`),
+      undefined,
+      undefined,
+      client.clientId,
+    );
+  }
 
   try {
     // RFC 8707 allows several resource parameters; resolveResource refuses more than one as invalid_target.

@@ -1,4 +1,5 @@
 // Scope parsing and checks (RFC 6749 §3.3): space-delimited, case-sensitive, order-free.
+import { shorten } from '../lib/text.ts';
 import { invalidScope } from './errors.ts';
 
 export function parseScope(scope: string | undefined): string[] {
@@ -21,7 +22,7 @@ export function resolveRequestedScopes(
   const asked = parseScope(requested);
   if (asked.length === 0) return [...supported];
   const unknown = asked.filter((s) => !supported.includes(s));
-  if (unknown.length > 0) throw invalidScope(`unsupported scope: ${unknown.join(' ')}`);
+  if (unknown.length > 0) throw invalidScope(`unsupported scope: ${shorten(unknown.join(' '))}`);
   // Keep the server's order so equal sets compare and display the same way.
   return supported.filter((s) => asked.includes(s));
 }

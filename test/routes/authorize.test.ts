@@ -2,6 +2,7 @@
 // redirect URI are known good — RFC 6749 §4.1.2.1), and remembered consent and prompt handling.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { MAX_STATE_BYTES } from '../../src/oauth/authorization-request.ts';
 import { FormBrowser, parseForms } from '../helpers/browser.ts';
 import { forEachDatabase } from '../helpers/db.ts';
 import { authorizeUrl, signedIn } from '../helpers/flow.ts';
@@ -141,6 +142,50 @@ forEachDatabase('/authorize', (kind) => {
     });
     it('refuses an unknown prompt value', () =>
       redirectError(authorizeUrl(server, client, { prompt: 'sideways' }), 'invalid_request'));
+  });
+
+  describe('a state is sent back only when every client can read the answer', () => {
+    // 682 × 'é' is 4,092 bytes form-encoded (6 each); four more ASCII characters reach MAX_STATE_BYTES exactly.
+    const longest = `${'é'.repeat(682)}abcd`;
+    const tooLong = `${longest}e`;
+
+    it('round-trips the longest state, encoded, in an error answer and after approval', async () => {
+      assert.equal(new URLSearchParams({ s: longest }).toString().length - 2, MAX_STATE_BYTES);
+      const refused = await browser.request(authorizeUrl(server, client, { state: longest, scope: 'nope' }));
+      assert.equal(refused.status, 302);
+      assert.equal(new URL(refused.redirectedTo!).searchParams.get('state'), longest);
+      const c = await addClient(server.stores, { name: 'Long state' });
+      const page = await browser.request(authorizeUrl(server, c, { state: longest }));
+      const approved = await browser.submit(page, '/authorize', {}, { name: 'decision', value: 'approve' });
+      assert.equal(approved.status, 303);
+      const cb = new URL(approved.redirectedTo!);
+      assert.ok(cb.searchParams.get('code'));
+      assert.equal(cb.searchParams.get('state'), longest);
+    });
+
+    it('shows a page, never a redirect, for a longer state on GET and on the consent POST', async () => {
+      await errorPage(authorizeUrl(server, client, { state: tooLong }), /state is too long/);
+      // Found by the fuzz test: 3,000 × 'é' is 18,000 bytes once encoded, more than a client's header limit.
+      for (const state of [tooLong, 'é'.repeat(3000)]) {
+        for (const who of [browser, new FormBrowser(server.url)]) {
+          const body = new URLSearchParams(new URL(authorizeUrl(server, client, { state })).searchParams);
+          body.set('decision', 'approve');
+          const res = await who.request('/authorize', { method: 'POST', body });
+          assert.equal(res.redirectedTo, undefined);
+          assert.equal(res.status, 400);
+          assert.match(res.html, /state is too long/);
+        }
+      }
+    });
+
+    it('quotes at most 64 characters of an unsupported scope or prompt value in error_description', async () => {
+      for (const params of [{ scope: `mcp ${'x'.repeat(4000)}` }, { prompt: 'é'.repeat(2000) }]) {
+        const page = await browser.request(authorizeUrl(server, client, params));
+        const description = new URL(page.redirectedTo!).searchParams.get('error_description') ?? '';
+        assert.ok(description.length < 100, description);
+        assert.match(description, /(x|é){64}…$/);
+      }
+    });
   });
 
   describe('successful responses', () => {
