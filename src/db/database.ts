@@ -5,6 +5,7 @@ import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { PrismaClient } from '../generated/prisma/client.ts';
+import { NotificationHub } from './notifications.ts';
 import { statementNamer } from './statement-names.ts';
 
 /** A single connection for raw SQL: migrations and advisory locks. */
@@ -74,6 +75,7 @@ export function openPostgres({ url, logger, poolSize = 10, prepared = true }: Po
     prepared ? { statementNameGenerator: statementNamer() as StatementNameGenerator } : {},
   );
   const prisma = new PrismaClient({ adapter });
+  let notifications: NotificationHub | undefined;
   let closed = false;
 
   return {
@@ -106,46 +108,11 @@ export function openPostgres({ url, logger, poolSize = 10, prepared = true }: Po
         client.release(broken);
       }
     },
-    async listen(channel, onMessage, onState) {
-      // A dedicated connection (not from the pool): LISTEN belongs to one session for as long as it lives.
-      let client: pg.Client | undefined;
-      let stopped = false;
-      let retry: NodeJS.Timeout | undefined;
-      const connect = async (): Promise<void> => {
-        const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
-        c.on('notification', (msg) => {
-          if (msg.channel === channel) onMessage(msg.payload ?? '');
-        });
-        const lost = () => {
-          if (client !== c) return;
-          client = undefined;
-          onState(false);
-          c.end().catch(() => {});
-          if (!stopped) retry = setTimeout(() => void connect().catch(() => lost()), 1000);
-        };
-        c.on('error', (err) => {
-          logger?.warn({ err: { message: err.message } }, 'notification channel lost');
-          lost();
-        });
-        c.on('end', lost);
-        client = c;
-        try {
-          await c.connect();
-          await c.query(`LISTEN "${channel.replace(/"/g, '""')}"`);
-          if (!stopped && client === c) onState(true);
-        } catch (err) {
-          logger?.warn({ err: { message: (err as Error).message } }, 'notification channel unavailable');
-          lost();
-        }
-      };
-      await connect();
-      return async () => {
-        stopped = true;
-        clearTimeout(retry);
-        const c = client;
-        client = undefined;
-        await c?.end().catch(() => {});
-      };
+    listen(channel, onMessage, onState) {
+      // LISTEN belongs to one session for as long as it lives: a dedicated connection (not from the pool), one for
+      // every channel of this handle (notifications.ts).
+      notifications ??= new NotificationHub(url, logger);
+      return notifications.subscribe(channel, onMessage, onState);
     },
     async ping(timeoutMs = 2000) {
       const connecting = pool.connect();
@@ -170,6 +137,7 @@ export function openPostgres({ url, logger, poolSize = 10, prepared = true }: Po
     async close() {
       if (closed) return;
       closed = true;
+      await notifications?.close();
       await prisma.$disconnect();
       await pool.end();
     },
