@@ -104,6 +104,27 @@ describe('data directory lock', () => {
   });
 });
 
+describe('start parameters', () => {
+  it('runs with 32 MB of shared buffers, on a first start from the template and on a later start', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'latchkey-embedded-buffers-'));
+    try {
+      for (const start of ['first', 'later']) {
+        const db = await openEmbedded({ dataDir: dir });
+        try {
+          const rows = await db.withConnection((c) =>
+            c.query<{ shared_buffers: string }>('SHOW shared_buffers'),
+          );
+          assert.deepEqual(rows, [{ shared_buffers: '32MB' }], `${start} start`);
+        } finally {
+          await db.close();
+        }
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('socket for local commands', () => {
   let db: EmbeddedDatabase;
   const clients: pg.Client[] = [];
