@@ -22,7 +22,12 @@ export const ACCOUNT_PAGES = ['/apps', '/account/password'] as const;
 export function safeReturnTo(value: unknown): string {
   if (typeof value !== 'string') return '/';
   if ((ACCOUNT_PAGES as readonly string[]).includes(value)) return value;
-  if (value.startsWith('/authorize?') && !value.includes('\\') && !/[\r\n]/.test(value)) return value;
+  if (value.startsWith('/authorize?') && !value.includes('\\') && !/[\r\n]/.test(value)) {
+    // Percent-encoded as a URL serializes it: a Location header carries only ASCII (Node refuses anything past
+    // U+00FF with an error, and would send U+0080–U+00FF as single Latin-1 bytes).
+    const url = new URL(value, 'http://latchkey.invalid');
+    return `${url.pathname}${url.search}`;
+  }
   return '/';
 }
 

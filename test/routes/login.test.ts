@@ -205,5 +205,18 @@ forEachDatabase('sign-in', (kind) => {
         assert.equal(new URL(res.url).pathname, '/');
       }
     });
+
+    it('returns to a return_to holding characters a header cannot carry as they are, encoded', async () => {
+      const email = await addUser(server.stores);
+      const returnTo = '/authorize?client_id=x&state=€ é 😀';
+      const b = new FormBrowser(server.url);
+      const page = await b.request(`/login?return_to=${encodeURIComponent(returnTo)}`);
+      assert.equal(page.status, 200);
+      const res = await b.submit(page, '/login', { email, password: TEST_PASSWORD });
+      assert.equal(new URL(res.url).pathname, '/authorize');
+      assert.equal(new URL(res.url).searchParams.get('state'), '€ é 😀');
+      const again = await b.request(`/login?return_to=${encodeURIComponent(returnTo)}`);
+      assert.equal(new URL(again.url).searchParams.get('state'), '€ é 😀', 'signed in already');
+    });
   });
 });
