@@ -45,8 +45,8 @@ async function postgresMemory(url: string): Promise<Section> {
   const db = openPostgres({ url, poolSize: 1 });
   // The postmaster is the parent of this connection's backend, asked while the backend still runs.
   const { pids, postmaster } = await db.withConnection(async (c) => {
-    const rows = await c.query<{ pid: number; own: boolean }>(
-      `SELECT pid, pid = pg_backend_pid() AS own FROM pg_stat_activity
+    const rows = await c.query<{ pid: number; own: boolean; backend: boolean }>(
+      `SELECT pid, pid = pg_backend_pid() AS own, backend_type = 'client backend' AS backend FROM pg_stat_activity
        WHERE datname = current_database() OR backend_type <> 'client backend'`,
     );
     const own = rows.find((r) => r.own)?.pid ?? 1;
@@ -56,14 +56,21 @@ async function postgresMemory(url: string): Promise<Section> {
     };
   });
   await db.close();
-  const mem = [...pids.map((p) => p.pid), Number(postmaster)].map(memoryKb);
+  const mem = [...pids, { pid: Number(postmaster), backend: false }].map((p) => ({
+    ...memoryKb(p.pid),
+    backend: p.backend,
+  }));
+  const mb = (kb: number) => Math.round(kb / 1024);
   const ours = {
-    rss: Math.round(mem.reduce((a, m) => a + m.rss, 0) / 1024),
-    pss: Math.round(mem.reduce((a, m) => a + m.pss, 0) / 1024),
+    rss: mb(mem.reduce((a, m) => a + m.rss, 0)),
+    pss: mb(mem.reduce((a, m) => a + m.pss, 0)),
+    // The postmaster, checkpointer, writers…: their share is mostly shared_buffers, whoever touched them.
+    server: mb(mem.filter((m) => !m.backend).reduce((a, m) => a + m.pss, 0)),
   };
-  const line = `PostgreSQL memory after the bench: ${all} MB RSS over every postgres process on the machine; the server's own processes and this database's ${pids.length - 1} backends: ${ours.rss} MB RSS, ${ours.pss} MB PSS (target ≤ 200 MB)`;
+  const backends = pids.filter((p) => p.backend).length - 1;
+  const line = `PostgreSQL memory after the bench: ${all} MB RSS over every postgres process on the machine; the server's own processes and this database's ${backends} backends: ${ours.rss} MB RSS, ${ours.pss} MB PSS (target ≤ 200 MB), of which the server's own processes ${ours.server} MB and the backends ${ours.pss - ours.server} MB`;
   return {
-    markdown: `## PostgreSQL memory\n\nAfter the rows above, their servers still connected. Every \`postgres\` process on the machine (ps, RSS summed;\nother databases of the shared server count too): **${all} MB**. The server's own processes (postmaster, checkpointer,\nwriters…) and the backends of the bench's database: **${ours.rss} MB RSS**, **${ours.pss} MB PSS** (PSS counts each shared\npage once, split between the processes sharing it; RSS counts shared buffers once per process that touched them).\n`,
+    markdown: `## PostgreSQL memory\n\nAfter the rows above, their servers still connected. Every \`postgres\` process on the machine (ps, RSS summed;\nother databases of the shared server count too): **${all} MB**. The server's own processes (postmaster, checkpointer,\nwriters…) and the backends of the bench's database: **${ours.rss} MB RSS**, **${ours.pss} MB PSS** (PSS counts each shared\npage once, split between the processes sharing it; RSS counts shared buffers once per process that touched them). Of the PSS, the server's own\nprocesses hold **${ours.server} MB** (mostly shared_buffers, 128 MB by default, whichever process read them in) and the\n${backends} backends **${ours.pss - ours.server} MB**.\n`,
     summary: [line],
   };
 }
