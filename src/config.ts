@@ -143,7 +143,7 @@ const TABLE = configTable<Config>({
   },
   databasePoolSize: {
     meaning:
-      'connections to PostgreSQL per instance (plus one for change notifications); 10 keeps 2–8 cores busy, as queries are short and Postgres does the waiting',
+      'connections to PostgreSQL per instance (plus one that carries every change notification); 10 keeps 2–8 cores busy, as queries are short and Postgres does the waiting',
     read: (env) => int(env, 'DATABASE_POOL_SIZE', 10, 1, 500),
   },
   dataDir: {
