@@ -127,8 +127,11 @@ export class NotificationHub {
       this.lost(c);
       return;
     }
-    if (this.client !== c) return;
-    for (const subs of this.channels.values()) for (const sub of subs) sub.onState(true);
+    if (this.client === c) this.tellAll(true);
+  }
+
+  private tellAll(listening: boolean): void {
+    for (const subs of this.channels.values()) for (const sub of subs) sub.onState(listening);
   }
 
   /** The connection `c` is gone: every subscriber may have missed notifications; try again in a second. */
@@ -137,7 +140,7 @@ export class NotificationHub {
     this.client = undefined;
     this.listened.clear();
     c.end().catch(() => {});
-    for (const subs of this.channels.values()) for (const sub of subs) sub.onState(false);
+    this.tellAll(false);
     if (this.closed || this.channels.size === 0 || this.retry) return;
     this.retry = setTimeout(() => void this.serial(() => this.open()), RETRY_MS);
   }

@@ -1,5 +1,6 @@
 // What one step of a client's trace holds (README: Client traces), and how its text is kept short and harmless:
 // never a token, code, secret, email or a URL's query string (a redirect URI itself is registered metadata).
+import { shorten } from '../lib/text.ts';
 
 export type TraceStepName =
   | 'authorize'
@@ -47,7 +48,8 @@ export function traceText(text: string, max = MAX_DETAIL): string {
     .replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ')
     .replace(/\b([a-z][a-z0-9+.-]*:\/\/[^\s?#]*)[?#]\S*/gi, '$1')
     .replace(/[^\s@/:?#]+@[^\s@/]+\.[^\s@/]+/g, '(email)');
-  return cleaned.length > max ? `${cleaned.slice(0, max - 1)}…` : cleaned;
+  // At most `max` characters with the ellipsis, never half of a surrogate pair.
+  return cleaned.length > max ? shorten(cleaned, max - 1) : cleaned;
 }
 
 /** The step as it may be stored: every text field cleaned and capped. */
