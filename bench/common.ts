@@ -178,8 +178,11 @@ export async function load(
   };
 }
 
-/** Resident (VmRSS) and proportional (Pss: shared pages split between sharers) memory of `pid`, in kB. */
-export function memoryKb(pid: number): { rss: number; pss: number } {
+/**
+ * Resident (VmRSS) and proportional (Pss: shared pages split between sharers) memory of `pid`, in kB, and the part of
+ * the Pss in shared memory (Pss_Shmem: for Postgres, its shared buffers and other shared structures).
+ */
+export function memoryKb(pid: number): { rss: number; pss: number; shmem: number } {
   const read = (file: string, field: string) => {
     try {
       const m = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(
@@ -190,7 +193,11 @@ export function memoryKb(pid: number): { rss: number; pss: number } {
       return 0; // gone, or not ours to read
     }
   };
-  return { rss: read('status', 'VmRSS'), pss: read('smaps_rollup', 'Pss') };
+  return {
+    rss: read('status', 'VmRSS'),
+    pss: read('smaps_rollup', 'Pss'),
+    shmem: read('smaps_rollup', 'Pss_Shmem'),
+  };
 }
 
 /** Resident memory of every postgres process on this machine, in MB (ps; 0 where ps finds none). */

@@ -176,7 +176,8 @@ export async function introspectRows(s: IntrospectServers, seeded: Seeded): Prom
   // pool minted through the store that this instance has never seen (the pool serves every round: a new instance has
   // seen none of it). Before the run, and again after the warm-up, the pool is made at least twice what the run
   // may take at the fastest rate seen so far (earlier runs; the warm-up's fastest second: a fresh instance is slow
-  // at first, so its average undershoots); minting stays outside the measured window. A measured run that still
+  // at first, so its average undershoots); minting, and the VACUUM after it (Seeded.settle), stay outside the
+  // measured window. A measured run that still
   // runs out of tokens is not kept: the pool grows and the run is done again on the same, warm, instance.
   const pool: string[] = await seeded.accessTokens(MIN_DISTINCT);
   let next = 0;
@@ -192,7 +193,10 @@ export async function introspectRows(s: IntrospectServers, seeded: Seeded): Prom
   const ensure = async (want: number) => {
     const missing = Math.ceil(want) - (pool.length - next);
     // One push at a time: spreading a pool of 100k+ tokens into push() overflows the call stack.
-    if (missing > 0) for (const t of await seeded.accessTokens(missing)) pool.push(t);
+    if (missing > 0) {
+      for (const t of await seeded.accessTokens(missing)) pool.push(t);
+      await seeded.settle();
+    }
   };
   let fastest = 0;
   const distinctRun = { warmRepeats: 0, reruns: 0, measuredRepeats: 0, perRun: [] as number[], minted: 0 };

@@ -66,11 +66,13 @@ async function postgresMemory(url: string): Promise<Section> {
     pss: mb(mem.reduce((a, m) => a + m.pss, 0)),
     // The postmaster, checkpointer, writers…: their share is mostly shared_buffers, whoever touched them.
     server: mb(mem.filter((m) => !m.backend).reduce((a, m) => a + m.pss, 0)),
+    // Shared memory, however many processes map it, against what each process holds on its own.
+    shmem: mb(mem.reduce((a, m) => a + m.shmem, 0)),
   };
   const backends = pids.filter((p) => p.backend).length - 1;
-  const line = `PostgreSQL memory after the bench: ${all} MB RSS over every postgres process on the machine; the server's own processes and this database's ${backends} backends: ${ours.rss} MB RSS, ${ours.pss} MB PSS (target ≤ 200 MB), of which the server's own processes ${ours.server} MB and the backends ${ours.pss - ours.server} MB`;
+  const line = `PostgreSQL memory after the bench: ${all} MB RSS over every postgres process on the machine; the server's own processes and this database's ${backends} backends: ${ours.rss} MB RSS, ${ours.pss} MB PSS (target ≤ 200 MB), of which the server's own processes ${ours.server} MB and the backends ${ours.pss - ours.server} MB; by kind, shared memory ${ours.shmem} MB and every process's own ${ours.pss - ours.shmem} MB`;
   return {
-    markdown: `## PostgreSQL memory\n\nAfter the rows above, their servers still connected. Every \`postgres\` process on the machine (ps, RSS summed;\nother databases of the shared server count too): **${all} MB**. The server's own processes (postmaster, checkpointer,\nwriters…) and the backends of the bench's database: **${ours.rss} MB RSS**, **${ours.pss} MB PSS** (PSS counts each shared\npage once, split between the processes sharing it; RSS counts shared buffers once per process that touched them). Of the PSS, the server's own\nprocesses hold **${ours.server} MB** (mostly shared_buffers, 128 MB by default, whichever process read them in) and the\n${backends} backends **${ours.pss - ours.server} MB**.\n`,
+    markdown: `## PostgreSQL memory\n\nAfter the rows above, their servers still connected. Every \`postgres\` process on the machine (ps, RSS summed;\nother databases of the shared server count too): **${all} MB**. The server's own processes (postmaster, checkpointer,\nwriters…) and the backends of the bench's database: **${ours.rss} MB RSS**, **${ours.pss} MB PSS** (PSS counts each shared\npage once, split between the processes sharing it; RSS counts shared buffers once per process that touched them). Of the PSS, the server's own\nprocesses hold **${ours.server} MB** (mostly shared_buffers, 128 MB by default, whichever process read them in) and the\n${backends} backends **${ours.pss - ours.server} MB**. By kind: shared memory (shared_buffers and the server's other shared\nstructures, counted once whichever processes map it) **${ours.shmem} MB**, and the memory each process holds on its own\n(including its share of the program's pages) **${ours.pss - ours.shmem} MB**.\n`,
     summary: [line],
   };
 }

@@ -3,7 +3,8 @@
 // (bench/peer.ts), in alternating rounds. Every request spends a code or refresh token minted beforehand: Latchkey's
 // through its store code (bench/seed.ts), the peer's through its own models. Pools are topped up before each round
 // to cover what the last round sent; a request past the end of a pool would repeat a spent one and fail (counted in
-// the errors column), never silently.
+// the errors column), never silently. A top-up of Latchkey's pools ends with Seeded.settle (a VACUUM of what minting
+// filled), so the measured run does not pay for the seeding.
 import { once } from 'node:events';
 import {
   DURATION,
@@ -36,18 +37,24 @@ async function mintPeer(peer: Started, kind: Kind, n: number): Promise<string[]>
 class Pool {
   private values: string[] = [];
   private next = 0;
-  constructor(private readonly mint: (n: number) => Promise<string[]>) {}
+  constructor(
+    private readonly mint: (n: number) => Promise<string[]>,
+    /** Run after minting, before the load (Seeded.settle): the peer's pools live in its memory and need none. */
+    private readonly settle?: () => Promise<void>,
+  ) {}
   async topUp(want: number): Promise<void> {
     const left = this.values.length - this.next;
-    if (left < want) this.values.push(...(await this.mint(want - left)));
+    if (left >= want) return;
+    this.values.push(...(await this.mint(want - left)));
+    await this.settle?.();
   }
   take = (): string => this.values[Math.min(this.next++, this.values.length - 1)]!;
 }
 
 export async function tokenRows(latchkey: Started, peer: Started, seeded: Seeded): Promise<Section> {
   const pools = {
-    lkCode: new Pool((n) => seeded.codes(n)),
-    lkRefresh: new Pool((n) => seeded.refreshTokens(n)),
+    lkCode: new Pool((n) => seeded.codes(n), seeded.settle),
+    lkRefresh: new Pool((n) => seeded.refreshTokens(n), seeded.settle),
     peerCode: new Pool((n) => mintPeer(peer, 'code', n)),
     peerRefresh: new Pool((n) => mintPeer(peer, 'refresh', n)),
   };
@@ -133,7 +140,9 @@ Code exchange (\`authorization_code\` with PKCE S256, public client) and refresh
 client: a new refresh token every time), against node-oidc-provider 9.13.3 with an in-memory adapter (a Map: its own development adapter keeps only 1,000
 entries), doing the same
 grants (bench/peer.ts; no ID token: the scope has no \`openid\`). Each request spends a code or refresh token minted
-beforehand, each in a grant of its own: Latchkey's through its store code, the peer's through its own models. Latchkey
+beforehand, each in a grant of its own: Latchkey's through its store code, the peer's through its own models. After
+minting Latchkey's, the bench runs \`VACUUM (ANALYZE)\` on the tables minting filled, as pgbench vacuums before its runs,
+so that autovacuum does not clean up after the minting during the measured run. Latchkey
 is instance A of the /introspect rows (Postgres). Latchkey and the peer take turns going first.
 
 ${TABLE_HEAD}
