@@ -177,8 +177,8 @@ export async function introspectRows(s: IntrospectServers, seeded: Seeded): Prom
   // seen none of it). Before the run, and again after the warm-up, the pool is made at least twice what the run
   // may take at the fastest rate seen so far (earlier runs; the warm-up's fastest second: a fresh instance is slow
   // at first, so its average undershoots); minting, and the VACUUM after it (Seeded.settle), stay outside the
-  // measured window. A measured run that still
-  // runs out of tokens is not kept: the pool grows and the run is done again on the same, warm, instance.
+  // measured window. A measured run that still runs out of tokens is not kept: the pool grows and the run is done
+  // again on the same, warm, instance.
   const pool: string[] = await seeded.accessTokens(MIN_DISTINCT);
   let next = 0;
   let repeats = 0;
