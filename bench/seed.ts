@@ -44,7 +44,7 @@ async function parallel<T>(n: number, width: number, fn: () => Promise<T>): Prom
 
 export async function seedLatchkey(databaseUrl: string): Promise<Seeded> {
   const db = openPostgres({ url: databaseUrl, poolSize: 8 });
-  const stores: Stores = createStores(db.prisma);
+  const stores: Stores = createStores(db);
   const rsId = `rs_${randomToken(8)}`;
   const rsSecret = randomToken(32);
   const rs = await stores.resourceServers.create({

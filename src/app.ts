@@ -55,7 +55,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const requestIdPrefix = `${randomToken(4)}-`;
   let requestCounter = 0;
   const { config } = deps;
-  const stores = createStores(deps.db.prisma);
+  const stores = createStores(deps.db);
   const clock = deps.clock ?? systemClock;
   // Read (or, by the first instance of a deployment, created) before any request: minting and /introspect need it.
   const tokenTags = await stores.tokenTags.load(clock.now());

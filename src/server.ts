@@ -49,7 +49,7 @@ export async function startServer(config: Config, signals: StopSignals): Promise
     throw err;
   }
 
-  const stores = createStores(db.prisma);
+  const stores = createStores(db);
   try {
     const result = await migrate(db, {
       onApplied: (name) => logger.info({ migration: name }, 'migration applied'),

@@ -15,7 +15,7 @@ forEachDatabase('declared resource servers', (kind) => {
   after(() => t.cleanup());
 
   it('creates them normalised, stores only the secret hash, and updates them on the next start', async () => {
-    const stores = createStores(t.db.prisma);
+    const stores = createStores(t.db);
     const secret = 'a'.repeat(40);
     const env = (s: string) => ({
       RESOURCE_SERVERS: JSON.stringify([
@@ -35,7 +35,7 @@ forEachDatabase('declared resource servers', (kind) => {
   });
 
   it('refuses a client_id that already belongs to another resource server, changing nothing', async () => {
-    const stores = createStores(t.db.prisma);
+    const stores = createStores(t.db);
     const config = loadConfig({
       RESOURCE_SERVERS: JSON.stringify([
         { uri: 'https://other.example.com/mcp', client_id: 'example-mcp', client_secret: 'c'.repeat(40) },

@@ -106,7 +106,7 @@ export async function runCli(
           watch = await watchChanges(db, { warn: (message) => println(io.stderr, `warning: ${message}`) });
         }
         const { createStores } = await import('../store/index.ts');
-        stores ??= createStores(db.prisma);
+        stores ??= createStores(db);
         return stores;
       },
       async issuer() {

@@ -4,7 +4,7 @@
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import type { Logger } from 'pino';
-import { PrismaClient } from '../generated/prisma/client.ts';
+import { type Prisma, PrismaClient } from '../generated/prisma/client.ts';
 import { NotificationHub } from './notifications.ts';
 import { statementNamer } from './statement-names.ts';
 
@@ -15,9 +15,26 @@ export interface SqlConnection {
   exec(script: string): Promise<void>;
 }
 
-export interface Database {
-  readonly kind: 'postgres' | 'pglite';
+/** One statement as `Prisma.sql` builds it: `text` with $1, $2… placeholders, and its `values`. */
+export type Statement = Pick<Prisma.Sql, 'text' | 'values'>;
+
+/**
+ * Runs one statement straight through the driver, not through Prisma's query engine, and returns its rows as objects
+ * by column name: for the few raw statements on the hot paths (store/introspection.ts, store/token-statements.ts),
+ * where Prisma's `$queryRaw` costs about as much of the process's CPU as the rest of the request (measured:
+ * docs/benchmarks.md). Values are read as the driver parses them (text[] → string[], jsonb → parsed JSON, boolean),
+ * except `timestamp` columns, read as UTC like Prisma reads them.
+ */
+export type RawQuery = <R>(statement: Statement) => Promise<R[]>;
+
+/** What the stores need of a database: Prisma, and the driver's own query for the hot paths' raw statements. */
+export interface StoreDatabase {
   readonly prisma: PrismaClient;
+  readonly raw: RawQuery;
+}
+
+export interface Database extends StoreDatabase {
+  readonly kind: 'postgres' | 'pglite';
   /** Runs `fn` on one dedicated connection, released afterwards. */
   withConnection<T>(fn: (c: SqlConnection) => Promise<T>): Promise<T>;
   /**
@@ -49,6 +66,17 @@ export interface PostgresOptions {
   prepared?: boolean;
 }
 
+/** The type OID of `timestamp` (without time zone), which every timestamp column of the schema has. */
+export const TIMESTAMP_OID = 1114;
+
+/**
+ * A `timestamp` as Postgres prints it ("2026-12-01 16:08:43.123"), read as UTC: the stores write UTC instants (as
+ * Prisma does), and the drivers' own parsers would read it in the process's local time zone.
+ */
+export function parseUtcTimestamp(text: string): Date {
+  return new Date(`${text.replace(' ', 'T')}Z`);
+}
+
 type StatementNameGenerator = NonNullable<
   ConstructorParameters<typeof PrismaPg>[1]
 >['statementNameGenerator'];
@@ -69,11 +97,19 @@ export function openPostgres({ url, logger, poolSize = 10, prepared = true }: Po
   // would crash the process. The work under way already fails with that error, so this listener only stops the crash.
   pool.on('connect', (client) => client.on('error', () => {}));
   // Prepared once per connection, then only executed (statement-names.ts). The adapter's type says the generator
-  // returns a string; past its bound ours returns undefined, which pg runs as an unnamed statement.
+  // returns a string; past its bound ours returns undefined, which pg runs as an unnamed statement. `raw` names its
+  // statements with the same generator, so the bound holds for both, and one text is prepared once per connection.
+  const nameOf = prepared ? statementNamer() : undefined;
   const adapter = new PrismaPg(
     pool,
-    prepared ? { statementNameGenerator: statementNamer() as StatementNameGenerator } : {},
+    nameOf ? { statementNameGenerator: nameOf as StatementNameGenerator } : {},
   );
+  const rawTypes: pg.CustomTypesConfig = {
+    getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+      oid === TIMESTAMP_OID && format !== 'binary'
+        ? parseUtcTimestamp
+        : pg.types.getTypeParser(oid, format)) as pg.CustomTypesConfig['getTypeParser'],
+  };
   const prisma = new PrismaClient({ adapter });
   let notifications: NotificationHub | undefined;
   let closed = false;
@@ -81,6 +117,10 @@ export function openPostgres({ url, logger, poolSize = 10, prepared = true }: Po
   return {
     kind: 'postgres',
     prisma,
+    async raw<R>({ text, values }: Statement): Promise<R[]> {
+      const r = await pool.query({ name: nameOf?.({ sql: text }), text, values, types: rawTypes });
+      return r.rows as R[];
+    },
     poolStats: () => ({
       total: pool.totalCount,
       idle: pool.idleCount,

@@ -2,7 +2,9 @@
 import type { PGlite } from '@electric-sql/pglite';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
 import { PrismaClient } from '../generated/prisma/client.ts';
-import type { Database } from './database.ts';
+import { type Database, parseUtcTimestamp, type Statement, TIMESTAMP_OID } from './database.ts';
+
+const RAW_PARSERS = { [TIMESTAMP_OID]: parseUtcTimestamp };
 
 export function pgliteDatabase(pglite: PGlite, onClose?: () => Promise<void>): Database {
   const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite) });
@@ -10,6 +12,10 @@ export function pgliteDatabase(pglite: PGlite, onClose?: () => Promise<void>): D
   return {
     kind: 'pglite',
     prisma,
+    async raw<R>({ text, values }: Statement): Promise<R[]> {
+      const r = await pglite.query<R>(text, values, { parsers: RAW_PARSERS });
+      return r.rows;
+    },
     async withConnection(fn) {
       // PGlite is a single connection; its own mutex serialises callers.
       return fn({

@@ -1,5 +1,5 @@
 // The stores: the only code that touches Prisma. Routes and services receive them through the AppContext.
-import type { PrismaClient } from '../generated/prisma/client.ts';
+import type { StoreDatabase } from '../db/database.ts';
 import { accountStore } from './accounts.ts';
 import { auditStore } from './audit.ts';
 import { clientStore } from './clients.ts';
@@ -15,7 +15,9 @@ import { upstreamStore } from './upstream.ts';
 import { upstreamTokenStore } from './upstream-tokens.ts';
 import { userStore } from './users.ts';
 
-export function createStores(prisma: PrismaClient) {
+/** Every store over `db`: Prisma, and the driver's own query for the raw statements of the hot paths. */
+export function createStores(db: StoreDatabase) {
+  const { prisma } = db;
   // One read of the token tag key for every store that mints tokens (src/lib/token-tags.ts).
   const tokenTags = tokenTagSource(prisma);
   return {
@@ -27,8 +29,8 @@ export function createStores(prisma: PrismaClient) {
     rateLimits: rateLimitStore(prisma),
     sessions: sessionStore(prisma),
     grants: grantStore(prisma, tokenTags),
-    tokens: tokenStore(prisma, tokenTags),
-    introspection: introspectionStore(prisma),
+    tokens: tokenStore(db, tokenTags),
+    introspection: introspectionStore(db),
     traces: traceStore(prisma),
     settings: settingStore(prisma),
     upstream: upstreamStore(prisma),

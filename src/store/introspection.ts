@@ -4,7 +4,8 @@
 // coalesced (lib/batch-loader.ts): those asked for in the same turn of the event loop, or while earlier lookups are
 // under way, share one statement, `WHERE token_hash = ANY(…)`, so a resource server's burst of first-seen tokens costs
 // a few statements instead of one each. Every caller still gets a read that started after it asked.
-import type { Prisma, PrismaClient } from '../generated/prisma/client.ts';
+import type { StoreDatabase } from '../db/database.ts';
+import { Prisma } from '../generated/prisma/client.ts';
 import { BatchLoader } from '../lib/batch-loader.ts';
 
 export interface IntrospectedToken {
@@ -52,14 +53,11 @@ interface Row {
 const MAX_BATCH = 128;
 const MAX_IN_FLIGHT = 4;
 
-export function introspectionStore(prisma: PrismaClient) {
-  const loader = new BatchLoader<string, IntrospectedToken>(
-    (hashes) => findIntrospectedTokens(prisma, hashes),
-    {
-      maxBatch: MAX_BATCH,
-      maxInFlight: MAX_IN_FLIGHT,
-    },
-  );
+export function introspectionStore(db: Queryable) {
+  const loader = new BatchLoader<string, IntrospectedToken>((hashes) => findIntrospectedTokens(db, hashes), {
+    maxBatch: MAX_BATCH,
+    maxInFlight: MAX_IN_FLIGHT,
+  });
   return {
     /** The token whose SHA-256 is `tokenHash`, active or not; null when there is none. */
     find: async (tokenHash: string): Promise<IntrospectedToken | null> =>
@@ -67,7 +65,7 @@ export function introspectionStore(prisma: PrismaClient) {
   };
 }
 
-type Queryable = Pick<PrismaClient, '$queryRaw'>;
+type Queryable = Pick<StoreDatabase, 'raw'>;
 
 /** The tokens among `tokenHashes` (SHA-256s) that exist, active or not, by hash: one statement however many. */
 export async function findIntrospectedTokens(
@@ -75,7 +73,7 @@ export async function findIntrospectedTokens(
   tokenHashes: readonly string[],
 ): Promise<Map<string, IntrospectedToken>> {
   // The uuid columns are read as text: the answer only compares and prints them.
-  const rows = await db.$queryRaw<Row[]>`
+  const rows = await db.raw<Row>(Prisma.sql`
     SELECT t.token_hash, t.scopes, t.created_at, t.expires_at,
            (t.revoked_at IS NOT NULL OR g.revoked_at IS NOT NULL) AS revoked, g.revoked_at IS NOT NULL AS grant_revoked,
            g.resource_server_id::text AS resource_server_id, rs.uri AS audience, c.client_id,
@@ -87,7 +85,7 @@ export async function findIntrospectedTokens(
       JOIN resource_servers rs ON rs.id = g.resource_server_id
       LEFT JOIN users u ON u.id = g.user_id
       LEFT JOIN upstream_logins ul ON ul.id = g.upstream_login_id AND ul.revoked_at IS NULL
-     WHERE t.token_hash = ANY(${tokenHashes}::text[])`;
+     WHERE t.token_hash = ANY(${tokenHashes}::text[])`);
   return new Map(rows.map((r) => [r.token_hash, introspectedToken(r)]));
 }
 

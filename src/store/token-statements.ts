@@ -1,10 +1,11 @@
 // The statements of /token's one-round-trip paths (src/store/token-paths.ts explains why they keep every guarantee):
 // each claims the codes or refresh tokens of a batch whose rules hold, and inserts the new tokens (and a refresh's
 // kept answer) for the rows it claimed, in one statement.
-import { Prisma, type PrismaClient } from '../generated/prisma/client.ts';
+import type { StoreDatabase } from '../db/database.ts';
+import { Prisma } from '../generated/prisma/client.ts';
 import { addSeconds } from '../lib/clock.ts';
 
-export type Raw = Pick<PrismaClient, '$queryRaw'>;
+export type Raw = Pick<StoreDatabase, 'raw'>;
 
 /** Timestamps go in as ISO text cast to `timestamp`, which keeps UTC whatever the session's TimeZone is. */
 export const ts = (d: Date) => d.toISOString();
@@ -120,7 +121,7 @@ export function claimCodes(db: Raw, unique: Member[]): Promise<Claimed[]> {
     ['redirect_uri', 'text'],
     ['resource_id', 'uuid'],
   ];
-  return db.$queryRaw<Claimed[]>`
+  return db.raw<Claimed>(Prisma.sql`
       WITH ${batchOf(unique, rules)}, claimed AS (
         UPDATE authorization_codes c SET used_at = b.at
         FROM batch b
@@ -132,7 +133,7 @@ export function claimCodes(db: Raw, unique: Member[]): Promise<Claimed[]> {
         RETURNING c.code_hash AS hash, c.grant_id, coalesce(c.scopes, '{}') AS scopes,
                   coalesce(c.scopes, '{}') AS access_scopes
       ), ${newTokens(Prisma.sql`NULL::uuid`)}
-      SELECT hash, access_scopes AS scopes FROM claimed`;
+      SELECT hash, access_scopes AS scopes FROM claimed`);
 }
 
 /**
@@ -148,7 +149,7 @@ export function claimRefreshes(db: Raw, unique: Member[]): Promise<Claimed[]> {
     ['keep_until', 'timestamp(3)'],
   ];
   // The access token gets the narrowed scope in the refresh token's order, or the refresh token's own (RFC 6749 §6).
-  return db.$queryRaw<Claimed[]>`
+  return db.raw<Claimed>(Prisma.sql`
       WITH ${batchOf(unique, rules)}, spent AS (
         UPDATE refresh_tokens r SET rotated_at = b.at
         FROM batch b
@@ -170,5 +171,5 @@ export function claimRefreshes(db: Raw, unique: Member[]): Promise<Claimed[]> {
         SELECT cl.id, b.sealed, cl.access_scopes, b.keep_until FROM claimed cl JOIN batch b ON b.hash = cl.hash
         WHERE b.sealed IS NOT NULL
       )
-      SELECT hash, access_scopes AS scopes FROM claimed`;
+      SELECT hash, access_scopes AS scopes FROM claimed`);
 }

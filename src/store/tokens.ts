@@ -4,6 +4,8 @@
 // of N requests presenting one code or refresh token, the conditional update lets exactly one claim it.
 // The usual exchange and rotation run in one statement each, without an interactive transaction (token-paths.ts);
 // replays, the reuse window and broken rules come here.
+
+import type { StoreDatabase } from '../db/database.ts';
 import type {
   AccessToken,
   AuthorizationCode,
@@ -224,7 +226,8 @@ export interface NewClientGrant {
  * `tags`: the database's token tag key, read before a transaction opens (never inside one: an embedded database has
  * one connection). The app reads it at start, so on a running server minting reads nothing more.
  */
-export function tokenStore(prisma: PrismaClient, tags: TokenTagSource = tokenTagSource(prisma)) {
+export function tokenStore(db: StoreDatabase, tags: TokenTagSource = tokenTagSource(db.prisma)) {
+  const { prisma } = db;
   return {
     /** Runs `fn` in one transaction; what it writes commits together, or not at all if it throws. */
     async transaction<T>(fn: (t: TokenTransaction) => Promise<T>): Promise<T> {
@@ -234,7 +237,7 @@ export function tokenStore(prisma: PrismaClient, tags: TokenTagSource = tokenTag
     },
 
     /** The one-statement happy paths of code exchange and refresh rotation. */
-    ...tokenPaths(prisma, tags),
+    ...tokenPaths(db, tags),
 
     /** Starts a grant without a user and mints its access token (and no refresh token). */
     async issueClientGrant(g: NewClientGrant, accessTokenTtl: number, now: Date): Promise<IssuedTokens> {

@@ -164,7 +164,7 @@ describe('revocation on three instances [postgres]', { skip }, () => {
     pg = await createPostgresDatabase();
     admin = openPostgres({ url: pg.url, poolSize: 4 });
     await migrate(admin);
-    stores = createStores(admin.prisma);
+    stores = createStores(admin);
     client = await addClient(stores, {
       authMethod: 'client_secret_basic',
       grantTypes: ['client_credentials'],

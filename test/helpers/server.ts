@@ -60,7 +60,7 @@ export async function startServer(kind: DbKind, options: TestServerOptions = {})
     app,
     config,
     clock,
-    stores: createStores(database.db.prisma),
+    stores: createStores(database.db),
     database,
     async close() {
       await app.close();

@@ -1,8 +1,10 @@
-// A migrated database of either kind plus a second Prisma client on it that reports every statement it sends
-// (Prisma's `query` log events: one per statement; an interactive transaction shows as its statements and its COMMIT
-// (or ROLLBACK), its BEGIN is not reported), for tests that count round trips.
+// A migrated database of either kind plus a second Prisma client and raw query on it that report every statement they
+// send (Prisma's `query` log events: one per statement; an interactive transaction shows as its statements and its
+// COMMIT (or ROLLBACK), its BEGIN is not reported; the raw query's statements as sent), for tests that count round
+// trips.
 import { PrismaPg } from '@prisma/adapter-pg';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
+import { openPostgres, type RawQuery, type StoreDatabase } from '../../src/db/database.ts';
 import { migrate } from '../../src/db/migrate.ts';
 import { pgliteDatabase } from '../../src/db/pglite.ts';
 import { PrismaClient } from '../../src/generated/prisma/client.ts';
@@ -13,6 +15,8 @@ export interface CountedDatabase {
   database: TestDatabase;
   /** A client whose statements are recorded in `statements`. */
   prisma: PrismaClient;
+  /** That client with a raw query whose statements are recorded too, for the stores. */
+  db: StoreDatabase;
   statements: string[];
   cleanup(): Promise<void>;
 }
@@ -32,6 +36,8 @@ function recording(adapter: PrismaPg | PrismaPGlite, statements: string[]): Pris
 export async function countedDatabase(kind: DbKind, timeZone?: string): Promise<CountedDatabase> {
   let database: TestDatabase;
   let prisma: PrismaClient;
+  let raw: RawQuery;
+  let closeRaw = async () => {};
   const statements: string[] = [];
   if (kind === 'pglite') {
     const pglite = await freshPGlite();
@@ -39,18 +45,28 @@ export async function countedDatabase(kind: DbKind, timeZone?: string): Promise<
     await migrate(db);
     database = { kind, db, url: undefined, cleanup: () => db.close() };
     prisma = recording(new PrismaPGlite(pglite), statements);
+    raw = db.raw;
   } else {
     database = await migratedDatabase(kind);
     const url = new URL(database.url as string);
     if (timeZone) url.searchParams.set('options', `-c TimeZone=${timeZone}`);
     prisma = recording(new PrismaPg({ connectionString: url.href }), statements);
+    const rawDb = openPostgres({ url: url.href, poolSize: 4 });
+    raw = rawDb.raw;
+    closeRaw = () => rawDb.close();
   }
+  const recordedRaw: RawQuery = (statement) => {
+    statements.push(statement.text);
+    return raw(statement);
+  };
   return {
     database,
     prisma,
+    db: { prisma, raw: recordedRaw },
     statements,
     async cleanup() {
       await prisma.$disconnect();
+      await closeRaw();
       await database.cleanup();
     },
   };

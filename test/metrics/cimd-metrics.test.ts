@@ -27,7 +27,7 @@ forEachDatabase('CIMD fetches counted', (kind) => {
     };
     const clock = new ManualClock();
     const config = { ...loadConfig({}), cimdAllowLoopback: true };
-    const resolver = createClientResolver(createStores(t.db.prisma), {
+    const resolver = createClientResolver(createStores(t.db), {
       config,
       clock,
       cimd: { ca: tls.cert },

@@ -37,7 +37,7 @@ forEachDatabase('password sign-in method', (kind) => {
 
   before(async () => {
     database = await migratedDatabase(kind);
-    stores = createStores(database.db.prisma);
+    stores = createStores(database.db);
   });
   after(() => database.cleanup());
   beforeEach(async () => {

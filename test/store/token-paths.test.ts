@@ -1,9 +1,10 @@
 // The happy paths of /token in one round trip (issue 12; README: How it is built): a code exchange and a refresh
 // rotation each send one statement (a claim whose conditions are the grant's rules, and the inserts; no
 // BEGIN/COMMIT), write what the transactional path wrote, claim nothing when a rule breaks, and keep single use
-// under concurrency. Counted through Prisma's `query` log
-// events, which report every statement a client sends, on both databases. The Postgres session of the counted
-// client runs in a non-UTC TimeZone, to show the raw statements store the same instants Prisma does.
+// under concurrency. Counted on both databases through Prisma's `query` log events, which report every statement a
+// client sends, and the stores' raw query, which the one-statement paths take (test/helpers/statements.ts). The
+// Postgres sessions of the counted client run in a non-UTC TimeZone, to show the raw statements store the same
+// instants Prisma does.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Client } from '../../src/generated/prisma/client.ts';
@@ -50,7 +51,7 @@ forEachDatabase('token paths', (kind) => {
       const [tz] = await counted.prisma.$queryRaw<{ tz: string }[]>`SELECT current_setting('TimeZone') AS tz`;
       assert.equal(tz?.tz, 'America/New_York');
     }
-    stores = createStores(counted.database.db.prisma);
+    stores = createStores(counted.database.db);
     const c = await addClient(stores);
     client = (await stores.clients.findByClientId(c.clientId)) as Client;
     const email = await addUser(stores);
@@ -59,7 +60,7 @@ forEachDatabase('token paths', (kind) => {
     resourceServerId = ((await stores.resourceServers.findByUri(rs.uri)) as { id: string }).id;
     const deps: GrantDependencies = {
       // The deployment's token tag key is read once per set of stores (a server does it at start), not per request.
-      tokens: tokenStore(counted.prisma, stores.tokenTags),
+      tokens: tokenStore(counted.db, stores.tokenTags),
       resourceServers: resourceServerStore(counted.prisma),
       flushChanges: async () => {},
       config: CONFIG,
@@ -237,7 +238,7 @@ forEachDatabase('token paths', (kind) => {
     ];
     for (const [name, presented] of codeCases) {
       it(`code exchange: ${name}`, async () => {
-        const tokens = tokenStore(counted.prisma, stores.tokenTags);
+        const tokens = tokenStore(counted.db, stores.tokenTags);
         const p = await presented();
         const code = p.code ?? (await newCode());
         assert.equal(await tokens.exchangeCode(exchangeOf(code, p), now), undefined);
@@ -282,7 +283,7 @@ forEachDatabase('token paths', (kind) => {
     ];
     for (const [name, presented, error] of refreshCases) {
       it(`refresh: ${name}`, async () => {
-        const tokens = tokenStore(counted.prisma, stores.tokenTags);
+        const tokens = tokenStore(counted.db, stores.tokenTags);
         const first = await exchange({ client, params: exchangeParams(await newCode()), now });
         const token = first.refreshToken as string;
         const p = await presented();
@@ -298,7 +299,7 @@ forEachDatabase('token paths', (kind) => {
       });
     }
     it('refresh: an expired refresh token', async () => {
-      const tokens = tokenStore(counted.prisma, stores.tokenTags);
+      const tokens = tokenStore(counted.db, stores.tokenTags);
       const first = await exchange({ client, params: exchangeParams(await newCode()), now });
       const token = first.refreshToken as string;
       const later = addSeconds(now, CONFIG.refreshTokenTtl);
@@ -314,7 +315,7 @@ forEachDatabase('token paths', (kind) => {
   describe('single use of the one-statement writes', () => {
     // Eight stores, so eight statements race in the database (one store would send them as one batch, below).
     it('lets exactly one of eight concurrent exchanges of one code claim it', async () => {
-      const eight = Array.from({ length: 8 }, () => tokenStore(counted.prisma, stores.tokenTags));
+      const eight = Array.from({ length: 8 }, () => tokenStore(counted.db, stores.tokenTags));
       const code = await newCode();
       const results = await Promise.all(eight.map((tokens) => tokens.exchangeCode(exchangeOf(code), now)));
       const won = results.filter((r): r is IssuedTokens => r !== undefined);
@@ -326,7 +327,7 @@ forEachDatabase('token paths', (kind) => {
     });
 
     it('lets exactly one of eight concurrent rotations of one refresh token claim it, with one kept answer', async () => {
-      const eight = Array.from({ length: 8 }, () => tokenStore(counted.prisma, stores.tokenTags));
+      const eight = Array.from({ length: 8 }, () => tokenStore(counted.db, stores.tokenTags));
       const first = await exchange({ client, params: exchangeParams(await newCode()), now });
       const presented = first.refreshToken as string;
       const results = await Promise.all(
@@ -341,7 +342,7 @@ forEachDatabase('token paths', (kind) => {
 
     it('leaves the code and the refresh token unspent and nothing written when the write statement fails', async () => {
       const prisma = counted.database.db.prisma;
-      const tokens = tokenStore(counted.prisma, stores.tokenTags);
+      const tokens = tokenStore(counted.db, stores.tokenTags);
       const code = await newCode();
       const first = await exchange({ client, params: exchangeParams(await newCode()), now });
       const presented = first.refreshToken as string;
@@ -370,7 +371,7 @@ forEachDatabase('token paths', (kind) => {
     });
 
     it('claims nothing and writes nothing when the grant was revoked', async () => {
-      const tokens = tokenStore(counted.prisma, stores.tokenTags);
+      const tokens = tokenStore(counted.db, stores.tokenTags);
       const code = await newCode();
       await stores.grants.revokeGrant((await codeRow(code)).grantId, 'user', now);
       assert.equal(await tokens.exchangeCode(exchangeOf(code), now), undefined);
@@ -437,7 +438,7 @@ forEachDatabase('token paths', (kind) => {
     });
 
     it('spends a code presented twice in one batch once: the first gets tokens, the second is a replay', async () => {
-      const tokens = tokenStore(counted.prisma, stores.tokenTags);
+      const tokens = tokenStore(counted.db, stores.tokenTags);
       const code = await newCode();
       const [a, b] = await Promise.all([
         tokens.exchangeCode(exchangeOf(code), now),
@@ -486,7 +487,7 @@ forEachDatabase('token paths', (kind) => {
 
     it('when the batch statement fails for one member, the others still get their tokens and the one fails alone', async () => {
       const prisma = counted.database.db.prisma;
-      const tokens = tokenStore(counted.prisma, stores.tokenTags);
+      const tokens = tokenStore(counted.db, stores.tokenTags);
       // The third code's scope is refused by a trigger on its access token, so the shared statement fails.
       const codes = await Promise.all(
         Array.from({ length: 4 }, (_, i) => newCode(client, i === 2 ? ['refused'] : ['mcp'])),

@@ -19,7 +19,7 @@ forEachDatabase('client traces', (kind) => {
   before(async () => {
     t = await migratedDatabase(kind);
     store = traceStore(t.db.prisma);
-    stores = createStores(t.db.prisma);
+    stores = createStores(t.db);
   });
   after(() => t.cleanup());
 

@@ -174,7 +174,7 @@ forEachDatabase('resource server upstream access', (kind) => {
   test('RESOURCE_SERVERS applies the fields at start, and removing them resets the columns', async () => {
     const db = kind === 'postgres' ? database : await migratedDatabase(kind);
     try {
-      const stores = createStores(db.db.prisma);
+      const stores = createStores(db.db);
       const declared = (fields: Record<string, unknown>) =>
         loadConfig({ UPSTREAM_PROVIDERS: PROVIDERS, RESOURCE_SERVERS: entry(fields) });
       await applyDeclaredResourceServers(

@@ -22,7 +22,7 @@ forEachDatabase('CIMD clients resolved through the database cache', (kind) => {
 
   const config = { ...loadConfig({}), cimdAllowLoopback: true };
   const resolverFor = (clock: ManualClock, extra: Partial<ClientResolverOptions> = {}) =>
-    createClientResolver(createStores(t.db.prisma), {
+    createClientResolver(createStores(t.db), {
       config,
       clock,
       ...extra,
@@ -306,7 +306,7 @@ forEachDatabase('CIMD clients resolved through the database cache', (kind) => {
     const clock = new ManualClock();
     const url = httpsServer.serve(path('allow-list'), undefined, { 'cache-control': 'max-age=600' });
     await resolverFor(clock).resolve(url);
-    const strict = createClientResolver(createStores(t.db.prisma), {
+    const strict = createClientResolver(createStores(t.db), {
       config: { ...config, cimdAllowedHosts: ['claude.ai'] },
       clock,
       cimd: { ca: tls.cert },
@@ -316,7 +316,7 @@ forEachDatabase('CIMD clients resolved through the database cache', (kind) => {
 
   it('resolves a registered client whose client_id is a URL from the database without fetching', async () => {
     const url = `${httpsServer.origin}${path('operator')}`;
-    await createStores(t.db.prisma).clients.create({
+    await createStores(t.db).clients.create({
       clientId: url,
       kind: 'OPERATOR',
       name: 'Operator client',
@@ -340,7 +340,7 @@ forEachDatabase('CIMD clients resolved through the database cache', (kind) => {
     const clock = new ManualClock();
     const url = httpServer.serve(path('http-then-flag-off'));
     assert.equal((await resolverFor(clock).resolve(url)).clientId, url);
-    const strict = createClientResolver(createStores(t.db.prisma), {
+    const strict = createClientResolver(createStores(t.db), {
       config: { ...config, cimdAllowLoopback: false },
       clock,
     });
@@ -349,7 +349,7 @@ forEachDatabase('CIMD clients resolved through the database cache', (kind) => {
       described('client metadata document: client_id URL must use https'),
     );
     await assert.rejects(
-      createClientResolver(createStores(t.db.prisma), {
+      createClientResolver(createStores(t.db), {
         config: { ...config, cimdAllowedHosts: ['claude.ai'] },
         clock,
       }).resolve(`${httpsServer.origin}${path('never-served')}`),

@@ -29,7 +29,7 @@ forEachDatabase('CIMD fetch limits', (kind) => {
     cimdAllowLoopback: true,
   };
   const resolverFor = (clock: ManualClock) =>
-    createClientResolver(createStores(t.db.prisma), {
+    createClientResolver(createStores(t.db), {
       config,
       clock,
       cimd: { ca: tls.cert, lookup: fakeLookup({ 'client.test': ['127.0.0.1'] }) },
