@@ -139,4 +139,76 @@ describe('BoundedCache', () => {
     assert.equal(cache.size, 0);
     assert.equal(cache.get('a'), undefined);
   });
+
+  it('evicts as a walk from the oldest entry would, over a long run of mixed operations (eviction keeps its place)', () => {
+    // The model: an array, oldest first, evicted from the front every time (what the cache must match).
+    interface ModelEntry {
+      key: string;
+      value: number;
+      expiresAt: number;
+      used: boolean;
+    }
+    const maxEntries = 64;
+    let now = 1_000_000;
+    let model: ModelEntry[] = [];
+    const cache = new BoundedCache<string, number>({ maxEntries, now: () => now });
+    const remove = (key: string) => {
+      model = model.filter((e) => e.key !== key);
+    };
+    // A fixed pseudo-random sequence (mulberry32), so a failure repeats.
+    let seed = 12345;
+    const random = () => {
+      seed = (seed + 0x6d2b79f5) | 0;
+      let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+    let evictions = 0;
+    for (let step = 0; step < 40_000; step++) {
+      const key = `k${Math.floor(random() * 200)}`;
+      const r = random();
+      if (r < 0.5) {
+        const value = step;
+        const expiresAt = now + 1 + Math.floor(random() * 5000);
+        cache.set(key, value, expiresAt);
+        remove(key);
+        while (model.length >= maxEntries) {
+          evictions++;
+          const oldest = model.shift() as ModelEntry;
+          if (!oldest.used) break;
+          oldest.used = false;
+          model.push(oldest);
+        }
+        model.push({ key, value, expiresAt, used: false });
+      } else if (r < 0.9) {
+        const entry = model.find((e) => e.key === key);
+        let expected: number | undefined;
+        if (entry && entry.expiresAt <= now) remove(key);
+        else if (entry) {
+          entry.used = true;
+          expected = entry.value;
+        }
+        assert.equal(cache.get(key), expected, `step ${step}: get ${key}`);
+      } else if (r < 0.97) {
+        now += Math.floor(random() * 200);
+      } else if (r < 0.999) {
+        cache.delete(key);
+        remove(key);
+      } else {
+        cache.clear();
+        model = [];
+      }
+      if (step % 500 === 0)
+        assert.deepEqual(
+          cache.keys(),
+          model.map((e) => e.key),
+          `step ${step}`,
+        );
+    }
+    assert.deepEqual(
+      cache.keys(),
+      model.map((e) => e.key),
+    );
+    assert.ok(evictions > 5_000, `the run evicted ${evictions} times`);
+  });
 });
