@@ -45,7 +45,8 @@ class Pool {
   async topUp(want: number): Promise<void> {
     const left = this.values.length - this.next;
     if (left >= want) return;
-    this.values.push(...(await this.mint(want - left)));
+    // One push at a time: spreading a pool of 100k+ values into push() overflows the call stack.
+    for (const v of await this.mint(want - left)) this.values.push(v);
     await this.settle?.();
   }
   take = (): string => this.values[Math.min(this.next++, this.values.length - 1)]!;
