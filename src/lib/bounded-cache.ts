@@ -78,7 +78,6 @@ export class BoundedCache<K, V> {
     for (;;) {
       let step = this.cursor?.next();
       if (!step || step.done) {
-        if (this.entries.size === 0) return;
         this.cursor = this.entries.entries();
         step = this.cursor.next();
         if (step.done) return;
