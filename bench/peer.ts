@@ -92,7 +92,9 @@ const provider = new Provider('http://127.0.0.1:1', {
   pkce: { required: () => true },
   issueRefreshToken: () => true,
   rotateRefreshToken: () => true,
-  ttl: { AccessToken: 3600, AuthorizationCode: 600, RefreshToken: 30 * 86400, Grant: 30 * 86400 },
+  // Codes live an hour, as bench/seed.ts mints Latchkey's: a pool's codes are spent over several rounds (minutes), and
+  // with 10 minutes the last round's oldest had expired, refused (and fast) requests counted as the peer's.
+  ttl: { AccessToken: 3600, AuthorizationCode: 3600, RefreshToken: 30 * 86400, Grant: 30 * 86400 },
   cookies: { keys: [randomBytes(32).toString('base64url')] },
 });
 const models = provider as unknown as Models;
