@@ -44,13 +44,20 @@ async function postgresMemory(url: string): Promise<Section> {
   const all = postgresRssMb();
   const db = openPostgres({ url, poolSize: 1 });
   // The postmaster is the parent of this connection's backend, asked while the backend still runs.
-  const { pids, postmaster } = await db.withConnection(async (c) => {
+  const { seen, pids, postmaster } = await db.withConnection(async (c) => {
     const rows = await c.query<{ pid: number; own: boolean; backend: boolean }>(
       `SELECT pid, pid = pg_backend_pid() AS own, backend_type = 'client backend' AS backend FROM pg_stat_activity
        WHERE datname = current_database() OR backend_type <> 'client backend'`,
     );
     const own = rows.find((r) => r.own)?.pid ?? 1;
+    // What each of the database's other backends last ran and how long it has been idle: which connections these are.
+    const seen = await c.query<{ app: string; state: string; idle_s: number; query: string }>(
+      `SELECT application_name AS app, state, round(extract(epoch FROM now() - state_change))::int AS idle_s,
+              left(regexp_replace(query, '\\s+', ' ', 'g'), 60) AS query
+       FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() ORDER BY idle_s`,
+    );
     return {
+      seen: seen.map((r) => `${r.app || '(pool)'}, ${r.state} ${r.idle_s} s: \`${r.query.trim()}…\``),
       pids: rows,
       postmaster: execFileSync('ps', ['-o', 'ppid=', '-p', String(own)], { encoding: 'utf8' }).trim(),
     };
@@ -72,7 +79,7 @@ async function postgresMemory(url: string): Promise<Section> {
   const backends = pids.filter((p) => p.backend).length - 1;
   const line = `PostgreSQL memory after the bench: ${all} MB RSS over every postgres process on the machine; the server's own processes and this database's ${backends} backends: ${ours.rss} MB RSS, ${ours.pss} MB PSS (target ≤ 200 MB), of which the server's own processes ${ours.server} MB and the backends ${ours.pss - ours.server} MB; by kind, shared memory ${ours.shmem} MB and every process's own ${ours.pss - ours.shmem} MB`;
   return {
-    markdown: `## PostgreSQL memory\n\nAfter the rows above, their servers still connected. Every \`postgres\` process on the machine (ps, RSS summed;\nother databases of the shared server count too): **${all} MB**. The server's own processes (postmaster, checkpointer,\nwriters…) and the backends of the bench's database: **${ours.rss} MB RSS**, **${ours.pss} MB PSS** (PSS counts each shared\npage once, split between the processes sharing it; RSS counts shared buffers once per process that touched them). Of the PSS, the server's own\nprocesses hold **${ours.server} MB** (mostly shared_buffers, 128 MB by default, whichever process read them in) and the\n${backends} backends **${ours.pss - ours.server} MB**. By kind: shared memory (shared_buffers and the server's other shared\nstructures, counted once whichever processes map it) **${ours.shmem} MB**, and the memory each process holds on its own\n(including its share of the program's pages) **${ours.pss - ours.shmem} MB**.\n`,
+    markdown: `## PostgreSQL memory\n\nAfter the rows above, their servers still connected. Every \`postgres\` process on the machine (ps, RSS summed;\nother databases of the shared server count too): **${all} MB**. The server's own processes (postmaster, checkpointer,\nwriters…) and the backends of the bench's database: **${ours.rss} MB RSS**, **${ours.pss} MB PSS** (PSS counts each shared\npage once, split between the processes sharing it; RSS counts shared buffers once per process that touched them). Of the PSS, the server's own\nprocesses hold **${ours.server} MB** (mostly shared_buffers, 128 MB by default, whichever process read them in) and the\n${backends} backends **${ours.pss - ours.server} MB**. By kind: shared memory (shared_buffers and the server's other shared\nstructures, counted once whichever processes map it) **${ours.shmem} MB**, and the memory each process holds on its own\n(including its share of the program's pages) **${ours.pss - ours.shmem} MB**.\n\nThe backends by application name, state,\nseconds since their last statement, and that statement:\n\n${seen.map((l) => `- ${l}`).join('\n')}\n`,
     summary: [line],
   };
 }
