@@ -63,6 +63,14 @@ export async function createClient(
 }
 
 /**
+ * Per client store (one per app): the use of each client this process last wrote, or is writing, by client row id.
+ * Once it holds `pruneAt` clients, those whose use is older than the interval (they no longer skip anything) are
+ * dropped, and the next pruning waits until it has grown to twice what was left (never below 10,000).
+ */
+const written = new WeakMap<object, { uses: Map<string, number>; pruneAt: number }>();
+const PRUNE_AT = 10_000;
+
+/**
  * Records that a client was used (UNUSED_CLIENT_TTL sweeps dynamic clients nobody uses). It runs after a code or
  * tokens are committed, so a failure is logged and never costs the client what it was just given.
  */
@@ -72,20 +80,34 @@ export async function recordClientUse(
   now: Date,
   log: FastifyBaseLogger,
 ): Promise<void> {
-  // The client row may come from the client cache (oauth/clients.ts): a use it already records is not sent again.
-  const previous = client.lastUsedAt;
-  const recorded = previous?.getTime();
-  if (recorded !== undefined && now.getTime() - recorded < TOUCH_INTERVAL_SECONDS * 1000) return;
-  // Taken before the write, so that the other requests holding the same cached row send nothing. Otherwise every
-  // request under way when the minute runs out sends its own UPDATE, each waiting on the row's lock with a pool
-  // connection held (measured: five at once at 32 connections, and the pool grew by as many).
-  client.lastUsedAt = now;
+  const interval = TOUCH_INTERVAL_SECONDS * 1000;
+  const at = now.getTime();
+  let state = written.get(store);
+  if (!state) written.set(store, (state = { uses: new Map(), pruneAt: PRUNE_AT }));
+  const mine = state.uses;
+  // The row may come from the client cache (oauth/clients.ts) and hold a use already recorded; or this process wrote
+  // one since the row was read, or is writing it now. Either way nothing is sent. Otherwise every request under way
+  // when the minute runs out would send its own UPDATE, each waiting on the row's lock with a pool connection held
+  // (measured: five at once at 32 connections, and the pool grew by as many).
+  const recorded = Math.max(client.lastUsedAt?.getTime() ?? -Infinity, mine.get(client.id) ?? -Infinity);
+  if (at - recorded < interval) return;
+  const previous = mine.get(client.id);
+  mine.set(client.id, at);
+  if (mine.size >= state.pruneAt) {
+    for (const [id, t] of mine) if (at - t >= interval) mine.delete(id);
+    state.pruneAt = Math.max(PRUNE_AT, 2 * mine.size);
+  }
   try {
     // Written only when the stored time is stale: another instance may have recorded a use since this row was read,
     // and then the stored time is recent too.
     await store.touch(client.id, now);
+    client.lastUsedAt = now;
   } catch (err) {
-    if (client.lastUsedAt === now) client.lastUsedAt = previous; // not recorded: a later request tries again
+    // Not recorded: the next request tries again.
+    if (mine.get(client.id) === at) {
+      if (previous === undefined) mine.delete(client.id);
+      else mine.set(client.id, previous);
+    }
     log.warn({ err, clientId: client.clientId }, 'could not record the client as used');
   }
 }

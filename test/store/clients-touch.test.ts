@@ -48,7 +48,8 @@ forEachDatabase('client last use', (kind) => {
       responseTypes: ['code'],
       tokenEndpointAuthMethod: 'none',
     });
-    // The real store, its writes counted; as the client cache does, every request holds the same row.
+    // The real store, its writes counted. Half the requests hold the same row, as from the client cache; the others
+    // each a row of their own, as when the cache entry had just expired and each request read the row again.
     let writes = 0;
     let failNext = false;
     const store = {
@@ -68,19 +69,23 @@ forEachDatabase('client last use', (kind) => {
     const at = (s: number) => new Date(t0.getTime() + s * 1000);
     const stored = async () => (await clients.findByClientId('busy'))?.lastUsedAt?.getTime();
 
-    await Promise.all(Array.from({ length: 32 }, () => recordClientUse(store, row, t0, log)));
+    const rowFor = (i: number) => (i % 2 === 0 ? row : { ...row });
+    await Promise.all(Array.from({ length: 32 }, (_, i) => recordClientUse(store, rowFor(i), t0, log)));
     assert.equal(writes, 1, '32 requests at once, one write');
     assert.equal(await stored(), t0.getTime());
 
     // Once the minute is past, a failed write is not taken as recorded: the next request writes.
     const later = at(TOUCH_INTERVAL_SECONDS + 1);
     failNext = true;
-    await Promise.all(Array.from({ length: 8 }, () => recordClientUse(store, row, later, log)));
+    await Promise.all(Array.from({ length: 8 }, (_, i) => recordClientUse(store, rowFor(i), later, log)));
     assert.equal(writes, 2, 'one attempt, which failed');
     assert.equal(warned.length, 1);
     assert.equal(row.lastUsedAt?.getTime(), t0.getTime(), 'the row keeps the use last recorded');
     assert.equal(await stored(), t0.getTime());
-    await recordClientUse(store, row, at(TOUCH_INTERVAL_SECONDS + 2), log);
+    await recordClientUse(store, { ...row }, at(TOUCH_INTERVAL_SECONDS + 2), log);
+    assert.equal(writes, 3);
+    // A row read before that write, used a second later: this process wrote the use, so nothing is sent.
+    await recordClientUse(store, { ...row, lastUsedAt: t0 }, at(TOUCH_INTERVAL_SECONDS + 3), log);
     assert.equal(writes, 3);
     assert.equal(await stored(), at(TOUCH_INTERVAL_SECONDS + 2).getTime());
     assert.equal(created.id, row.id);
