@@ -66,16 +66,27 @@ export function createClientResolver(stores: Stores, options: ClientResolverOpti
   // client change (deletion) notifies and clears it; a CIMD client is kept no longer than its document is fresh,
   // so refreshing a document works as without the cache.
   const cache = options.changes && new ChangeCache<Client>(options.changes, clock, CLIENT_CACHE);
+  // Misses under way, by client_id: the requests that miss together (every one under way when a busy client's entry
+  // expires) share one read instead of each sending its own (measured: five at once at 32 connections, each holding
+  // a pool connection). The first request's logger gets the read's CIMD warnings.
+  const loading = new Map<string, Promise<Client>>();
   return {
     async resolve(clientId, log) {
       if (!cache) return load(clientId, log);
       const hit = cache.get(clientId);
       if (hit) return hit;
+      const pending = loading.get(clientId);
+      if (pending) return pending;
       const generation = cache.generation;
-      const client = await load(clientId, log);
-      const fresh = client.kind === 'CIMD' ? (client.freshUntil ?? clock.now()) : undefined;
-      cache.set(clientId, client, generation, fresh);
-      return client;
+      const read = load(clientId, log)
+        .then((client) => {
+          const fresh = client.kind === 'CIMD' ? (client.freshUntil ?? clock.now()) : undefined;
+          cache.set(clientId, client, generation, fresh);
+          return client;
+        })
+        .finally(() => loading.delete(clientId));
+      loading.set(clientId, read);
+      return read;
     },
   };
 }

@@ -1,0 +1,69 @@
+// The client cache (src/oauth/clients.ts): requests that miss it together share one read of the client's row, and a
+// change notification still makes the next request read again.
+import assert from 'node:assert/strict';
+import { after, before, it } from 'node:test';
+import { ManualClock } from '../../src/lib/clock.ts';
+import type { ChangeSource } from '../../src/oauth/change-cache.ts';
+import { createClientResolver } from '../../src/oauth/clients.ts';
+import { OAuthError } from '../../src/oauth/errors.ts';
+import { createStores } from '../../src/store/index.ts';
+import { forEachDatabase, migratedDatabase, type TestDatabase } from '../helpers/db.ts';
+
+forEachDatabase('client cache', (kind) => {
+  let t: TestDatabase;
+  before(async () => {
+    t = await migratedDatabase(kind);
+  });
+  after(() => t.cleanup());
+
+  it('sends one read for the requests that miss together, and reads again after a change', async () => {
+    const stores = createStores(t.db);
+    await stores.clients.create({
+      clientId: 'shared',
+      kind: 'OPERATOR',
+      name: 'App',
+      redirectUris: ['https://app.example.com/cb'],
+      grantTypes: ['authorization_code'],
+      responseTypes: ['code'],
+      tokenEndpointAuthMethod: 'none',
+    });
+    // The real store, its reads counted.
+    const reads: string[] = [];
+    const findByClientId = stores.clients.findByClientId;
+    stores.clients.findByClientId = (id) => {
+      reads.push(id);
+      return findByClientId(id);
+    };
+    const subscribers: ((listening: boolean) => void)[] = [];
+    const changes: ChangeSource = {
+      listening: true,
+      fresh: () => true,
+      subscribe: (fn) => void subscribers.push(fn),
+    };
+    const clock = new ManualClock();
+    const resolver = createClientResolver(stores, { clock, changes });
+
+    const first = await Promise.all(Array.from({ length: 16 }, () => resolver.resolve('shared')));
+    assert.deepEqual(reads, ['shared'], '16 requests at once, one read');
+    assert.ok(first.every((c) => c.clientId === 'shared'));
+    await resolver.resolve('shared');
+    assert.equal(reads.length, 1, 'then served from the cache');
+
+    // The entry expires (a minute): the requests under way then share one read again.
+    clock.advance(61);
+    await Promise.all(Array.from({ length: 16 }, () => resolver.resolve('shared')));
+    assert.equal(reads.length, 2);
+
+    // A change notification: the next request reads again.
+    for (const fn of subscribers) fn(true);
+    await resolver.resolve('shared');
+    assert.equal(reads.length, 3);
+
+    // An unknown client: one read for the requests at once, each refused, and nothing kept.
+    const unknown = await Promise.allSettled(Array.from({ length: 8 }, () => resolver.resolve('nobody')));
+    assert.ok(unknown.every((r) => r.status === 'rejected' && r.reason instanceof OAuthError));
+    assert.equal(reads.filter((id) => id === 'nobody').length, 1);
+    await assert.rejects(resolver.resolve('nobody'), OAuthError);
+    assert.equal(reads.filter((id) => id === 'nobody').length, 2, 'an unknown client is read again');
+  });
+});
