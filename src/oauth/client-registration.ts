@@ -83,7 +83,10 @@ export async function recordClientUse(
   const interval = TOUCH_INTERVAL_SECONDS * 1000;
   const at = now.getTime();
   let state = written.get(store);
-  if (!state) written.set(store, (state = { uses: new Map(), pruneAt: PRUNE_AT }));
+  if (!state) {
+    state = { uses: new Map(), pruneAt: PRUNE_AT };
+    written.set(store, state);
+  }
   const mine = state.uses;
   // The row may come from the client cache (oauth/clients.ts) and hold a use already recorded; or this process wrote
   // one since the row was read, or is writing it now. Either way nothing is sent. Otherwise every request under way
