@@ -3,8 +3,18 @@ import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
 import type { FastifyBaseLogger } from 'fastify';
 import { recordClientUse } from '../../src/oauth/client-registration.ts';
-import { clientStore, TOUCH_INTERVAL_SECONDS } from '../../src/store/clients.ts';
+import { clientStore, type NewClient, TOUCH_INTERVAL_SECONDS } from '../../src/store/clients.ts';
 import { forEachDatabase, migratedDatabase, type TestDatabase } from '../helpers/db.ts';
+
+const dynamicClient = (clientId: string): NewClient => ({
+  clientId,
+  kind: 'DYNAMIC',
+  name: 'App',
+  redirectUris: ['https://app.example.com/cb'],
+  grantTypes: ['authorization_code'],
+  responseTypes: ['code'],
+  tokenEndpointAuthMethod: 'none',
+});
 
 forEachDatabase('client last use', (kind) => {
   let t: TestDatabase;
@@ -15,15 +25,7 @@ forEachDatabase('client last use', (kind) => {
 
   it('writes a first use, skips uses within the minute, and writes again once it is stale', async () => {
     const clients = clientStore(t.db.prisma);
-    const c = await clients.create({
-      clientId: 'touched',
-      kind: 'DYNAMIC',
-      name: 'App',
-      redirectUris: ['https://app.example.com/cb'],
-      grantTypes: ['authorization_code'],
-      responseTypes: ['code'],
-      tokenEndpointAuthMethod: 'none',
-    });
+    const c = await clients.create(dynamicClient('touched'));
     const t0 = new Date('2026-01-01T00:00:00Z');
     const at = (s: number) => new Date(t0.getTime() + s * 1000);
     const stored = async () => (await clients.findByClientId('touched'))?.lastUsedAt?.getTime();
@@ -39,15 +41,7 @@ forEachDatabase('client last use', (kind) => {
 
   it('sends one write for the requests under way when a use is due, and tries again after a failed one', async () => {
     const clients = clientStore(t.db.prisma);
-    const created = await clients.create({
-      clientId: 'busy',
-      kind: 'DYNAMIC',
-      name: 'App',
-      redirectUris: ['https://app.example.com/cb'],
-      grantTypes: ['authorization_code'],
-      responseTypes: ['code'],
-      tokenEndpointAuthMethod: 'none',
-    });
+    const created = await clients.create(dynamicClient('busy'));
     // The real store, its writes counted. Half the requests hold the same row, as from the client cache; the others
     // each a row of their own, as when the cache entry had just expired and each request read the row again.
     let writes = 0;
