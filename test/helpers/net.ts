@@ -1,16 +1,48 @@
 // TCP on 127.0.0.1 for tests: a free port, whether something listens, and a proxy a test can cut.
+import { randomInt } from 'node:crypto';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 
-/** A port nothing listens on right now (the kernel's pick, released at once). */
-export async function freePort(): Promise<number> {
+/** Whether a listener could take 127.0.0.1:port now (it is released at once); 0 asks the kernel for one. */
+async function tryListen(port: number): Promise<number | undefined> {
   const server = net.createServer();
   server.unref();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as net.AddressInfo;
+  const listening = await new Promise<boolean>((resolve) => {
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => resolve(true));
+  });
+  if (!listening) return undefined;
+  const taken = (server.address() as net.AddressInfo).port;
   await new Promise((resolve) => server.close(resolve));
-  return port;
+  return taken;
+}
+
+/** The kernel's range of ports for outgoing connections (Linux), or its default. */
+function ephemeralLow(): number {
+  try {
+    return (
+      Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || 32768
+    );
+  } catch {
+    return 32768;
+  }
+}
+
+/**
+ * A port nothing listens on right now, for a listener started a little later (a server whose issuer must be known
+ * first). It is picked below the kernel's range for outgoing connections: a port from that range, released, can be
+ * taken by any connection opened meanwhile (another test file's database pool) as its local port, and the listen
+ * then fails with EADDRINUSE (seen in CI).
+ */
+export async function freePort(): Promise<number> {
+  const low = 10_000;
+  const high = ephemeralLow() - 1;
+  for (let i = 0; high > low && i < 100; i++) {
+    const port = await tryListen(randomInt(low, high + 1));
+    if (port !== undefined) return port;
+  }
+  return (await tryListen(0)) ?? 0;
 }
 
 /** True when something accepts TCP connections on 127.0.0.1:port. */
