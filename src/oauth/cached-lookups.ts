@@ -1,12 +1,13 @@
 // Resource servers by client_id, for the callers of /introspect and of token exchange at /token: kept in memory until
 // the next change notification (change-cache.ts). Rotating a secret, updating or deleting a resource server notifies
 // (store/resource-servers.ts), so the very next call reads the new row. Only rows are kept, never a verdict: the
-// presented secret is checked against the row's SHA-256 hash, in constant time, on every call.
+// presented secret is checked against the row's SHA-256 hash, in constant time, on every call. Concurrent misses
+// share one read (ChangeCache#lookup).
 
 import type { ResourceServer } from '../generated/prisma/client.ts';
 import type { Clock } from '../lib/clock.ts';
 import type { ResourceServerStore } from '../store/resource-servers.ts';
-import { ChangeCache, type ChangeSource, cachedLookup } from './change-cache.ts';
+import { ChangeCache, type ChangeSource } from './change-cache.ts';
 
 export function cachedResourceServers(
   store: Pick<ResourceServerStore, 'findByClientId'>,
@@ -14,5 +15,5 @@ export function cachedResourceServers(
   clock: Clock,
 ): Pick<ResourceServerStore, 'findByClientId'> {
   const cache = new ChangeCache<ResourceServer>(changes, clock, { maxEntries: 10_000, ttlSeconds: 60 });
-  return { findByClientId: (clientId) => cachedLookup(cache, clientId, (id) => store.findByClientId(id)) };
+  return { findByClientId: (clientId) => cache.lookup(clientId, (id) => store.findByClientId(id)) };
 }

@@ -66,27 +66,19 @@ export function createClientResolver(stores: Stores, options: ClientResolverOpti
   // client change (deletion) notifies and clears it; a CIMD client is kept no longer than its document is fresh,
   // so refreshing a document works as without the cache.
   const cache = options.changes && new ChangeCache<Client>(options.changes, clock, CLIENT_CACHE);
-  // Misses under way, by client_id: the requests that miss together (every one under way when a busy client's entry
-  // expires) share one read instead of each sending its own (measured: five at once at 32 connections, each holding
-  // a pool connection). The first request's logger gets the read's CIMD warnings.
-  const loading = new Map<string, Promise<Client>>();
+  // Requests that miss together (every one under way when a busy client's entry expires) share one read (measured:
+  // five at once at 32 connections, each holding a pool connection); the first request's logger gets its CIMD warnings.
   return {
     async resolve(clientId, log) {
       if (!cache) return load(clientId, log);
-      const hit = cache.get(clientId);
-      if (hit) return hit;
-      const pending = loading.get(clientId);
-      if (pending) return pending;
-      const generation = cache.generation;
-      const read = load(clientId, log)
-        .then((client) => {
-          const fresh = client.kind === 'CIMD' ? (client.freshUntil ?? clock.now()) : undefined;
-          cache.set(clientId, client, generation, fresh);
-          return client;
-        })
-        .finally(() => loading.delete(clientId));
-      loading.set(clientId, read);
-      return read;
+      const client = await cache.lookup(
+        clientId,
+        (id) => load(id, log),
+        (c) => (c.kind === 'CIMD' ? (c.freshUntil ?? clock.now()) : undefined),
+      );
+      // load() throws rather than answer null.
+      if (!client) throw invalidClient('unknown client_id');
+      return client;
     },
   };
 }

@@ -1,8 +1,10 @@
-// The client cache (src/oauth/clients.ts): requests that miss it together share one read of the client's row, and a
-// change notification still makes the next request read again.
+// The lookups /token and /introspect cache (src/oauth/clients.ts, src/oauth/cached-lookups.ts): requests that miss
+// together share one read of the row, and a change notification still makes the next request read again.
 import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
 import { ManualClock } from '../../src/lib/clock.ts';
+import { hashSecret } from '../../src/lib/crypto.ts';
+import { cachedResourceServers } from '../../src/oauth/cached-lookups.ts';
 import type { ChangeSource } from '../../src/oauth/change-cache.ts';
 import { createClientResolver } from '../../src/oauth/clients.ts';
 import { OAuthError } from '../../src/oauth/errors.ts';
@@ -65,5 +67,58 @@ forEachDatabase('client cache', (kind) => {
     assert.equal(reads.filter((id) => id === 'nobody').length, 1);
     await assert.rejects(resolver.resolve('nobody'), OAuthError);
     assert.equal(reads.filter((id) => id === 'nobody').length, 2, 'an unknown client is read again');
+  });
+
+  it('sends one read of a resource server for the callers that miss together, and reads again after a change', async () => {
+    const stores = createStores(t.db);
+    await stores.resourceServers.create({
+      uri: 'https://mcp.example.com/mcp',
+      name: 'MCP',
+      clientId: 'rs-shared',
+      secretHash: hashSecret('rs-secret'),
+    });
+    const reads: string[] = [];
+    const subscribers: ((listening: boolean) => void)[] = [];
+    const changes: ChangeSource = {
+      listening: true,
+      fresh: () => true,
+      subscribe: (fn) => void subscribers.push(fn),
+    };
+    const clock = new ManualClock();
+    const lookups = cachedResourceServers(
+      {
+        findByClientId: (id) => {
+          reads.push(id);
+          return stores.resourceServers.findByClientId(id);
+        },
+      },
+      changes,
+      clock,
+    );
+    const found = await Promise.all(Array.from({ length: 16 }, () => lookups.findByClientId('rs-shared')));
+    assert.ok(found.every((rs) => rs?.uri === 'https://mcp.example.com/mcp'));
+    assert.equal(reads.length, 1, '16 callers at once, one read');
+    clock.advance(61);
+    await Promise.all(Array.from({ length: 16 }, () => lookups.findByClientId('rs-shared')));
+    assert.equal(reads.length, 2, 'after the entry expires, one read again');
+
+    // Deleted while a read is under way: the read that raced the change is neither kept nor shared.
+    clock.advance(61);
+    const raced = lookups.findByClientId('rs-shared');
+    assert.equal(reads.length, 3);
+    await stores.resourceServers.delete('https://mcp.example.com/mcp');
+    for (const fn of subscribers) fn(true);
+    assert.equal(
+      await lookups.findByClientId('rs-shared'),
+      null,
+      'the caller after the change sees the deletion',
+    );
+    assert.equal(reads.length, 4, 'it read for itself');
+    await raced;
+    assert.equal(
+      await lookups.findByClientId('rs-shared'),
+      null,
+      'and what the raced read found is not kept',
+    );
   });
 });
