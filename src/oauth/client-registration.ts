@@ -88,8 +88,9 @@ export async function recordClientUse(
     written.set(store, state);
   }
   const mine = state.uses;
-  // The row may come from the client cache (oauth/clients.ts) and hold a use already recorded; or this process wrote
-  // one since the row was read, or is writing it now. Either way nothing is sent. Otherwise every request under way
+  // The row may hold a recent use (another instance wrote it); or this process wrote one since the row was read, or is
+  // writing it now (the map, by client id: rows of one client read at different times are different objects, and the
+  // cached row is never changed). Either way nothing is sent. Otherwise every request under way
   // when the minute runs out would send its own UPDATE, each waiting on the row's lock with a pool connection held
   // (measured: five at once at 32 connections, and the pool grew by as many).
   const recorded = Math.max(client.lastUsedAt?.getTime() ?? -Infinity, mine.get(client.id) ?? -Infinity);
@@ -104,7 +105,6 @@ export async function recordClientUse(
     // Written only when the stored time is stale: another instance may have recorded a use since this row was read,
     // and then the stored time is recent too.
     await store.touch(client.id, now);
-    client.lastUsedAt = now;
   } catch (err) {
     // Not recorded: the next request tries again.
     if (mine.get(client.id) === at) {
