@@ -42,7 +42,9 @@ export async function freePort(): Promise<number> {
     const port = await tryListen(randomInt(low, high + 1));
     if (port !== undefined) return port;
   }
-  return (await tryListen(0)) ?? 0;
+  const kernelPick = await tryListen(0);
+  if (kernelPick === undefined) throw new Error('no free TCP port on 127.0.0.1');
+  return kernelPick;
 }
 
 /** True when something accepts TCP connections on 127.0.0.1:port. */
