@@ -45,16 +45,25 @@ export async function startServer(kind: DbKind, options: TestServerOptions = {})
   const config = loadConfig({ ISSUER: url, PORT: String(port), LOG_LEVEL: 'silent', ...options.env });
   const database = options.database ?? (await migratedDatabase(kind));
   const clock = options.clock instanceof ManualClock ? options.clock : new ManualClock();
-  const app = await buildApp({
-    config,
-    db: database.db,
-    clock: options.clock ?? clock,
-    ...(options.cimd && { cimd: options.cimd }),
-    ...(options.signInMethods && { signInMethods: options.signInMethods }),
-    ...(options.logger && { logger: options.logger }),
-    ...(options.upstreamFetch && { upstreamFetch: options.upstreamFetch }),
-  });
-  await app.listen({ port, host: '127.0.0.1' });
+  let app: TestServer['app'] | undefined;
+  try {
+    app = await buildApp({
+      config,
+      db: database.db,
+      clock: options.clock ?? clock,
+      ...(options.cimd && { cimd: options.cimd }),
+      ...(options.signInMethods && { signInMethods: options.signInMethods }),
+      ...(options.logger && { logger: options.logger }),
+      ...(options.upstreamFetch && { upstreamFetch: options.upstreamFetch }),
+    });
+    await app.listen({ port, host: '127.0.0.1' });
+  } catch (err) {
+    // What was started (the app's notification listener and timers, the database) would keep the test file's
+    // process alive, and the runner would wait on it forever instead of reporting the failure.
+    await app?.close().catch(() => {});
+    if (!options.database) await database.cleanup().catch(() => {});
+    throw err;
+  }
   return {
     url,
     app,
