@@ -1,6 +1,6 @@
 // Shared pieces of `npm run bench` (bench/run.ts): servers as their own processes, autocannon runs, medians.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { PACKAGE_ROOT } from '../src/paths.ts';
@@ -27,6 +27,8 @@ export interface Result {
   loadCores: number;
   /** CPU of the server process per request of the measured run, in µs (when the target names its process). */
   serverCpuUs?: number;
+  /** CPU of every PostgreSQL process on the machine per request of the measured run, in µs (when asked for). */
+  databaseCpuUs?: number;
 }
 
 /** The round with the median throughput. */
@@ -110,6 +112,8 @@ export interface LoadTarget {
   body: string | (() => string);
   /** The server's process, to read its CPU time. */
   pid?: number;
+  /** Also read the CPU time of every PostgreSQL process (the server uses it). */
+  database?: boolean;
 }
 
 /** CPU seconds (user + system) `pid` has used so far, from /proc (Linux); 0 when it cannot be read. */
@@ -122,6 +126,28 @@ export function cpuSeconds(pid: number): number {
   } catch {
     return 0;
   }
+}
+
+/** CPU seconds of every process named `postgres` now, by pid (Linux; a backend started later counts from 0). */
+export function postgresCpu(): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    const pid = Number(entry);
+    if (!Number.isInteger(pid)) continue;
+    try {
+      if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'postgres') out.set(pid, cpuSeconds(pid));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+/** CPU seconds the postgres processes used since `before` (postgresCpu()). */
+function postgresCpuSince(before: Map<number, number>): number {
+  let total = 0;
+  for (const [pid, s] of postgresCpu()) total += s - (before.get(pid) ?? 0);
+  return total;
 }
 
 /**
@@ -161,9 +187,11 @@ export async function load(
   }
   const cpu0 = process.cpuUsage();
   const server0 = t.pid ? cpuSeconds(t.pid) : 0;
+  const database0 = t.database ? postgresCpu() : undefined;
   const r = await autocannon({ ...opts, duration });
   const cpu = process.cpuUsage(cpu0);
   const server = t.pid ? cpuSeconds(t.pid) - server0 : 0;
+  const database = database0 ? postgresCpuSince(database0) : 0;
   return {
     name: t.name,
     rps: r['2xx'] / r.duration,
@@ -176,6 +204,7 @@ export async function load(
     warmAnswered,
     loadCores: (cpu.user + cpu.system) / 1e6 / r.duration,
     ...(t.pid && r['2xx'] > 0 ? { serverCpuUs: (server * 1e6) / r['2xx'] } : {}),
+    ...(database0 && r['2xx'] > 0 ? { databaseCpuUs: (database * 1e6) / r['2xx'] } : {}),
   };
 }
 

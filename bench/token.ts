@@ -112,7 +112,15 @@ export async function tokenRows(latchkey: Started, peer: Started, seeded: Seeded
       const topUp = (rps: number) => pools[k].topUp(Math.ceil(rps * DURATION * 3));
       results[k].push(
         await load(
-          { name: names[k], url: server.url, path: '/token', body: targets[k] },
+          {
+            name: names[k],
+            url: server.url,
+            path: '/token',
+            body: targets[k],
+            ...(server.child.pid ? { pid: server.child.pid } : {}),
+            // Latchkey's work includes its database's; the peer's store is in its own process.
+            database: k.startsWith('lk'),
+          },
           DURATION,
           WARMUP,
           topUp,
@@ -132,6 +140,12 @@ export async function tokenRows(latchkey: Started, peer: Started, seeded: Seeded
     `code exchange, Latchkey / node-oidc-provider: ${ratio(results.lkCode, results.peerCode).toFixed(2)} (target ≥ 1.0); Latchkey ${Math.round(m.lkCode.rps)}/s (target ≥ 1,500/s quiet), p99 ${m.lkCode.p99} ms (target ≤ 25 ms)`,
     `refresh rotation, Latchkey / node-oidc-provider: ${ratio(results.lkRefresh, results.peerRefresh).toFixed(2)} (target ≥ 1.0); Latchkey ${Math.round(m.lkRefresh.rps)}/s (target ≥ 1,500/s quiet), p99 ${m.lkRefresh.p99} ms (target ≤ 25 ms)`,
   ];
+  const us = (n: number | undefined) => (n === undefined ? '–' : Math.round(n).toLocaleString('en-US'));
+  const cpuRow = (r: Result) => {
+    const load = (r.loadCores * r.seconds * 1e6) / Math.max(1, r.answered);
+    const own = (r.serverCpuUs ?? 0) + (r.databaseCpuUs ?? 0);
+    return `| ${r.name} | ${us(r.serverCpuUs)} | ${us(r.databaseCpuUs)} | ${us(own)} | ${us(load)} |`;
+  };
   const rounds = results.lkCode
     .map((_, i) => `| ${i + 1} | ${order.map((k) => Math.round(results[k][i]!.rps)).join(' | ')} |`)
     .join('\n');
@@ -150,6 +164,14 @@ ${TABLE_HEAD}
 ${order.map((k) => row(m[k])).join('\n')}
 
 - ${summary.join('\n- ')}
+
+CPU a request in the median round, in µs (from /proc; two cores give 2,000,000 µs a second to share): the server's
+process; every PostgreSQL process (Latchkey's rows only: the peer keeps its store in its own process); the two
+together; and the bench process sending the requests.
+
+| target | server | PostgreSQL | server + PostgreSQL | bench process |
+| --- | ---: | ---: | ---: | ---: |
+${order.map((k) => cpuRow(m[k])).join('\n')}
 
 Every round (req/s):
 
