@@ -12,6 +12,7 @@ import { hashSecret, randomToken } from '../src/lib/crypto.ts';
 import { PACKAGE_ROOT } from '../src/paths.ts';
 import { createPostgresDatabase } from '../test/helpers/db.ts';
 import { CHALLENGE, VERIFIER } from '../test/helpers/flow.ts';
+import { cpuSeconds, postgresCpu } from './common.ts';
 
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const DURATION = Number(process.env.BENCH_DURATION ?? 5);
@@ -117,10 +118,15 @@ interface Result {
   p50: number;
   p99: number;
   failed: number;
+  /** CPU a request, µs: the server's process, and every PostgreSQL process. */
+  serverUs: number;
+  databaseUs: number;
 }
 
-async function load(url: string, bodies: string[]): Promise<Result> {
+async function load(url: string, pid: number, bodies: string[]): Promise<Result> {
   let next = 0;
+  const server0 = cpuSeconds(pid);
+  const database0 = postgresCpu();
   const r = await autocannon({
     url: `${url}/token`,
     method: 'POST',
@@ -137,8 +143,22 @@ async function load(url: string, bodies: string[]): Promise<Result> {
       },
     ],
   });
-  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, failed: r.errors + r.non2xx };
+  const server = cpuSeconds(pid) - server0;
+  let database = 0;
+  for (const [p, t] of postgresCpu()) database += t - (database0.get(p) ?? 0);
+  const answered = Math.max(1, r['2xx']);
+  return {
+    rps: r.requests.average,
+    p50: r.latency.p50,
+    p99: r.latency.p99,
+    failed: r.errors + r.non2xx,
+    serverUs: (server * 1e6) / answered,
+    databaseUs: (database * 1e6) / answered,
+  };
 }
+
+const describe = (r: Result) =>
+  `${Math.round(r.rps)} req/s (p99 ${r.p99} ms, failed ${r.failed}, CPU µs a request: server ${Math.round(r.serverUs)}, PostgreSQL ${Math.round(r.databaseUs)})`;
 
 async function main() {
   const db = await createPostgresDatabase();
@@ -153,7 +173,7 @@ async function main() {
     for (const t of targets) {
       const s = await start(t.dist, db.url); // the first one migrates the database
       children.push(s.child);
-      servers.push({ ...t, url: s.url });
+      servers.push({ ...t, url: s.url, pid: s.child.pid ?? 0 });
     }
     await c.connect();
     const base = await seedBase(c);
@@ -181,20 +201,22 @@ async function main() {
             client_id: base.clientId,
           }).toString(),
         );
-        const ex = await load(s.url, codeBodies);
-        const rf = await load(s.url, refreshBodies);
+        const ex = await load(s.url, s.pid, codeBodies);
+        const rf = await load(s.url, s.pid, refreshBodies);
         record(`${s.name} code exchange`, ex);
         record(`${s.name} refresh rotation`, rf);
-        console.log(
-          `round ${round + 1} ${s.name}: exchange ${Math.round(ex.rps)} req/s (p99 ${ex.p99} ms, failed ${ex.failed}), refresh ${Math.round(rf.rps)} req/s (p99 ${rf.p99} ms, failed ${rf.failed})`,
-        );
+        console.log(`round ${round + 1} ${s.name}: exchange ${describe(ex)}; refresh ${describe(rf)}`);
       }
     }
-    console.log('| target | median req/s | p50 ms | p99 ms | failed |');
-    console.log('| --- | ---: | ---: | ---: | ---: |');
+    console.log(
+      '| target | median req/s | p50 ms | p99 ms | failed | server CPU µs a request | PostgreSQL CPU µs a request |',
+    );
+    console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
     for (const [name, rs] of results) {
       const m = [...rs].sort((x, y) => x.rps - y.rps)[Math.floor(rs.length / 2)] as Result;
-      console.log(`| ${name} | ${Math.round(m.rps)} | ${m.p50} | ${m.p99} | ${m.failed} |`);
+      console.log(
+        `| ${name} | ${Math.round(m.rps)} | ${m.p50} | ${m.p99} | ${m.failed} | ${Math.round(m.serverUs)} | ${Math.round(m.databaseUs)} |`,
+      );
     }
   } finally {
     await c.end().catch(() => {});
