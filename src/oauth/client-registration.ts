@@ -90,9 +90,9 @@ export async function recordClientUse(
   const mine = state.uses;
   // The row may hold a recent use (another instance wrote it); or this process wrote one since the row was read, or is
   // writing it now (the map, by client id: rows of one client read at different times are different objects, and the
-  // cached row is never changed). Either way nothing is sent. Otherwise every request under way
-  // when the minute runs out would send its own UPDATE, each waiting on the row's lock with a pool connection held
-  // (measured: five at once at 32 connections, and the pool grew by as many).
+  // cached row is never changed). Either way nothing is sent. Otherwise every request under way when the minute runs
+  // out would send its own UPDATE, each waiting on the row's lock with a pool connection held (measured: five at once
+  // at 32 connections, and the pool grew by as many).
   const recorded = Math.max(client.lastUsedAt?.getTime() ?? -Infinity, mine.get(client.id) ?? -Infinity);
   if (at - recorded < interval) return;
   const previous = mine.get(client.id);
