@@ -11,6 +11,17 @@ import { OAuthError } from '../../src/oauth/errors.ts';
 import { createStores } from '../../src/store/index.ts';
 import { forEachDatabase, migratedDatabase, type TestDatabase } from '../helpers/db.ts';
 
+/** A change feed that is always up; notify() is a change notification. */
+function changeFeed(): { changes: ChangeSource; notify(): void } {
+  const subscribers: ((listening: boolean) => void)[] = [];
+  return {
+    changes: { listening: true, fresh: () => true, subscribe: (fn) => void subscribers.push(fn) },
+    notify: () => {
+      for (const fn of subscribers) fn(true);
+    },
+  };
+}
+
 forEachDatabase('client cache', (kind) => {
   let t: TestDatabase;
   before(async () => {
@@ -36,12 +47,7 @@ forEachDatabase('client cache', (kind) => {
       reads.push(id);
       return findByClientId(id);
     };
-    const subscribers: ((listening: boolean) => void)[] = [];
-    const changes: ChangeSource = {
-      listening: true,
-      fresh: () => true,
-      subscribe: (fn) => void subscribers.push(fn),
-    };
+    const { changes, notify } = changeFeed();
     const clock = new ManualClock();
     const resolver = createClientResolver(stores, { clock, changes });
 
@@ -57,7 +63,7 @@ forEachDatabase('client cache', (kind) => {
     assert.equal(reads.length, 2);
 
     // A change notification: the next request reads again.
-    for (const fn of subscribers) fn(true);
+    notify();
     await resolver.resolve('shared');
     assert.equal(reads.length, 3);
 
@@ -78,12 +84,7 @@ forEachDatabase('client cache', (kind) => {
       secretHash: hashSecret('rs-secret'),
     });
     const reads: string[] = [];
-    const subscribers: ((listening: boolean) => void)[] = [];
-    const changes: ChangeSource = {
-      listening: true,
-      fresh: () => true,
-      subscribe: (fn) => void subscribers.push(fn),
-    };
+    const { changes, notify } = changeFeed();
     const clock = new ManualClock();
     const lookups = cachedResourceServers(
       {
@@ -107,7 +108,7 @@ forEachDatabase('client cache', (kind) => {
     const raced = lookups.findByClientId('rs-shared');
     assert.equal(reads.length, 3);
     await stores.resourceServers.delete('https://mcp.example.com/mcp');
-    for (const fn of subscribers) fn(true);
+    notify();
     assert.equal(
       await lookups.findByClientId('rs-shared'),
       null,
