@@ -144,7 +144,7 @@ export function postgresCpu(): Map<number, number> {
 }
 
 /** CPU seconds the postgres processes used since `before` (postgresCpu()). */
-function postgresCpuSince(before: Map<number, number>): number {
+export function postgresCpuSince(before: Map<number, number>): number {
   let total = 0;
   for (const [pid, s] of postgresCpu()) total += s - (before.get(pid) ?? 0);
   return total;

@@ -12,7 +12,7 @@ import { hashSecret, randomToken } from '../src/lib/crypto.ts';
 import { PACKAGE_ROOT } from '../src/paths.ts';
 import { createPostgresDatabase } from '../test/helpers/db.ts';
 import { CHALLENGE, VERIFIER } from '../test/helpers/flow.ts';
-import { cpuSeconds, postgresCpu } from './common.ts';
+import { cpuSeconds, postgresCpu, postgresCpuSince } from './common.ts';
 
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const DURATION = Number(process.env.BENCH_DURATION ?? 5);
@@ -144,8 +144,7 @@ async function load(url: string, pid: number, bodies: string[]): Promise<Result>
     ],
   });
   const server = cpuSeconds(pid) - server0;
-  let database = 0;
-  for (const [p, t] of postgresCpu()) database += t - (database0.get(p) ?? 0);
+  const database = postgresCpuSince(database0);
   const answered = Math.max(1, r['2xx']);
   return {
     rps: r.requests.average,
