@@ -42,9 +42,9 @@ forEachDatabase('schema drift', (kind) => {
           ALTER TABLE "users" ADD COLUMN "stray" TEXT;
           ALTER TABLE "clients" ALTER COLUMN "token_endpoint_auth_method" SET DEFAULT 'client_secret_basic';
           ALTER TABLE "rate_limits" ALTER COLUMN "hits" TYPE BIGINT;
-          ALTER TABLE "access_tokens" DROP CONSTRAINT "access_tokens_refresh_token_id_fkey",
-            ADD CONSTRAINT "access_tokens_refresh_token_id_fkey" FOREIGN KEY ("refresh_token_id")
-            REFERENCES "refresh_tokens"("id") ON DELETE CASCADE ON UPDATE CASCADE;
+          ALTER TABLE "access_tokens" DROP CONSTRAINT "access_tokens_grant_id_fkey",
+            ADD CONSTRAINT "access_tokens_grant_id_fkey" FOREIGN KEY ("grant_id")
+            REFERENCES "grants"("id") ON DELETE SET NULL ON UPDATE CASCADE;
           ALTER TABLE "sessions" DROP CONSTRAINT "sessions_user_id_fkey";
           DROP INDEX "clients_kind_last_used_at_idx";
           CREATE INDEX "clients_kind_last_used_at_idx" ON "clients"("last_used_at", "kind");
@@ -60,9 +60,9 @@ forEachDatabase('schema drift', (kind) => {
       'column rate_limits.hits: expected integer NOT NULL, found bigint NOT NULL',
       'column users.email: expected text NOT NULL, found text NULL',
       "enum client_kind: expected 'DYNAMIC', 'CIMD', 'OPERATOR', found 'DYNAMIC', 'CIMD', 'OPERATOR', 'EXTRA'",
-      'foreign key access_tokens_refresh_token_id_fkey: expected access_tokens (refresh_token_id) REFERENCES ' +
-        'refresh_tokens (id) ON DELETE SET NULL ON UPDATE CASCADE, found access_tokens (refresh_token_id) ' +
-        'REFERENCES refresh_tokens (id) ON DELETE CASCADE ON UPDATE CASCADE',
+      'foreign key access_tokens_grant_id_fkey: expected access_tokens (grant_id) REFERENCES ' +
+        'grants (id) ON DELETE CASCADE ON UPDATE CASCADE, found access_tokens (grant_id) ' +
+        'REFERENCES grants (id) ON DELETE SET NULL ON UPDATE CASCADE',
       'index clients_kind_last_used_at_idx: expected INDEX ON clients USING btree (kind, last_used_at), ' +
         'found INDEX ON clients USING btree (last_used_at, kind)',
       'missing foreign key sessions_user_id_fkey: sessions (user_id) REFERENCES users (id) ' +
