@@ -135,14 +135,14 @@ async function load(url: string, pid: number, bodies: string[]): Promise<Result>
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
     requests: [
       {
-        setupRequest: (req) => {
-          const body = bodies[next++];
-          if (body === undefined) throw new Error('bench ran out of seeded codes; raise BENCH_PER_ROUND');
-          return { ...req, body };
-        },
+        // Once the seeded values run out, the last is sent again (and refused); the run then throws below, after
+        // autocannon has returned, so main's cleanup still stops the servers (a throw here would end the process).
+        setupRequest: (req) => ({ ...req, body: bodies[Math.min(next++, bodies.length - 1)] }),
       },
     ],
   });
+  if (next > bodies.length)
+    throw new Error('bench ran out of seeded codes or refresh tokens; raise BENCH_PER_ROUND');
   const server = cpuSeconds(pid) - server0;
   const database = postgresCpuSince(database0);
   const answered = Math.max(1, r['2xx']);
