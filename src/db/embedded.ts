@@ -119,13 +119,13 @@ export const EMBEDDED_START_PARAMS = [...PGlite.defaultStartParams, '-c', 'share
  * requests come in. Measured on a busy 2-core AMD EPYC (bench/embedded-start.ts, two alternating pairs of runs, Node
  * 20): later starts 2.0 and 2.4 s instead of 2.6 and 2.8 s, first starts 3.4 and 3.7 s instead of 4.2 and 4.4 s; on
  * Node 24 the start's phases took ~0.1 s less. A PGlite insert-and-select loop ran as fast as before once past its
- * first thousand statements. The flag is process-wide and
- * applies to modules compiled after it is set, so it is set before the database compiles its first one.
+ * first thousand statements. The flag is process-wide and applies to modules compiled after it is set, so it is set
+ * before the database compiles its first one.
  */
-export const WASM_TIERING_BUDGET = 180_000_000;
+const WASM_TIERING_BUDGET = 180_000_000;
 
 /** Sets the tiering budget above (again is harmless). */
-export function deferWasmTierUp(): void {
+function deferWasmTierUp(): void {
   setFlagsFromString(`--wasm-tiering-budget=${WASM_TIERING_BUDGET}`);
 }
 
