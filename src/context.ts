@@ -5,10 +5,10 @@ import type { Database } from './db/database.ts';
 import type { Clock } from './lib/clock.ts';
 import type { TokenTags } from './lib/token-tags.ts';
 import type { Metrics } from './metrics/metrics.ts';
+import type { CachedResourceServers } from './oauth/cached-lookups.ts';
 import type { ClientResolver } from './oauth/clients.ts';
 import type { SignInMethods } from './signin/index.ts';
 import type { Stores } from './store/index.ts';
-import type { ResourceServerStore } from './store/resource-servers.ts';
 import type { TraceRecorder } from './trace/recorder.ts';
 import type { Upstream } from './upstream/index.ts';
 
@@ -22,7 +22,7 @@ export interface AppContext {
   /** Finds the client behind a client_id: registered ones in the database, CIMD URLs fetched and cached. */
   readonly clients: ClientResolver;
   /** Resource servers by client_id, for authenticating them: the store, with rows cached until the next change. */
-  readonly resourceServers: Pick<ResourceServerStore, 'findByClientId'>;
+  readonly resourceServers: CachedResourceServers;
   /** Change notifications across instances; caches subscribe, revoking routes flush. */
   readonly changes: ChangeFeed;
   /** The ways a person may sign in, as configured at start; the sign-in page shows them all. */

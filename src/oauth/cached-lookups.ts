@@ -9,11 +9,19 @@ import type { Clock } from '../lib/clock.ts';
 import type { ResourceServerStore } from '../store/resource-servers.ts';
 import { ChangeCache, type ChangeSource } from './change-cache.ts';
 
+export interface CachedResourceServers extends Pick<ResourceServerStore, 'findByClientId'> {
+  /** The row if the cache holds it now, without waiting: /introspect's hot path (an await costs it a microtask). */
+  cached(clientId: string): ResourceServer | undefined;
+}
+
 export function cachedResourceServers(
   store: Pick<ResourceServerStore, 'findByClientId'>,
   changes: ChangeSource,
   clock: Clock,
-): Pick<ResourceServerStore, 'findByClientId'> {
+): CachedResourceServers {
   const cache = new ChangeCache<ResourceServer>(changes, clock, { maxEntries: 10_000, ttlSeconds: 60 });
-  return { findByClientId: (clientId) => cache.lookup(clientId, (id) => store.findByClientId(id)) };
+  return {
+    findByClientId: (clientId) => cache.lookup(clientId, (id) => store.findByClientId(id)),
+    cached: (clientId) => cache.get(clientId),
+  };
 }

@@ -24,20 +24,49 @@ export interface BasicCredentials {
   secret: string;
 }
 
+/**
+ * Base64 to text. atob is several times faster than a Buffer (every /introspect call and many /token calls come with
+ * a Basic header), and gives the same text when every byte is ASCII, as ids and secrets almost always are; anything
+ * else (non-ASCII, or what atob refuses) is decoded as UTF-8 by Buffer, as leniently as before.
+ */
+function decodeBase64(value: string): string {
+  try {
+    const bytes = atob(value);
+    if (isAscii(bytes)) return bytes;
+  } catch {
+    // not strict base64: Buffer's decoding below skips what it cannot read
+  }
+  return Buffer.from(value, 'base64').toString('utf8');
+}
+
+function isAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return false;
+  return true;
+}
+
 /** Parses `Authorization: Basic`; ids and secrets are form-urlencoded inside it (RFC 6749 §2.3.1). */
 export function parseBasicAuth(header: string | undefined): BasicCredentials | undefined | 'malformed' {
   if (!header) return undefined;
-  const [scheme, value] = header.split(' ', 2);
-  if (scheme?.toLowerCase() !== 'basic') return undefined;
+  // The scheme, then the value up to the next space (as `split(' ', 2)` would cut it, without the array).
+  const space = header.indexOf(' ');
+  const scheme = space < 0 ? header : header.slice(0, space);
+  if (scheme.toLowerCase() !== 'basic') return undefined;
+  const end = space < 0 ? -1 : header.indexOf(' ', space + 1);
+  const value = space < 0 ? '' : header.slice(space + 1, end < 0 ? undefined : end);
   if (!value) return 'malformed';
-  const decoded = Buffer.from(value, 'base64').toString('utf8');
+  const decoded = decodeBase64(value);
   const i = decoded.indexOf(':');
   if (i < 0) return 'malformed';
+  // No control character belongs in an id or a secret (and PostgreSQL cannot even look up a NUL).
+  if (hasControlCharacter(decoded)) return 'malformed';
+  // Most ids and secrets need no form-decoding: then they are the two sides of the colon as they are.
+  if (!decoded.includes('%') && !decoded.includes('+'))
+    return { id: decoded.slice(0, i), secret: decoded.slice(i + 1) };
   try {
-    const formDecode = (s: string) => (/[%+]/.test(s) ? decodeURIComponent(s.replace(/\+/g, ' ')) : s); // most ids and secrets need no decoding
+    const formDecode = (s: string) => decodeURIComponent(s.replace(/\+/g, ' '));
     const id = formDecode(decoded.slice(0, i));
     const secret = formDecode(decoded.slice(i + 1));
-    // No control character belongs in an id or a secret (and PostgreSQL cannot even look up a NUL).
+    // Nor may one come out of the form-decoding (%00 and the like).
     if (hasControlCharacter(id) || hasControlCharacter(secret)) return 'malformed';
     return { id, secret };
   } catch {

@@ -526,6 +526,36 @@ describe('Basic client credentials (parseBasicAuth in src/oauth/client-auth.ts)'
         header: `Basic ${b64('id:%E0%A4%A')}`,
         parsed: 'malformed',
       },
+      {
+        name: 'a raw control character in the credentials is malformed',
+        header: `Basic ${b64('id:sec\u0001ret')}`,
+        parsed: 'malformed',
+      },
+      {
+        name: 'a control character that form-decoding yields (%00) is malformed',
+        header: `Basic ${b64('id:sec%00ret')}`,
+        parsed: 'malformed',
+      },
+      {
+        name: 'unpadded base64 is read',
+        header: `Basic ${b64('id:s').replace(/=+$/, '')}`,
+        parsed: { id: 'id', secret: 's' },
+      },
+      {
+        name: 'URL-safe base64 (which atob refuses) is read as before',
+        header: `Basic ${Buffer.from('a:>>>?').toString('base64url')}`,
+        parsed: { id: 'a', secret: '>>>?' },
+      },
+      {
+        name: 'RFC 7617 §2 the value ends at the next space',
+        header: `Basic ${b64('client:secret')} more`,
+        parsed: { id: 'client', secret: 'secret' },
+      },
+      {
+        name: 'RFC 7617 §2 a second space right after the scheme leaves an empty value: malformed',
+        header: `Basic  ${b64('client:secret')}`,
+        parsed: 'malformed',
+      },
     ],
     ({ header, parsed }) => assert.deepEqual(parseBasicAuth(header), parsed),
   );
