@@ -49,10 +49,10 @@ export function parseBasicAuth(header: string | undefined): BasicCredentials | u
   if (!header) return undefined;
   // The scheme, then the value up to the next space (as `split(' ', 2)` would cut it, without the array).
   const space = header.indexOf(' ');
-  const scheme = space < 0 ? header : header.slice(0, space);
-  if (scheme.toLowerCase() !== 'basic') return undefined;
-  const end = space < 0 ? -1 : header.indexOf(' ', space + 1);
-  const value = space < 0 ? '' : header.slice(space + 1, end < 0 ? undefined : end);
+  if ((space < 0 ? header : header.slice(0, space)).toLowerCase() !== 'basic') return undefined;
+  if (space < 0) return 'malformed';
+  const end = header.indexOf(' ', space + 1);
+  const value = header.slice(space + 1, end < 0 ? undefined : end);
   if (!value) return 'malformed';
   const decoded = decodeBase64(value);
   const i = decoded.indexOf(':');
