@@ -3,9 +3,12 @@
 //   BENCH_BEFORE_DIST=/path/to/other/dist npx tsx bench/token-paths.ts
 // Without BENCH_BEFORE_DIST it measures this build alone. Every request presents a code or refresh token of its
 // own, seeded in bulk beforehand (grants, codes and refresh tokens as the store writes them; only hashes stored).
+// BENCH_PROBE=1 adds, for every run, the server's view of it (bench/probe.mjs: the time from request to response,
+// event-loop delay, GC pauses), to tell the latency spent inside the server from the rest.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import { hashSecret, randomToken } from '../src/lib/crypto.ts';
@@ -23,13 +26,22 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
  */
 const PER_ROUND = Number(process.env.BENCH_PER_ROUND ?? 60_000);
 const REDIRECT = 'http://127.0.0.1:9/cb';
+const PROBE = process.env.BENCH_PROBE === '1';
 
-async function start(dist: string, databaseUrl: string): Promise<{ url: string; child: ChildProcess }> {
+interface Server {
+  url: string;
+  child: ChildProcess;
+  /** The probe's next line (bench/probe.mjs), once asked for with SIGUSR2. */
+  probe(): Promise<string>;
+}
+
+async function start(dist: string, databaseUrl: string): Promise<Server> {
   // BENCH_CPU_PROFILE=DIR writes a V8 CPU profile of each server there (for finding hot spots).
   const profile = process.env.BENCH_CPU_PROFILE
     ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROFILE}`]
     : [];
-  const child = spawn(process.execPath, [...profile, join(dist, 'main.js')], {
+  const probe = PROBE ? ['--import', pathToFileURL(join(PACKAGE_ROOT, 'bench/probe.mjs')).href] : [];
+  const child = spawn(process.execPath, [...profile, ...probe, join(dist, 'main.js')], {
     env: {
       ...process.env,
       DATABASE_URL: databaseUrl,
@@ -39,6 +51,13 @@ async function start(dist: string, databaseUrl: string): Promise<{ url: string; 
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
+  const probeWaiters: ((line: string) => void)[] = [];
+  let rest = '';
+  const onLines = (d: Buffer) => {
+    const lines = (rest + d.toString()).split('\n');
+    rest = lines.pop() ?? '';
+    for (const line of lines) if (line.startsWith('probe: ')) probeWaiters.shift()?.(line.slice(7));
+  };
   const url = await new Promise<string>((resolve, reject) => {
     let buf = '';
     const onData = (d: Buffer) => {
@@ -46,14 +65,22 @@ async function start(dist: string, databaseUrl: string): Promise<{ url: string; 
       const m = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(buf);
       if (m?.[1]) {
         child.stdout?.off('data', onData);
-        child.stdout?.resume(); // keep draining: a full pipe would stall the server
+        child.stdout?.on('data', onLines); // keep draining: a full pipe would stall the server
         resolve(m[1]);
       }
     };
     child.stdout?.on('data', onData);
     child.once('exit', (code) => reject(new Error(`exited with ${code}: ${buf.slice(-500)}`)));
   });
-  return { url, child };
+  return {
+    url,
+    child,
+    probe: () =>
+      new Promise((resolve) => {
+        probeWaiters.push(resolve);
+        child.kill('SIGUSR2');
+      }),
+  };
 }
 
 interface Seed {
@@ -121,10 +148,15 @@ interface Result {
   /** CPU a request, µs: the server's process, and every PostgreSQL process. */
   serverUs: number;
   databaseUs: number;
+  /** With BENCH_PROBE=1: the server's view of the run (bench/probe.mjs). */
+  probe?: string;
 }
 
-async function load(url: string, pid: number, bodies: string[]): Promise<Result> {
+async function load(target: Server, bodies: string[]): Promise<Result> {
+  const { url } = target;
+  const pid = target.child.pid ?? 0;
   let next = 0;
+  if (PROBE) await target.probe(); // starts the probe's figures over
   const server0 = cpuSeconds(pid);
   const database0 = postgresCpu();
   const r = await autocannon({
@@ -146,7 +178,9 @@ async function load(url: string, pid: number, bodies: string[]): Promise<Result>
   const server = cpuSeconds(pid) - server0;
   const database = postgresCpuSince(database0);
   const answered = Math.max(1, r['2xx']);
+  const probe = PROBE ? await target.probe() : undefined;
   return {
+    ...(probe ? { probe } : {}),
     rps: r.requests.average,
     p50: r.latency.p50,
     p99: r.latency.p99,
@@ -172,7 +206,7 @@ async function main() {
     for (const t of targets) {
       const s = await start(t.dist, db.url); // the first one migrates the database
       children.push(s.child);
-      servers.push({ ...t, url: s.url, pid: s.child.pid ?? 0 });
+      servers.push({ ...t, server: s });
     }
     await c.connect();
     const base = await seedBase(c);
@@ -200,11 +234,15 @@ async function main() {
             client_id: base.clientId,
           }).toString(),
         );
-        const ex = await load(s.url, s.pid, codeBodies);
-        const rf = await load(s.url, s.pid, refreshBodies);
+        const ex = await load(s.server, codeBodies);
+        const rf = await load(s.server, refreshBodies);
         record(`${s.name} code exchange`, ex);
         record(`${s.name} refresh rotation`, rf);
         console.log(`round ${round + 1} ${s.name}: exchange ${describe(ex)}; refresh ${describe(rf)}`);
+        if (ex.probe)
+          console.log(
+            `  exchange, inside the server: ${ex.probe}\n  refresh, inside the server: ${rf.probe}`,
+          );
       }
     }
     console.log(
