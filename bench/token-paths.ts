@@ -15,7 +15,7 @@ import { hashSecret, randomToken } from '../src/lib/crypto.ts';
 import { PACKAGE_ROOT } from '../src/paths.ts';
 import { createPostgresDatabase } from '../test/helpers/db.ts';
 import { CHALLENGE, VERIFIER } from '../test/helpers/flow.ts';
-import { cpuSeconds, postgresCpu, postgresCpuSince } from './common.ts';
+import { cpuSeconds, postgresCpu, postgresCpuSince, waitForLine } from './common.ts';
 
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const DURATION = Number(process.env.BENCH_DURATION ?? 5);
@@ -51,33 +51,28 @@ async function start(dist: string, databaseUrl: string): Promise<Server> {
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
-  const probeWaiters: ((line: string) => void)[] = [];
+  const { 1: url } = await waitForLine(child, /Server listening at (http:\/\/127\.0\.0\.1:\d+)/);
+  // The probe's lines, each to the call that asked for it (the server answers in order); a server that exits fails
+  // every call still waiting, rather than leaving the bench waiting for ever.
+  const waiting: { resolve(line: string): void; reject(err: Error): void }[] = [];
   let rest = '';
-  const onLines = (d: Buffer) => {
+  child.stdout?.on('data', (d: Buffer) => {
     const lines = (rest + d.toString()).split('\n');
     rest = lines.pop() ?? '';
-    for (const line of lines) if (line.startsWith('probe: ')) probeWaiters.shift()?.(line.slice(7));
-  };
-  const url = await new Promise<string>((resolve, reject) => {
-    let buf = '';
-    const onData = (d: Buffer) => {
-      buf += d.toString();
-      const m = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(buf);
-      if (m?.[1]) {
-        child.stdout?.off('data', onData);
-        child.stdout?.on('data', onLines); // keep draining: a full pipe would stall the server
-        resolve(m[1]);
-      }
-    };
-    child.stdout?.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`exited with ${code}: ${buf.slice(-500)}`)));
+    for (const line of lines) if (line.startsWith('probe: ')) waiting.shift()?.resolve(line.slice(7));
+  });
+  child.once('exit', (code) => {
+    for (const w of waiting.splice(0))
+      w.reject(new Error(`server exited with ${code} before the probe answered`));
   });
   return {
-    url,
+    url: url!,
     child,
     probe: () =>
-      new Promise((resolve) => {
-        probeWaiters.push(resolve);
+      new Promise((resolve, reject) => {
+        if (child.exitCode !== null || child.signalCode !== null)
+          return reject(new Error('server exited before the probe was asked'));
+        waiting.push({ resolve, reject });
         child.kill('SIGUSR2');
       }),
   };
