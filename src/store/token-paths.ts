@@ -171,11 +171,16 @@ async function writeOnce(
 // its own claim for a replay), so its members get the outage answer (503).
 const retryWrite = (err: unknown) => !isDatabaseUnavailable(err);
 
-// At most four statements of each path under way, the rest of the calls waiting for one to return: under load the
-// batches grow instead of the statements, and /token holds a bounded part of the pool (DATABASE_POOL_SIZE, default
-// 10), as /introspect's reads do (introspection.ts). Measured at 32 connections: ~10 requests share a statement with
-// or without the bound (0.08–0.10 commits a request), and no throughput change could be told from the noise.
-const WRITE_BATCHES = { retryAlone: retryWrite, maxBatch: 64, maxInFlight: 4 };
+// One statement of each path under way at a time, the rest of the calls waiting for it to return: under load the
+// batches grow instead of the statements, so their fixed cost (plan start-up, commit and WAL flush, waking a database
+// process, contention between backends inserting into the same index pages) is shared by more requests, and /token
+// holds at most two connections of the pool (DATABASE_POOL_SIZE, default 10). Measured on a 2-core machine at 32
+// connections, against four under way (bench/token-paths.ts, 3 alternating rounds, twice): PostgreSQL CPU a request
+// 40–50 % lower for both paths, code exchange +19 % and +40 % in median req/s, refresh rotation +7 % and +9 %; two
+// under way measured between the two. A statement that waits (a row lock held by a concurrent replay's short
+// transaction) holds back the calls behind it only until it returns; no transaction calls these paths (the grant
+// handlers open theirs only after the one-statement path returned), so none holds a lock while waiting for them.
+const WRITE_BATCHES = { retryAlone: retryWrite, maxBatch: 64, maxInFlight: 1 };
 
 /**
  * The store's view of these paths (spread into tokenStore). Calls made in the same turn of the event loop share
