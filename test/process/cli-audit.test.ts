@@ -128,11 +128,18 @@ for (const kind of ['postgres', 'pglite'] as const) {
       await drop();
     });
 
-    it('shows each event of a full run once, with the right actor and outcome', async () => {
+    // One run in steps (each a test of its own, in order), so that no single test holds every spawn and sign-in of
+    // the run under the runner's per-test timeout on a busy machine: the later steps read what the earlier wrote.
+    let clientId = '';
+    let operatorClient = '';
+    let events: Event[] = [];
+    let flowId = '';
+
+    it('runs sign-ins, consent, code exchanges, a replay and revocations by the person, the client and the operator', async () => {
       await cli('user', 'add', 'flow@example.com', '--password-stdin');
       await failSignIn(url, 'flow@example.com');
       await failSignIn(url, 'nobody@example.com');
-      const clientId = await registerClient(url);
+      clientId = await registerClient(url);
 
       // Approved, exchanged, rotated; then the spent refresh token is replayed: the grant ends (by replay).
       const first = (await flow(url, clientId, new FormBrowser(url)))!;
@@ -163,9 +170,11 @@ for (const kind of ['postgres', 'pglite'] as const) {
       await flow(url, clientId, new FormBrowser(url));
       const [live] = JSON.parse(await cli('grant', 'list', '--json')) as { id: string }[];
       await cli('grant', 'revoke', live!.id);
+    });
 
+    it("runs the operator's CLI changes to clients, resource servers and users", async () => {
       const added = await cli('client', 'add', '--name', 'Operator App', '--redirect-uri', REDIRECT);
-      const operatorClient = /^client_id: (.+)$/m.exec(added)![1]!;
+      operatorClient = /^client_id: (.+)$/m.exec(added)![1]!;
       await cli('client', 'delete', operatorClient);
       await cli('resource', 'add', 'https://other.example.com/mcp', '--name', 'Other');
       await cli('resource', 'rotate-secret', 'https://other.example.com/mcp');
@@ -174,10 +183,13 @@ for (const kind of ['postgres', 'pglite'] as const) {
       await cli('user', 'disable', 'flow@example.com');
       await cli('user', 'enable', 'flow@example.com');
       await cli('user', 'delete', 'invited@example.com');
+    });
 
-      const events = await audit('--limit', '1000');
+    it('shows each event of the run once, with the right actor and outcome', async () => {
+      assert.ok(clientId && operatorClient, 'the run above completed');
+      events = await audit('--limit', '1000');
       const users = JSON.parse(await cli('user', 'list', '--json')) as { id: string; email: string }[];
-      const flowId = users.find((u) => u.email === 'flow@example.com')!.id;
+      flowId = users.find((u) => u.email === 'flow@example.com')!.id;
       const key = (e: Event) => [e.action, e.outcome, e.actor, e.client_id ?? '-'].join(' ');
       const counts = new Map<string, number>();
       for (const e of events) counts.set(key(e), (counts.get(key(e)) ?? 0) + 1);
@@ -227,7 +239,10 @@ for (const kind of ['postgres', 'pglite'] as const) {
         !JSON.stringify(events.map((e) => [e.subject, e.detail, e.actor])).includes('@'),
         'no email stored',
       );
+    });
 
+    it('--user, --client, --limit and --since narrow what it shows', async () => {
+      assert.ok(flowId && events.length > 0, 'the events above were read');
       // --user: the events about that person; --client: those of that client.
       const mine = await audit('--user', 'flow@example.com', '--limit', '1000');
       assert.ok(mine.length >= 15);
