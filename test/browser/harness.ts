@@ -68,7 +68,10 @@ export async function startHostProxy(routes: Record<string, number>): Promise<Ho
 
 export interface CallbackServer {
   port: number;
-  /** Every request that reached the callback, in order. */
+  /**
+   * Every request that reached the callback, in order, but the browser's own /favicon.ico: Chromium asks for it on its
+   * own time after landing, which on a busy machine can be after the next test has begun.
+   */
   received: URL[];
   close(): Promise<void>;
 }
@@ -77,7 +80,8 @@ export interface CallbackServer {
 export async function startCallbackServer(origin: string): Promise<CallbackServer> {
   const received: URL[] = [];
   const server = createServer((req, res) => {
-    received.push(new URL(req.url ?? '/', origin));
+    const url = new URL(req.url ?? '/', origin);
+    if (url.pathname !== '/favicon.ico') received.push(url);
     res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' }).end('done');
   });
   const port = await listen(server);

@@ -136,20 +136,12 @@ describe('a person signs in and approves in headless Chromium', () => {
     await page.getByRole('heading', { name: `Allow ${CLIENT_NAME} to access your account?` }).waitFor();
   }
 
-  /**
-   * The requests that reached the redirect URI itself. Not the favicon: Chromium asks for the callback origin's
-   * /favicon.ico on its own time, which on a busy machine can be after the next test has begun.
-   */
-  function callbacksReceived(): URL[] {
-    return callback.received.filter((u) => u.pathname === '/callback');
-  }
-
   /** Waits for the browser to land on the client's redirect URI and returns the query it carried. */
   async function landOnCallback(page: Page): Promise<URLSearchParams> {
     await page.waitForURL((u) => u.href.startsWith(`${REDIRECT_URI}?`));
     assert.equal(await page.locator('body').textContent(), 'done');
     const landed = new URL(page.url());
-    assert.equal(callbacksReceived().at(-1)?.href, landed.href);
+    assert.equal(callback.received.at(-1)?.href, landed.href);
     return landed.searchParams;
   }
 
@@ -306,7 +298,7 @@ describe('a person signs in and approves in headless Chromium', () => {
 
   it('shows its own error page for an unknown client_id and never redirects (RFC 6749 §4.1.2.1)', async () => {
     const attempt = await newAuthorization('no-such-client');
-    const callbacks = callbacksReceived().length;
+    const callbacks = callback.received.length;
     await withPage(DESKTOP, async (page, audit) => {
       const response = await page.goto(attempt.url);
       assert.equal(response?.status(), 400);
@@ -321,7 +313,7 @@ describe('a person signs in and approves in headless Chromium', () => {
       await screenshot(page, 'error');
       assert.equal((await audit.checkedPages()).length, 1);
     });
-    assert.equal(callbacksReceived().length, callbacks);
+    assert.equal(callback.received.length, callbacks);
   });
 
   it('signs out from the consent page ("Not you?") and goes back to sign-in for the same request', async () => {
