@@ -47,7 +47,10 @@ export function endWithTests<T extends ChildProcess>(child: T): T {
 // servers and commands would run on as orphans, loading the machine that every later test shares.
 // Servers started by `npm start` (npmStart), by pid: killing npm with SIGKILL would leave them running.
 const npmServers = new Set<number>();
+/** Set once the file ends its processes: a server killed then was asked to stop. */
+let ending = false;
 const killLive = () => {
+  ending = true;
   for (const child of live) child.kill('SIGKILL');
   for (const pid of npmServers) killQuietly(pid);
 };
@@ -70,6 +73,7 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
 // A failing test must not leave processes behind: they would hold ports and data directories, and their open pipes
 // would keep the test file from ever finishing. Registered on the file's root test by importing this module.
 after(async () => {
+  ending = true;
   for (const pid of npmServers) killQuietly(pid);
   await Promise.all(
     [...live].map(
@@ -176,9 +180,23 @@ export function spawnServer({
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
     err += chunk;
   });
+  let stopAsked = false;
   const exited = new Promise<Exit>((resolve) => {
     child.once('exit', (code, signal) => {
       resolve({ code, signal });
+      // A server that was serving and failed or was killed with nobody asking: the test that follows sees only
+      // ECONNREFUSED, so say how it ended and what it wrote last.
+      if (
+        !stopAsked &&
+        !ending &&
+        (code !== 0 || signal) &&
+        lines.some((l) => l.msg === 'latchkey is ready')
+      ) {
+        process.stderr.write(
+          `spawnServer: the server (pid ${child.pid}) ended by itself after it was ready (${code ?? signal})\n` +
+            `${describe().slice(-4000)}\n`,
+        );
+      }
     });
   });
   const describe = () => `stdout:\n${out}\nstderr:\n${err}`;
@@ -225,6 +243,7 @@ export function spawnServer({
     listening,
     exited,
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      stopAsked = true;
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       return exited;
     },
